@@ -1,0 +1,49 @@
+"""permaplug's command line: the front door to every capability.
+
+Each command lives in :mod:`permaplug.commands`; this module assembles the group and turns the
+library's domain errors into one-line ``click`` errors (exit 1; usage mistakes exit 2).
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from permaplug import __version__
+from permaplug.commands import catalog, correct, data, demo, explain, fetch, plugins, project
+from permaplug.commands import report, run
+from permaplug.core.errors import PermaplugError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+class PermaplugGroup(click.Group):
+    """A click group whose commands report :class:`PermaplugError` as one line, exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PermaplugError as exc:
+            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=PermaplugGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="permaplug")
+def cli() -> None:
+    """permaplug: model Alaska's active-layer soil temperatures with deep learning.
+
+    Runs on the bundled demo data (a physics emulator driven by real ERA5 and IPSL-CM5A-MR
+    series) unless --catalog points at real data.
+    """
+
+
+for _cmd in (plugins.plugins, catalog.catalog, fetch.fetch, demo.demo, data.data,
+             correct.correct, run.run, project.project, explain.explain, report.report):
+    cli.add_command(_cmd)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    cli()

@@ -1,0 +1,13 @@
+"""``permaplug catalog``."""
+from __future__ import annotations
+
+import click
+
+from permaplug.core.errors import NotAvailableError
+
+
+@click.command(name="catalog", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def catalog(args: tuple[str, ...]) -> None:
+    """Not available yet."""
+    raise NotAvailableError("'permaplug catalog' is not available yet in this version")

@@ -1,0 +1,1 @@
+"""permaplug's small core: hook specs, plugin manager, contracts, schema, atomic output."""

@@ -1,0 +1,53 @@
+"""Hook specifications: the four ways a plugin extends permaplug.
+
+Every hook receives a ``register`` callback and calls it once per class it provides::
+
+    import permaplug
+
+    @permaplug.hookimpl
+    def register_models(register):
+        register(MyModel)
+
+Classes (not instances) are registered: they are built later from a catalog entry or a run
+configuration. Each class carries a unique ``name`` within its kind.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("permaplug")
+hookimpl = pluggy.HookimplMarker("permaplug")
+
+Register = Callable[[type[Any]], None]
+
+
+@hookspec
+def register_sources(register: Register) -> None:
+    """Register :class:`permaplug.Source` subclasses (data readers, e.g. ``era5land``, ``cmip``)."""
+
+
+@hookspec
+def register_correctors(register: Register) -> None:
+    """Register :class:`permaplug.Corrector` subclasses (bias correction, e.g. ``qm``, ``qdm``)."""
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register :class:`permaplug.Model` subclasses (networks and baselines, e.g. ``gru``)."""
+
+
+@hookspec
+def register_explainers(register: Register) -> None:
+    """Register :class:`permaplug.Explainer` subclasses (attributions, e.g. ``shap``)."""
+
+
+#: hook name -> plugin kind, in the order commands list them
+HOOKS: dict[str, str] = {
+    "register_sources": "source",
+    "register_correctors": "corrector",
+    "register_models": "model",
+    "register_explainers": "explainer",
+}

@@ -1,0 +1,65 @@
+"""The Model contract: a sequence network mapping windows of monthly features to layer temps.
+
+Contract (written down once):
+
+* built as ``Model(dims, **hparams)`` where ``dims`` is a :class:`ModelDims` and ``hparams``
+  override ``default_hparams``;
+* ``forward(x, band, static)`` with
+  ``x``: float32 ``[B, W, F]`` -- ``W`` months (default 24) of ``F`` normalised dynamic features,
+  oldest first; ``band``: int64 ``[B]`` -- band (0..n_bands-1) of each window;
+  ``static``: float32 ``[B, S]`` -- normalised static features of the window's band or cell
+  (``S`` may be 0);
+  returns float32 ``[B, n_layers]`` -- normalised soil temperature of each layer in the month
+  after the window;
+* every network carries a learnable band embedding of size ``dims.band_embedding`` (paper: 4).
+
+Baselines (persistence, climatology, seasonal-naive) set ``trainable = False``; they are fitted
+from the training series instead of by gradient descent (see ``permaplug.training``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from permaplug.core.errors import ConfigError
+from permaplug.core.schema import BAND_EMBEDDING_SIZE, N_BANDS, N_LAYERS, WINDOW
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    """The data's dimensions a model is built from."""
+
+    n_dynamic: int
+    n_static: int = 0
+    n_bands: int = N_BANDS
+    n_layers: int = N_LAYERS
+    window: int = WINDOW
+    band_embedding: int = BAND_EMBEDDING_SIZE
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Model(torch.nn.Module):
+    """Base class of model plugins (see the module docstring for the exact contract)."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    default_hparams: ClassVar[dict[str, Any]] = {}
+    trainable: ClassVar[bool] = True
+
+    def __init__(self, dims: ModelDims, **hparams: Any) -> None:
+        super().__init__()
+        unknown = set(hparams) - set(self.default_hparams)
+        if unknown:
+            raise ConfigError(
+                f"model {self.name!r}: unknown hyper-parameter(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(self.default_hparams)) or 'none'}"
+            )
+        self.dims = dims
+        self.hparams: dict[str, Any] = {**self.default_hparams, **hparams}
+
+    def forward(self, x: torch.Tensor, band: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"model {self.name!r} does not implement forward()")

@@ -1,0 +1,9 @@
+"""Built-in corrector plugins, registered through the `permaplug` entry-point group."""
+from __future__ import annotations
+
+from permaplug.core.hookspecs import hookimpl
+
+
+@hookimpl
+def register_correctors(register):
+    """Register the built-in correctors."""
