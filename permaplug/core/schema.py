@@ -63,6 +63,9 @@ VARIABLES: dict[str, Variable] = {
                kind="target")
             for i, (a, b) in enumerate(LAYERS, 1)
         ],
+        _v("mrso", "kg m-2", "soil_moisture_content", "total soil water (climate models' mrso)"),
+        _v("mrsos", "kg m-2", "moisture_content_of_soil_layer",
+           "soil water in the top 0.1 m (climate models' mrsos)"),
         _v("year", "1", "", "calendar year", kind="derived"),
         _v("month_sin", "1", "", "sin(2 pi month / 12)", kind="derived"),
         _v("month_cos", "1", "", "cos(2 pi month / 12)", kind="derived"),
