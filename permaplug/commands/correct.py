@@ -1,13 +1,85 @@
-"""``permaplug correct``."""
+"""``permaplug correct``: bias-correct the climate-model scenarios and report what it did."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from tqdm import tqdm
 
-from permaplug.core.errors import NotAvailableError
+from permaplug.commands.options import catalog_option
+from permaplug.core import schema
+from permaplug.core.atomic import atomic_path
+from permaplug.core.errors import DataError
+from permaplug.correction.pipeline import (
+    CONTINUATION, FEATURES, Correction, correct_dataset, open_inputs, parse_calibration,
+    split_soil_water_if_needed,
+)
 
 
-@click.command(name="correct", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def correct(args: tuple[str, ...]) -> None:
-    """Not available yet."""
-    raise NotAvailableError("'permaplug correct' is not available yet in this version")
+@click.command(name="correct")
+@catalog_option
+@click.option("--source", "source", default="cmip", show_default=True,
+              help="Scenario catalog entry, or the source plugin that reads it.")
+@click.option("--corrector", default="qm", show_default=True,
+              help="Corrector plugin: qm (paper), qdm, dqm, none, or a third party's.")
+@click.option("--calibration", default="2001-2023", show_default=True,
+              help="Calibration years FIRST-LAST (reanalysis vs historical+continuation).")
+@click.option("--continuation", default=CONTINUATION, show_default=True,
+              help="Scenario that continues the historical run over the calibration period.")
+@click.option("--compare", multiple=True,
+              help="Further corrector(s) to show side by side in the report (repeatable).")
+@click.option("--report", "report", is_flag=True,
+              help="Print and write the bias / KS / scenario-spread report and the figure.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: ./correct-<corrector>).")
+def correct(catalog_path: str | None, source: str, corrector: str, calibration: str,
+            continuation: str, compare: tuple[str, ...], report: bool, out: str | None) -> None:
+    """Bias-correct the scenarios against the reanalysis; save them and the fitted corrector."""
+    from permaplug.core.plugins import get_corrector
+
+    years = parse_calibration(calibration)
+    for name in (corrector, *compare):
+        get_corrector(name)  # unknown names fail before any data is read
+    out_dir = Path(out) if out else Path(f"correct-{corrector}")
+    scen, obs = open_inputs(catalog_path, None, source)
+    scen = split_soil_water_if_needed(scen, obs)
+    variables = [v for v in FEATURES if v in scen and v in obs]
+    if not variables:
+        raise DataError(f"the scenario entry and the reanalysis share none of "
+                        f"{', '.join(FEATURES)}")
+    skipped = [v for v in FEATURES if v not in variables]
+    click.echo(f"data: {schema.data_label(scen)}; reference: {schema.data_label(obs)}")
+    if skipped:
+        click.echo(f"not in both inputs (left out): {', '.join(skipped)}")
+
+    results: dict[str, Correction] = {}
+    names = list(dict.fromkeys([corrector, *compare])) if report else [corrector]
+    for name in tqdm(names, desc="correcting", unit="corrector", disable=len(names) < 2):
+        results[name] = correct_dataset(scen, obs, name, years, variables, continuation)
+    main = results[corrector]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "corrected.nc") as tmp:
+        main.corrected.to_netcdf(tmp)
+    main.corrector.save(out_dir / "corrector.nc")
+    click.echo(f"wrote {out_dir / 'corrected.nc'} (scenarios {', '.join(map(str, scen.scenario.values))}, "
+               f"{len(variables)} variables) and {out_dir / 'corrector.nc'}")
+    if not report:
+        return
+
+    from permaplug.correction.report import build_report, markdown_table, write_report
+
+    others = {k: v for k, v in results.items() if k != corrector}
+    rep = build_report(main, others)
+    written = write_report(rep, main, out_dir, others)
+    click.echo("")
+    click.echo(f"Bias correction report ({corrector}; compared: {rep.meta['labels']}) -- "
+               f"data: {rep.meta['data']}; reference: {rep.meta['reference']}; calibration "
+               f"{rep.meta['calibration']} (historical + {continuation})")
+    click.echo("\nSummary (mean over units):")
+    click.echo(markdown_table(rep.summary))
+    click.echo("\nBias (model - reference) and KS distance over the calibration period:")
+    click.echo(markdown_table(rep.bias))
+    click.echo("\nRCP 8.5 - RCP 2.6 difference of period means:")
+    click.echo(markdown_table(rep.spread))
+    click.echo("\nwrote " + ", ".join(str(p) for p in written))

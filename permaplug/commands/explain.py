@@ -1,13 +1,37 @@
-"""``permaplug explain``."""
+"""``permaplug explain``: SHAP scores per feature for a run's networks (paper Figure 10)."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
 
-from permaplug.core.errors import NotAvailableError
 
+@click.command(name="explain")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--explainer", default="shap", show_default=True,
+              help="Explainer plugin: shap (GradientExplainer) or kernel (slow, for checks).")
+@click.option("--n-background", type=int, default=100, show_default=True,
+              help="Background windows drawn from the test years.")
+@click.option("--n-explained", type=int, default=10, show_default=True,
+              help="Explained windows drawn from the test years (spread over every band).")
+@click.option("--model", "models", multiple=True, help="Explain only this model (repeatable).")
+@click.option("--nsamples", type=int, default=None,
+              help="Samples per explained window (explainer option; default: the plugin's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Window selection seed.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def explain(run_dir: Path, explainer: str, n_background: int, n_explained: int,
+            models: tuple[str, ...], nsamples: int | None, seed: int, no_progress: bool) -> None:
+    """Explain a run's networks with SHAP (scores, top-15 bars, additivity gap)."""
+    from permaplug.explain.pipeline import explain_run
 
-@click.command(name="explain", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def explain(args: tuple[str, ...]) -> None:
-    """Not available yet."""
-    raise NotAvailableError("'permaplug explain' is not available yet in this version")
+    options = {"nsamples": nsamples} if nsamples else {}
+    out = explain_run(run_dir, explainer, n_background, n_explained, list(models) or None,
+                      seed=seed, options=options, progress=not no_progress)
+    doc = json.loads((out / "additivity.json").read_text(encoding="utf-8"))
+    click.echo(f"data: {doc['data']}")
+    click.echo(f"explanations ({explainer}, {doc['n_background']} background / "
+               f"{doc['n_explained']} explained test windows): {out}")
+    for model, g in doc["models"].items():
+        click.echo(f"  {model}: additivity gap mean {g['mean_abs_gap_degC']:.4f} degC "
+                   f"({100 * g['relative_gap']:.1f} % of |prediction - expected value|)")

@@ -1,13 +1,38 @@
-"""``permaplug project``."""
+"""``permaplug project``: scenario projections, skill against truth and permafrost indicators."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
 
-from permaplug.core.errors import NotAvailableError
+from permaplug.commands.options import catalog_option
 
 
-@click.command(name="project", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def project(args: tuple[str, ...]) -> None:
-    """Not available yet."""
-    raise NotAvailableError("'permaplug project' is not available yet in this version")
+@click.command(name="project")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--scenarios", default=None, metavar="LIST",
+              help="Comma-separated scenarios (default: every scenario of the catalog), "
+                   "e.g. rcp26,rcp45,rcp60,rcp85.")
+@click.option("--corrector", default="qm", show_default=True,
+              help="Bias correction of the scenario features: qm, qdm, dqm or none.")
+@click.option("--end", type=click.IntRange(2024, 2100), default=2030, show_default=True,
+              help="Last projected year (2024-2100).")
+@catalog_option
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def project(run_dir: Path, scenarios: str | None, corrector: str, end: int,
+            catalog_path: str | None, no_progress: bool) -> None:
+    """Project a run's networks under bias-corrected climate scenarios."""
+    from permaplug.projection.pipeline import project_run
+
+    nc = project_run(run_dir, catalog_path, scenarios.split(",") if scenarios else None,
+                     corrector=corrector, end=end, progress=not no_progress)
+    summary = json.loads((nc.parent / "summary.json").read_text(encoding="utf-8"))
+    click.echo(f"data: {summary['data']}")
+    click.echo(f"projections ({', '.join(summary['scenarios'])}; corrector {corrector}; "
+               f"{summary['historical_end']} -> {end}-12): {nc}")
+    for model, diff in summary["rcp85_minus_rcp26_stl1_degC"].items():
+        parts = ", ".join(f"{k}: {v:+.2f}" for k, v in diff.items())
+        click.echo(f"  {model}: RCP8.5 - RCP2.6, layer 1 (degC) {parts}")
+    if summary["skill_against_truth"]:
+        click.echo(f"skill against the scenario truth: {nc.parent / 'skill.csv'}")

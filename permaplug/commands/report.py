@@ -1,13 +1,20 @@
-"""``permaplug report``."""
+"""``permaplug report``: one self-contained HTML file for one or more run folders."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
-from permaplug.core.errors import NotAvailableError
 
+@click.command(name="report")
+@click.argument("run_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML file to write (default: report.html in the first run folder).")
+def report(run_dirs: tuple[Path, ...], out: Path | None) -> None:
+    """Write a self-contained HTML report of run folders."""
+    from permaplug.report.html import write_report
 
-@click.command(name="report", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def report(args: tuple[str, ...]) -> None:
-    """Not available yet."""
-    raise NotAvailableError("'permaplug report' is not available yet in this version")
+    out = out or Path(run_dirs[0]) / "report.html"
+    path = write_report(list(run_dirs), out)
+    click.echo(f"report: {path}")

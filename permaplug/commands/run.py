@@ -1,13 +1,151 @@
-"""``permaplug run``."""
+"""``permaplug run``: train and evaluate networks and baselines, then project, explain, report."""
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import click
+import yaml
 
-from permaplug.core.errors import NotAvailableError
+from permaplug.commands.options import catalog_option
+from permaplug.core.errors import ConfigError, NotAvailableError
+
+# option name -> RunConfig field, for options that map one to one
+_FIELDS = {
+    "source": "source", "catalog_path": "catalog", "epochs": "epochs", "batch_size": "batch_size",
+    "lr": "lr", "seed": "seed", "device": "device", "val_fraction": "val_fraction",
+    "early_stopping": "early_stopping", "use_z": "use_z", "threads": "threads",
+}
+_STEPS = {
+    "project": ("permaplug.projection.pipeline", "project_run"),
+    "explain": ("permaplug.explain.pipeline", "explain_run"),
+    "report": ("permaplug.report.html", "write_report"),
+}
 
 
-@click.command(name="run", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(args: tuple[str, ...]) -> None:
-    """Not available yet."""
-    raise NotAvailableError("'permaplug run' is not available yet in this version")
+def _step(name: str):
+    """The post-training function of step ``name`` (NotAvailableError if its module is absent)."""
+    module, func = _STEPS[name]
+    try:
+        return getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        raise NotAvailableError(f"the {name} step is not available ({module}.{func}: {exc}); "
+                                f"run with --no-{name}") from None
+
+
+def _explicit(ctx: click.Context, name: str) -> bool:
+    src = ctx.get_parameter_source(name)
+    return src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _build_config(ctx: click.Context, params: dict):
+    from permaplug.training.config import RunConfig, parse_hparams, parse_years, resolve_models
+
+    data: dict = {}
+    if params["config_file"]:
+        path = Path(params["config_file"])
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"--config {path}: cannot read ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"--config {path}: expected a YAML mapping of run options")
+        loaded.pop("resolved", None)
+        data.update(loaded)
+    for opt, fld in _FIELDS.items():
+        if _explicit(ctx, opt) or fld not in data:
+            data[fld] = params[opt]
+    if _explicit(ctx, "models") or "models" not in data:
+        data["models"] = [m for item in params["models"] for m in item.split(",") if m]
+    if isinstance(data.get("models"), str):
+        data["models"] = [data["models"]]
+    for opt in ("train_years", "test_years"):
+        if _explicit(ctx, opt) or opt not in data:
+            data[opt] = parse_years(params[opt], "--" + opt.replace("_", "-"))
+        elif isinstance(data[opt], str):
+            data[opt] = parse_years(data[opt], f"{opt} in --config")
+    origin = f"--config {params['config_file']}" if params["config_file"] else "options"
+    cfg = RunConfig.from_dict(data, origin)
+    models = resolve_models(cfg.models)
+    cfg.hparams = parse_hparams(params["hparams"], models, cfg.hparams)
+    for name, hp in cfg.hparams.items():
+        if name not in models:
+            raise ConfigError(f"hparams: model {name!r} is not part of this run")
+    return cfg, models
+
+
+@click.command(name="run")
+@click.option("--source", default="era5land", show_default=True,
+              help="Reanalysis source (catalog entry or source plugin name).")
+@click.option("--model", "models", multiple=True, default=("all",), show_default=True,
+              help="Model to train (repeat or comma-separate); 'all' = every network. "
+                   "Baselines are always evaluated too.")
+@catalog_option
+@click.option("--epochs", type=int, default=50, show_default=True, help="Training epochs.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per batch.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True, help="Where to train.")
+@click.option("--train-years", default="2001-2018", show_default=True,
+              help="Years whose months are training targets (FIRST-LAST).")
+@click.option("--test-years", default="2019-2023", show_default=True,
+              help="Years whose months are test targets (FIRST-LAST).")
+@click.option("--hparam", "hparams", multiple=True, metavar="[MODEL.]KEY=VALUE",
+              help="Override a hyper-parameter, e.g. hidden_size=128 or tcn.channels=32.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="YAML file of run options (command-line options win).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default: runs/<timestamp>-<source>-<model>).")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
+@click.option("--val-fraction", type=float, default=0.0, show_default=True,
+              help="Hold out the last fraction of training months for validation.")
+@click.option("--early-stopping", type=int, default=0, show_default=True, metavar="N",
+              help="Stop after N epochs without a better validation loss (0 = off).")
+@click.option("--z/--no-z", "use_z", default=True, show_default=True,
+              help="Include the scenario signal z as an input feature (paper).")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default 1).")
+@click.option("--project/--no-project", "do_project", default=True, show_default=True,
+              help="Project the trained networks under the scenarios afterwards.")
+@click.option("--explain/--no-explain", "do_explain", default=True, show_default=True,
+              help="Explain the trained networks (SHAP) afterwards.")
+@click.option("--report/--no-report", "do_report", default=True, show_default=True,
+              help="Write the HTML report afterwards.")
+@click.option("--scenarios", default=None, help="Scenarios to project (comma-separated).")
+@click.option("--corrector", default="qm", show_default=True, help="Bias corrector.")
+@click.option("--end", type=int, default=2030, show_default=True, help="Last projected year.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def run(ctx: click.Context, **params) -> None:
+    """Train and evaluate models; write a run folder (Table 2, Figure 4, checkpoints)."""
+    from permaplug.training.config import CONFIG_FILE, RunConfig
+    from permaplug.training.runs import default_run_dir, execute_run
+
+    steps = {s: _step(s) for s in ("project", "explain", "report") if params[f"do_{s}"]}
+    if params["resume"]:
+        if not params["out_dir"]:
+            raise ConfigError("--resume needs --out DIR (the run folder to continue)")
+        out = Path(params["out_dir"])
+        if not (out / CONFIG_FILE).exists():
+            raise ConfigError(f"--resume: {out} has no {CONFIG_FILE} (not a run folder)")
+        cfg = RunConfig.load(out / CONFIG_FILE)
+        given, _ = _build_config(ctx, params)
+        for fld in ("epochs", "batch_size", "lr", "seed", "train_years", "test_years",
+                    "val_fraction", "early_stopping", "use_z", "source", "catalog", "hparams"):
+            opt = {"catalog": "catalog_path", "hparams": "hparams"}.get(fld, fld)
+            if _explicit(ctx, opt) and getattr(given, fld) != getattr(cfg, fld):
+                raise ConfigError(f"--resume: {fld} {getattr(given, fld)!r} differs from the "
+                                  f"run's {CONFIG_FILE} ({getattr(cfg, fld)!r})")
+    else:
+        cfg, models = _build_config(ctx, params)
+        out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(cfg.source, models)
+    execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo)
+    click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")
+    if "project" in steps:
+        scen = [s for s in (params["scenarios"] or "").split(",") if s] or None
+        path = steps["project"](out, cfg.catalog, scen, params["corrector"], params["end"])
+        click.echo(f"Projections written to {path}")
+    if "explain" in steps:
+        click.echo(f"Explanations written to {steps['explain'](out, 'shap')}")
+    if "report" in steps:
+        click.echo(f"Report written to {steps['report']([out], out / 'report.html')}")

@@ -6,4 +6,9 @@ from permaplug.core.hookspecs import hookimpl
 
 @hookimpl
 def register_explainers(register):
-    """Register the built-in explainers."""
+    """Register the built-in explainers: ``shap`` (default) and ``kernel``."""
+    from permaplug.plugins.explainers.gradient import GradientShap
+    from permaplug.plugins.explainers.kernel import KernelShap
+
+    register(GradientShap)
+    register(KernelShap)

@@ -1,0 +1,319 @@
+"""intake-2 catalogs: one reader (:class:`PermaplugReader`) dispatching to registered sources.
+
+A permaplug catalog is an intake version-2 YAML file whose every entry uses
+``permaplug.core.catalog:PermaplugReader`` with kwargs ``plugin`` (a registered source name) and
+``options`` (the source's keyword arguments)::
+
+    version: 2
+    metadata: {description: CMIP6 IPSL-CM6A-LR}
+    entries:
+      cmip:
+        reader: permaplug.core.catalog:PermaplugReader
+        kwargs:
+          plugin: cmip
+          options: {paths: ["{CATALOG_DIR}/cmip6/*.nc"], scenarios: [ssp585]}
+        metadata: {role: scenario, data_label: "CMIP6 IPSL-CM6A-LR (real)"}
+
+Missing intake boilerplate (``cls``, ``output_instance``, ``user_parameters``, ``aliases``,
+``data``) is filled in. The file is checked with ``yaml.safe_load`` *before* intake sees it:
+
+* every entry names our reader (no other importable class), and a registered source plugin;
+* no intake templates except ``{CATALOG_DIR}`` and ``{PERMAPLUG_RESOURCES}`` (the package's
+  bundled data folder); no ``data``/``user_parameters`` sections (they could import classes);
+* path options (keys ``path``, ``paths``, ``root``, or ending in ``_path``, ``_paths``,
+  ``_file``, ``_files``, ``_dir``) resolve relative to the catalog's folder and may not leave it
+  (nor be absolute) unless the catalog sets ``metadata: {allow_absolute_paths: true}``.
+
+Every error is a :class:`CatalogError` naming the file and the entry.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+import yaml
+from intake.readers.entry import Catalog, ReaderDescription
+from intake.readers.readers import BaseReader
+
+from permaplug.core import schema
+from permaplug.core.errors import CatalogError, UnknownPluginError
+
+READER = "permaplug.core.catalog:PermaplugReader"
+ENTRY_CLS = "intake.readers.entry:ReaderDescription"
+ROLES = ("reanalysis", "scenario", "static", "scenario_truth")
+ALLOWED_TEMPLATES = ("CATALOG_DIR", "PERMAPLUG_RESOURCES")
+_TEMPLATE_RE = re.compile(r"\{([^{}]*)\}")
+_PATH_KEYS = ("path", "paths", "root")
+_PATH_SUFFIXES = ("_path", "_paths", "_file", "_files", "_dir")
+
+
+def resources_dir() -> Path:
+    """The package's bundled data folder (``permaplug/resources``)."""
+    return Path(str(resources.files("permaplug") / "resources"))
+
+
+class PermaplugReader(BaseReader):
+    """intake reader that opens a registered permaplug source plugin.
+
+    kwargs: ``plugin`` (source name), ``options`` (dict of the source's options, paths already
+    resolved). ``read()`` returns the source's :class:`xarray.Dataset`.
+    """
+
+    output_instance = "xarray:Dataset"
+    imports = {"xarray"}
+
+    def _read(self, plugin: str, options: dict[str, Any] | None = None, **_: Any) -> xr.Dataset:
+        from permaplug.core.plugins import get_source
+
+        cls = get_source(plugin)
+        return cls(**dict(options or {})).open()
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One validated catalog entry: its source plugin, resolved options and metadata."""
+
+    name: str
+    plugin: str
+    options: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def role(self) -> str:
+        return str(self.metadata.get("role", ""))
+
+
+def _is_path_key(key: str) -> bool:
+    return key in _PATH_KEYS or key.endswith(_PATH_SUFFIXES)
+
+
+def _inside(path: str, root: Path) -> bool:
+    norm = Path(os.path.normpath(path))
+    try:
+        norm.relative_to(os.path.normpath(root))
+    except ValueError:
+        return False
+    return True
+
+
+class _Resolver:
+    """Checks templates and resolves path options of one catalog."""
+
+    def __init__(self, file: Path, allow_absolute: bool) -> None:
+        self.file = file
+        self.folder = file.parent.resolve()
+        self.allow_absolute = allow_absolute
+        self.values = {"CATALOG_DIR": str(self.folder), "PERMAPLUG_RESOURCES": str(resources_dir())}
+
+    def fail(self, entry: str, msg: str) -> CatalogError:
+        return CatalogError(f"{self.file}: entry {entry!r}: {msg}")
+
+    def value(self, entry: str, key: str, val: Any, is_path: bool = False) -> Any:
+        if isinstance(val, dict):
+            return {k: self.value(entry, str(k), v, _is_path_key(str(k))) for k, v in val.items()}
+        if isinstance(val, (list, tuple)):
+            return [self.value(entry, key, v, is_path) for v in val]
+        if not isinstance(val, str):
+            return val
+        templates = _TEMPLATE_RE.findall(val)
+        for t in templates:
+            if t not in ALLOWED_TEMPLATES:
+                raise self.fail(entry, f"option {key!r} uses template {{{t}}}; only "
+                                f"{', '.join('{' + a + '}' for a in ALLOWED_TEMPLATES)} are allowed")
+        resolved = val
+        for t in ALLOWED_TEMPLATES:
+            resolved = resolved.replace("{" + t + "}", self.values[t])
+        if not (is_path or templates):
+            return resolved
+        if not os.path.isabs(resolved):
+            if "://" in resolved:
+                raise self.fail(entry, f"option {key!r}: remote path {val!r} is not supported")
+            resolved = str(self.folder / resolved)
+        resolved = os.path.normpath(resolved)
+        if "PERMAPLUG_RESOURCES" in templates:
+            ok = _inside(resolved, resources_dir())
+        else:
+            ok = _inside(resolved, self.folder)
+        if not ok and not self.allow_absolute:
+            raise self.fail(entry, f"option {key!r}: path {val!r} leaves the catalog folder "
+                            f"{self.folder} (set metadata: {{allow_absolute_paths: true}} "
+                            "to allow it)")
+        return resolved
+
+
+def validate_catalog(path: Path, raw: Any) -> tuple[dict[str, Any], dict[str, CatalogEntry]]:
+    """Check a catalog's YAML content; return (intake v2 dict, entries with resolved options)."""
+    from permaplug.core.plugins import get_registry
+
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{path}: not a catalog (expected a YAML mapping)")
+    if raw.get("version") != 2:
+        raise CatalogError(f"{path}: 'version: 2' (an intake-2 catalog) is required")
+    for key in ("data", "user_parameters"):
+        if raw.get(key):
+            raise CatalogError(f"{path}: section {key!r} is not allowed in a permaplug catalog")
+    meta = raw.get("metadata") or {}
+    entries = raw.get("entries")
+    if not isinstance(meta, dict):
+        raise CatalogError(f"{path}: 'metadata' must be a mapping")
+    if not isinstance(entries, dict) or not entries:
+        raise CatalogError(f"{path}: no 'entries'")
+    resolver = _Resolver(path, bool(meta.get("allow_absolute_paths", False)))
+    known = get_registry().names("source")
+    out_entries: dict[str, Any] = {}
+    parsed: dict[str, CatalogEntry] = {}
+    for name, e in entries.items():
+        name = str(name)
+        if not isinstance(e, dict):
+            raise resolver.fail(name, "must be a mapping")
+        extra = set(e) - {"cls", "reader", "kwargs", "metadata", "output_instance",
+                          "user_parameters", "description"}
+        if extra:
+            raise resolver.fail(name, f"unknown key(s) {sorted(extra)}")
+        if e.get("cls", ENTRY_CLS) != ENTRY_CLS:
+            raise resolver.fail(name, f"cls {e['cls']!r} is not allowed (use {ENTRY_CLS})")
+        if e.get("reader", READER) != READER:
+            raise resolver.fail(name, f"reader {e['reader']!r} is not allowed; every entry "
+                                f"uses {READER}")
+        if e.get("user_parameters"):
+            raise resolver.fail(name, "user_parameters are not allowed")
+        if e.get("output_instance", "xarray:Dataset") != "xarray:Dataset":
+            raise resolver.fail(name, "output_instance must be xarray:Dataset")
+        kwargs = e.get("kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise resolver.fail(name, "'kwargs' must be a mapping")
+        if set(kwargs) - {"plugin", "options"}:
+            raise resolver.fail(name, f"kwargs may only be 'plugin' and 'options', got "
+                                f"{sorted(kwargs)}")
+        plugin = kwargs.get("plugin")
+        if not isinstance(plugin, str) or not plugin:
+            raise resolver.fail(name, "kwargs.plugin (a registered source name) is required")
+        if plugin not in known:
+            err = UnknownPluginError("source", plugin, known)
+            raise resolver.fail(name, str(err))
+        options = kwargs.get("options") or {}
+        if not isinstance(options, dict):
+            raise resolver.fail(name, "kwargs.options must be a mapping")
+        emeta = e.get("metadata") or {}
+        if not isinstance(emeta, dict):
+            raise resolver.fail(name, "'metadata' must be a mapping")
+        role = emeta.get("role")
+        if role is not None and role not in ROLES:
+            raise resolver.fail(name, f"metadata.role {role!r}; use one of {', '.join(ROLES)}")
+        resolved = resolver.value(name, "options", options)
+        parsed[name] = CatalogEntry(name, plugin, resolved, dict(emeta),
+                                    str(e.get("description", emeta.get("description", ""))))
+        out_entries[name] = {
+            "cls": ENTRY_CLS, "reader": READER,
+            "kwargs": {"plugin": plugin, "options": resolved},
+            "metadata": dict(emeta), "output_instance": "xarray:Dataset", "user_parameters": {},
+        }
+    intake_dict = {"version": 2, "aliases": {}, "data": {}, "user_parameters": {},
+                   "metadata": dict(meta), "entries": out_entries}
+    return intake_dict, parsed
+
+
+class PermaplugCatalog:
+    """A validated catalog: entry names, metadata, and opening entries as datasets."""
+
+    def __init__(self, path: Path, metadata: dict[str, Any], entries: dict[str, CatalogEntry],
+                 intake_catalog: Catalog) -> None:
+        self.path = path
+        self.metadata = metadata
+        self._entries = entries
+        self.intake = intake_catalog
+
+    def __repr__(self) -> str:
+        return f"PermaplugCatalog({str(self.path)!r}, entries={self.names()})"
+
+    def names(self) -> list[str]:
+        """Entry names, in file order."""
+        return list(self._entries)
+
+    def entry(self, name: str) -> CatalogEntry:
+        """The validated entry ``name`` (CatalogError if absent)."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise CatalogError(f"{self.path}: no entry {name!r}; entries: "
+                               f"{', '.join(self.names())}") from None
+
+    def reader(self, name: str) -> PermaplugReader:
+        """The intake reader of entry ``name``."""
+        self.entry(name)
+        return self.intake[name]
+
+    def open(self, name: str, **overrides: Any) -> xr.Dataset:
+        """Open entry ``name`` through intake; ``overrides`` update the source options.
+
+        The dataset's data label is the entry's ``metadata.data_label`` when given (else the
+        source's own); ``attrs['provenance']`` gains the catalog file and entry name.
+        """
+        entry = self.entry(name)
+        options = {**entry.options, **overrides}
+        ds = self.reader(name).read(options=options)
+        label = entry.metadata.get("data_label") or self.metadata.get("data_label")
+        if label:
+            ds.attrs[schema.DATA_LABEL_ATTR] = str(label)
+        ds.attrs.setdefault(schema.DATA_LABEL_ATTR, "unknown data")
+        prov = ds.attrs.get("provenance", "")
+        ds.attrs["provenance"] = (f"{prov}; " if prov else "") + \
+            f"catalog {self.path} entry {name!r} (source {entry.plugin})"
+        return ds
+
+    def find_all(self, role: str, source: str | None = None) -> list[str]:
+        """Names of the entries with ``metadata.role == role`` (and plugin or name ``source``)."""
+        return [n for n, e in self._entries.items()
+                if e.role == role and (source is None or source in (e.plugin, n))]
+
+    def find(self, role: str, source: str | None = None) -> str:
+        """The first entry with this role (and plugin or entry name ``source``); CatalogError."""
+        found = self.find_all(role, source)
+        if not found:
+            what = f"role {role!r}" + (f" and source {source!r}" if source else "")
+            have = ", ".join(f"{n} ({e.role or 'no role'}, {e.plugin})"
+                             for n, e in self._entries.items())
+            raise CatalogError(f"{self.path}: no entry with {what}; entries: {have}")
+        return found[0]
+
+
+def read_catalog_yaml(path: Path) -> Any:
+    """``yaml.safe_load`` of a catalog file (CatalogError on I/O or syntax errors)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read catalog ({exc.strerror or exc})") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from exc
+
+
+def load_catalog(path: str | Path | None = None) -> PermaplugCatalog:
+    """Load and validate a catalog file; ``None`` = the bundled demo catalog (built on first use)."""
+    if path is None:
+        from permaplug.demo import ensure_demo_catalog
+
+        path = ensure_demo_catalog()
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CatalogError(f"{path}: catalog file not found")
+    path = path.resolve()
+    intake_dict, entries = validate_catalog(path, read_catalog_yaml(path))
+    try:
+        cat = Catalog.from_dict(intake_dict)
+    except Exception as exc:  # noqa: BLE001 - intake's own parse errors become one line
+        raise CatalogError(f"{path}: intake could not build the catalog ({exc})") from exc
+    return PermaplugCatalog(path, intake_dict["metadata"], entries, cat)
+
+
+def bundled_catalogs() -> dict[str, Path]:
+    """The catalogs shipped in ``permaplug/catalogs`` by name (file stem)."""
+    folder = Path(str(resources.files("permaplug") / "catalogs"))
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}

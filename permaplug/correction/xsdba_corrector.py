@@ -1,0 +1,258 @@
+"""The shared machinery of the xsdba-based correctors (``qm``, ``qdm``, ``dqm``).
+
+One xsdba adjustment object is trained per variable, with the variable's rule
+(:mod:`permaplug.correction.rules`): additive or multiplicative, frequency adaptation, bounds.
+Inputs may be band tables ``(time, band)``, scenario tables ``(scenario, time, band)`` or grids
+``(time, cell)`` / ``(time, lat, lon)``; dask arrays must be chunked along space only (a time
+chunking is merged into one chunk here, since xsdba silently corrupts results otherwise).
+
+The fitted state is one :class:`xarray.Dataset` (variables ``<var>__af``, ``<var>__hist_q``...,
+the options and per-variable parameters as JSON attributes) that round-trips through NetCDF;
+xsdba's own ``jsonpickle`` attribute is never written nor read.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import xarray as xr
+from xsdba.adjustment import TrainAdjust
+from xsdba.base import Grouper, uses_dask
+
+from permaplug.core.corrector import Corrector
+from permaplug.core.errors import ConfigError, DataError
+from permaplug.core.schema import DATA_LABEL_ATTR
+from permaplug.correction.rules import Rule, apply_bounds, rule_for
+
+SEP = "__"
+STATE_ATTR = "permaplug_corrector"
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Seed numpy's global RNG (used by xsdba's jitter and frequency adaptation), then restore."""
+    if seed is None:
+        yield
+        return
+    saved = np.random.get_state()
+    np.random.seed(int(seed))
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
+def one_time_chunk(da: xr.DataArray) -> xr.DataArray:
+    """Merge dask chunks along ``time`` (xsdba needs the whole series in one chunk)."""
+    if uses_dask(da) and len(da.chunks[da.get_axis_num("time")]) > 1:
+        return da.chunk({"time": -1})
+    return da
+
+
+def _clean_attrs(attrs: dict) -> dict:
+    """Attributes NetCDF can store (drop xsdba's private and boolean ones)."""
+    return {k: v for k, v in attrs.items()
+            if not k.startswith("_") and not isinstance(v, bool) and k != "adj_params"}
+
+
+def _check_time(ds: xr.Dataset, what: str) -> None:
+    if "time" not in ds.dims:
+        raise DataError(f"{what} has no 'time' dimension (dims: {', '.join(map(str, ds.dims))})")
+
+
+def _history(attrs: dict, line: str) -> str:
+    old = attrs.get("history", "")
+    return f"{old}\n{line}" if old else line
+
+
+class XsdbaCorrector(Corrector):
+    """A Corrector training one ``xsdba`` adjustment per variable (see module docstring).
+
+    Options: ``nquantiles`` (20), ``group`` ("time.month": one mapping per calendar month),
+    ``interp`` ("linear"), ``extrapolation`` ("constant"), ``seed`` (0: seeds the random jitter
+    and frequency adaptation of precipitation so results are reproducible), ``variables``
+    (default: every variable present in both inputs).
+    """
+
+    adjustment: ClassVar[type[TrainAdjust]]
+    defaults: ClassVar[dict[str, Any]] = {
+        "nquantiles": 50, "group": "time.month", "interp": "nearest",
+        "extrapolation": "constant", "seed": 0, "variables": None,
+    }
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(self.defaults)
+        if unknown:
+            raise ConfigError(
+                f"corrector {self.name!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(self.defaults))}"
+            )
+        super().__init__(**{**self.defaults, **options})
+        self.fitted: dict[str, TrainAdjust] = {}
+        self.rules: dict[str, Rule] = {}
+        self.info: dict[str, Any] = {}
+
+    # --- training -------------------------------------------------------------------------
+    def _train_kwargs(self, rule: Rule) -> dict[str, Any]:
+        return {
+            "nquantiles": int(self.options["nquantiles"]), "group": self.options["group"],
+            "kind": rule.kind, "adapt_freq_thresh": rule.adapt_freq_thresh,
+            "jitter_under_thresh_value": rule.jitter_under,
+        }
+
+    def fit(self, model_hist: xr.Dataset, obs_hist: xr.Dataset) -> XsdbaCorrector:
+        """Train on the common months of ``model_hist`` and ``obs_hist`` (dims ``(time, unit)``)."""
+        _check_time(model_hist, "model_hist")
+        _check_time(obs_hist, "obs_hist")
+        if "scenario" in model_hist.dims:
+            raise DataError("model_hist has a 'scenario' dimension: select the calibration "
+                            "series (historical continued by one scenario) first")
+        variables = self.options["variables"] or [
+            v for v in model_hist.data_vars if v in obs_hist.data_vars
+            and "time" in model_hist[v].dims and "time" in obs_hist[v].dims
+        ]
+        missing = [v for v in variables if v not in model_hist or v not in obs_hist]
+        if missing:
+            raise DataError(f"variable(s) {', '.join(missing)} missing from "
+                            f"{'model_hist' if missing[0] not in model_hist else 'obs_hist'}")
+        if not variables:
+            raise DataError("model_hist and obs_hist share no time-dependent variable to correct")
+        common = np.intersect1d(model_hist.time.values, obs_hist.time.values)
+        if common.size < 24:
+            raise DataError(f"model_hist and obs_hist share only {common.size} time steps "
+                            "(need at least 24 to calibrate)")
+        self.fitted, self.rules = {}, {}
+        for var in variables:
+            ref = obs_hist[var].sel(time=common)
+            hist = model_hist[var].sel(time=common)
+            self._check_pair(var, ref, hist)
+            rule = rule_for(var)
+            ref = one_time_chunk(ref.astype("float64"))
+            hist = one_time_chunk(hist.astype("float64"))
+            with seeded(self.options["seed"]), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*grouping other than 'dayofyear'.*")
+                adj = self.adjustment.train(ref, hist, **self._train_kwargs(rule))
+                if not uses_dask(adj.ds):
+                    adj.ds.load()
+            self.fitted[var], self.rules[var] = adj, rule
+        times = np.asarray(common)
+        self.info = {
+            "calibration_start": str(times[0])[:7], "calibration_end": str(times[-1])[:7],
+            "n_time": int(times.size),
+            "obs_data": obs_hist.attrs.get(DATA_LABEL_ATTR, "unknown data"),
+            "model_data": model_hist.attrs.get(DATA_LABEL_ATTR, "unknown data"),
+        }
+        return self
+
+    @staticmethod
+    def _check_pair(var: str, ref: xr.DataArray, hist: xr.DataArray) -> None:
+        for da, what in ((ref, "obs_hist"), (hist, "model_hist")):
+            if "units" not in da.attrs:
+                raise DataError(f"{what}: variable {var!r} has no 'units' attribute")
+        if ref.attrs["units"] != hist.attrs["units"]:
+            raise DataError(f"variable {var!r}: units differ between obs_hist "
+                            f"({ref.attrs['units']}) and model_hist ({hist.attrs['units']})")
+        if set(ref.dims) != set(hist.dims):
+            raise DataError(f"variable {var!r}: dims differ between obs_hist {ref.dims} and "
+                            f"model_hist {hist.dims}")
+
+    # --- application ----------------------------------------------------------------------
+    def _adjust(self, adj: TrainAdjust, sim: xr.DataArray) -> xr.DataArray:
+        """One xsdba adjust call (overridden by QDM to work in moving periods)."""
+        return adj.adjust(sim, interp=self.options["interp"],
+                          extrapolation=self.options["extrapolation"])
+
+    def apply(self, scenario: xr.Dataset) -> xr.Dataset:
+        """Correct every fitted variable of ``scenario`` (any extra dims, e.g. ``scenario``)."""
+        if not self.fitted:
+            raise ConfigError(f"corrector {self.name!r} is not fitted: call fit() first")
+        _check_time(scenario, "scenario")
+        missing = [v for v in self.fitted if v not in scenario]
+        if missing:
+            raise DataError(f"scenario lacks fitted variable(s) {', '.join(missing)}")
+        out = scenario.copy()
+        for var, adj in self.fitted.items():
+            sim = scenario[var]
+            units = sim.attrs.get("units")
+            if units != adj.train_units:
+                raise DataError(f"scenario variable {var!r} has units {units!r}; the corrector "
+                                f"was fitted in {adj.train_units!r}")
+            sim64 = one_time_chunk(sim.astype("float64"))
+            with seeded(self.options["seed"]):
+                scen = self._adjust(adj, sim64)
+                if not uses_dask(scen):
+                    scen = scen.load()
+            scen = apply_bounds(scen.transpose(*sim.dims), self.rules[var])
+            scen = scen.astype(sim.dtype) if sim.dtype.kind == "f" else scen
+            scen.attrs = {**sim.attrs, "history": _history(
+                sim.attrs, f"bias-corrected with permaplug {self.name} "
+                           f"(xsdba {self.adjustment.__name__}, {self.info.get('calibration_start')}"
+                           f"..{self.info.get('calibration_end')} against "
+                           f"{self.info.get('obs_data')})")}
+            out[var] = scen.drop_vars([c for c in scen.coords if c not in sim.coords])
+        out.attrs = {**scenario.attrs, "bias_correction": self.name,
+                     "bias_corrected_variables": ",".join(self.fitted),
+                     "history": _history(scenario.attrs, f"bias-corrected with permaplug "
+                                                          f"{self.name}")}
+        return out
+
+    # --- state ----------------------------------------------------------------------------
+    def state(self) -> xr.Dataset:
+        """Fitted factors and quantiles of every variable, plus JSON attributes (NetCDF-safe)."""
+        if not self.fitted:
+            raise ConfigError(f"corrector {self.name!r} is not fitted: nothing to save")
+        parts, meta = [], {}
+        for var, adj in self.fitted.items():
+            ds = adj.ds.drop_attrs() if hasattr(adj.ds, "drop_attrs") else adj.ds.copy()
+            ds = ds.rename({v: f"{var}{SEP}{v}" for v in ds.data_vars})
+            for v in ds.variables:
+                ds[v].attrs = _clean_attrs(ds[v].attrs)
+            parts.append(ds)
+            meta[var] = {
+                "rule": self.rules[var].to_dict(), "train_units": adj.train_units,
+                "hist_calendar": adj.hist_calendar, "group": adj.group.name,
+                "group_window": int(adj.group.window),
+            }
+        state = xr.merge(parts, combine_attrs="drop")
+        options = {k: v for k, v in self.options.items()}
+        state.attrs = {
+            STATE_ATTR: self.name, "xsdba_class": self.adjustment.__name__,
+            "options": json.dumps(options), "variables": json.dumps(meta),
+            "info": json.dumps(self.info),
+            DATA_LABEL_ATTR: self.info.get("model_data", "unknown data"),
+        }
+        return state
+
+    @classmethod
+    def from_state(cls, state: xr.Dataset) -> XsdbaCorrector:
+        """Rebuild a fitted corrector from :meth:`state` (no jsonpickle involved)."""
+        name = state.attrs.get(STATE_ATTR)
+        if name != cls.name:
+            raise ConfigError(f"corrector state is for {name!r}, not {cls.name!r}")
+        try:
+            options = json.loads(state.attrs["options"])
+            meta = json.loads(state.attrs["variables"])
+            info = json.loads(state.attrs.get("info", "{}"))
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"corrector state for {name!r} has broken attributes: {exc}") from exc
+        obj = cls(**options)
+        obj.info = info
+        for var, m in meta.items():
+            names = [v for v in state.data_vars if v.startswith(f"{var}{SEP}")]
+            ds = state[names].rename({n: n.split(SEP, 1)[1] for n in names})
+            rule = Rule.from_dict(m["rule"])
+            group = Grouper(m["group"], window=m.get("group_window", 1))
+            ds.attrs = {"group": group.name, "group_compute_dims": [group.dim],
+                        "group_window": group.window}
+            adj = cls.adjustment(
+                _trained=True, hist_calendar=m["hist_calendar"], train_units=m["train_units"],
+                group=group, kind=rule.kind, adapt_freq_thresh=rule.adapt_freq_thresh,
+                max_tail_factor=None,
+            )
+            adj.set_dataset(ds)
+            obj.fitted[var], obj.rules[var] = adj, rule
+        return obj

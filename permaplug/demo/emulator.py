@@ -1,0 +1,137 @@
+"""The soil-temperature emulator: snow pack + 1-D heat conduction driven by monthly forcing.
+
+Each month is split into ``steps_per_month`` implicit steps (default 4, about a week). Air
+temperature is interpolated linearly between month centres, then shifted so every month keeps
+its mean. Snow: snowfall accumulates as water equivalent; melt is ``DDF x max(T, 0)`` per day
+(degree-day factor 3 mm K-1 d-1); depth = SWE / density; the pack is a thermal resistance
+``depth / k_snow`` (Sturm et al. 1997 conductivity from density) between the air and the ground.
+Snow-free ground is driven by ``n x T`` in thaw (``n`` the summer surface factor). A geothermal
+flux of 0.06 W m-2 enters at 20 m.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from permaplug.core import schema
+from permaplug.demo import heat
+
+DDF = 3.0  # mm K-1 day-1, degree-day melt factor
+Q_GEOTHERMAL = 0.06  # W m-2
+STEPS_PER_MONTH = 4
+
+
+def snow_conductivity(density: np.ndarray) -> np.ndarray:
+    """Snow thermal conductivity (W m-1 K-1) from density (kg m-3), Sturm et al. (1997)."""
+    r = np.asarray(density) / 1000.0
+    return np.where(r < 0.156, 0.023 + 0.234 * r, 0.138 - 1.01 * r + 3.233 * r**2)
+
+
+@dataclass
+class State:
+    """Emulator state: soil ``T`` and ``H`` (nz, ncell), snow water equivalent ``swe`` (ncell,) mm."""
+
+    T: np.ndarray
+    H: np.ndarray
+    swe: np.ndarray
+
+    def tile(self, n: int) -> State:
+        """The state repeated ``n`` times along cells (to run several scenarios at once)."""
+        return State(np.tile(self.T, (1, n)), np.tile(self.H, (1, n)), np.tile(self.swe, n))
+
+
+@dataclass
+class Surface:
+    """Per-cell surface parameters: snow ``density`` kg m-3 and summer factor ``n_thaw`` (ncell,)."""
+
+    density: np.ndarray
+    n_thaw: np.ndarray
+
+    def tile(self, n: int) -> Surface:
+        return Surface(np.tile(self.density, n), np.tile(self.n_thaw, n))
+
+
+@dataclass
+class MonthlyOutput:
+    """Monthly means, each (nt, ..., ncell): ``stl`` (nt, 4, ncell) degC layer means, ``liquid``
+    (nt, 4, ncell) liquid share of soil water, ``swe`` mm and ``snow_depth`` m (nt, ncell),
+    ``melt`` mm per month (nt, ncell), ``ground_flux`` W m-2 (nt, ncell)."""
+
+    stl: np.ndarray
+    liquid: np.ndarray
+    swe: np.ndarray
+    snow_depth: np.ndarray
+    melt: np.ndarray
+    ground_flux: np.ndarray
+
+
+def substep_temperature(t_month: np.ndarray, steps: int) -> np.ndarray:
+    """Sub-monthly air temperature (nt * steps, ncell) from monthly means (nt, ncell).
+
+    Linear between month centres (held flat beyond the first and last), then each month's
+    steps are shifted so that their mean equals the monthly mean.
+    """
+    nt = t_month.shape[0]
+    x = (np.arange(nt * steps) + 0.5) / steps - 0.5  # in months, 0 = centre of month 0
+    i0 = np.clip(np.floor(x).astype(int), 0, nt - 1)
+    i1 = np.clip(i0 + 1, 0, nt - 1)
+    w = np.clip(x - np.floor(x), 0, 1)[:, None]
+    t = (1 - w) * t_month[i0] + w * t_month[i1]
+    t = t.reshape(nt, steps, -1)
+    t += (t_month - t.mean(axis=1))[:, None, :]
+    return t.reshape(nt * steps, -1)
+
+
+def initial_state(col: heat.Column, t_mean: np.ndarray) -> State:
+    """A conductive steady state: ``t_mean + 2.5 K`` at the surface (typical snow offset) with
+    the geothermal gradient below; no snow."""
+    k = col.k_frozen
+    z_faces = col.faces
+    resist = np.cumsum(np.diff(z_faces)[:, None] / k, axis=0) - 0.5 * np.diff(z_faces)[:, None] / k
+    T = (t_mean + 2.5)[None, :] + Q_GEOTHERMAL * resist
+    return State(T=T, H=heat.enthalpy(T, col), swe=np.zeros(t_mean.size))
+
+
+def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: np.ndarray,
+        days: np.ndarray, steps_per_month: int = STEPS_PER_MONTH, record: bool = True,
+        progress: bool = False, desc: str = "emulator") -> tuple[State, MonthlyOutput | None]:
+    """Run the emulator over ``nt`` months of forcing; returns the final state and monthly means.
+
+    ``t2m`` degC and ``sf`` (snowfall, mm per month) are (nt, ncell); ``days`` (nt,) the days in
+    each month. With ``record=False`` (spin-up) nothing is accumulated.
+    """
+    nt, ncell = t2m.shape
+    t_sub = substep_temperature(t2m, steps_per_month)
+    k_snow = snow_conductivity(surface.density)
+    lw = heat.layer_weights(col.faces, schema.LAYERS)  # (4, nz)
+    T, H, swe = state.T, state.H, state.swe.copy()
+    out = None
+    if record:
+        out = MonthlyOutput(*(np.zeros((nt, schema.N_LAYERS, ncell)) for _ in range(2)),
+                            *(np.zeros((nt, ncell)) for _ in range(4)))
+    bar = tqdm(total=nt, desc=desc, unit="month", disable=not progress, leave=False)
+    for m in range(nt):
+        dt_days = days[m] / steps_per_month
+        dt = dt_days * heat.SECONDS_PER_DAY
+        for s in range(steps_per_month):
+            ta = t_sub[m * steps_per_month + s]
+            swe = swe + sf[m] / steps_per_month
+            melt = np.minimum(swe, DDF * np.maximum(ta, 0.0) * dt_days)
+            swe = swe - melt
+            depth = swe / surface.density
+            r_snow = depth / k_snow
+            drive = np.where((depth < 0.01) & (ta > 0), surface.n_thaw * ta, ta)
+            T, H, flux = heat.step(T, H, col, dt, drive, r_snow, Q_GEOTHERMAL)
+            if out is not None:
+                w = 1.0 / steps_per_month
+                out.stl[m] += w * (lw @ T)
+                out.liquid[m] += w * (lw @ heat.liquid_fraction(T, col))
+                out.swe[m] += w * swe
+                out.snow_depth[m] += w * depth
+                out.melt[m] += melt
+                out.ground_flux[m] += w * flux
+        bar.update()
+    bar.close()
+    return State(T, H, swe), out

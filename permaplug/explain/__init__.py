@@ -1,0 +1,1 @@
+"""Explanations of trained networks (SHAP scores per feature; uses explainer plugins)."""

@@ -1,0 +1,201 @@
+"""``explain_run``: SHAP scores of every trained network of a run (paper Figure 10).
+
+Protocol (paper's, by default): ``n_background`` = 100 background windows and
+``n_explained`` = 10 explained windows drawn (seeded) from the test years' windows, the
+explained ones spread over every band (round-robin); every output layer is explained. Per
+feature one score: the mean over explained windows of |SHAP| summed over the window's time
+steps (static features: mean |SHAP|), in degC (attributions are computed in normalised units
+and scaled by the layer's training standard deviation), per layer and averaged over layers.
+
+Writes into ``RUN_DIR/explanations/<explainer>/``::
+
+    scores.csv               model, feature, kind, score_<layer>..., score (layer mean), rank
+    shap_<model>.png         top-15 features (bar chart, layers stacked)
+    attributions_<model>.nc  the full attributions (sample, step, feature, layer), degC
+    additivity.json          per model: mean/max |sum of attributions - (prediction - E[f])|
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from permaplug.core import schema  # noqa: E402
+from permaplug.core.atomic import atomic_path, write_text_atomic  # noqa: E402
+from permaplug.core.errors import ConfigError, DataError  # noqa: E402
+from permaplug.core.explainer import ExplainInputs  # noqa: E402
+from permaplug.core.plugins import get_explainer  # noqa: E402
+
+TOP_N = 15
+
+
+def select_windows(index: np.ndarray, n_background: int, n_explained: int,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers of background and explained windows in ``index`` ``[N, 2]`` (unit, last).
+
+    Explained windows are drawn round-robin over units so every band is explained; background
+    windows are drawn from the rest (all of them when fewer remain). Seeded.
+    """
+    if n_background < 1 or n_explained < 1:
+        raise ConfigError("--n-background and --n-explained must be at least 1")
+    if len(index) < 2:
+        raise DataError(f"only {len(index)} test window(s): nothing to explain")
+    rng = np.random.default_rng(seed)
+    units = np.unique(index[:, 0])
+    pools = {u: list(rng.permutation(np.flatnonzero(index[:, 0] == u))) for u in units}
+    explained: list[int] = []
+    while len(explained) < min(n_explained, len(index) - 1):
+        for u in units:
+            if pools[u] and len(explained) < n_explained:
+                explained.append(int(pools[u].pop()))
+    rest = np.setdiff1d(np.arange(len(index)), explained)
+    background = rng.choice(rest, min(n_background, len(rest)), replace=False)
+    return np.sort(background), np.asarray(explained, np.int64)
+
+
+def to_degc(ds: xr.Dataset, target_mean: list[float], target_std: list[float]) -> xr.Dataset:
+    """Attributions from normalised target units to degC (per output layer)."""
+    std = xr.DataArray(np.asarray(target_std), dims="layer", coords={"layer": ds["layer"]})
+    mean = xr.DataArray(np.asarray(target_mean), dims="layer", coords={"layer": ds["layer"]})
+    out = ds.copy()
+    for name in ("dynamic", "static"):
+        out[name] = ds[name] * std
+    for name in ("expected_value", "prediction"):
+        out[name] = ds[name] * std + mean
+    out = out.assign_coords(layer=list(schema.TARGETS)[: ds.sizes["layer"]])
+    out.attrs["units"] = "degC"
+    return out
+
+
+def feature_scores(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per feature: ``score_<layer>`` (mean over windows of |SHAP| summed over steps;
+    static: mean |SHAP|), ``score`` (mean over layers), ``kind``, ``rank`` (1 = largest)."""
+    dyn = np.abs(ds["dynamic"]).sum("step").mean("sample")  # (feature, layer)
+    sta = np.abs(ds["static"]).mean("sample").rename(static_feature="feature")
+    rows = []
+    for kind, arr in (("dynamic", dyn), ("static", sta)):
+        for f in arr["feature"].values:
+            row = {"feature": str(f), "kind": kind}
+            vals = arr.sel(feature=f)
+            for layer in arr["layer"].values:
+                row[f"score_{layer}"] = float(vals.sel(layer=layer))
+            row["score"] = float(vals.mean())
+            rows.append(row)
+    frame = pd.DataFrame(rows).sort_values("score", ascending=False).reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def additivity(ds: xr.Dataset) -> dict[str, float]:
+    """Additivity gap (degC): sum of attributions vs prediction minus expected value."""
+    total = ds["dynamic"].sum(("step", "feature")) + ds["static"].sum("static_feature")
+    gap = np.abs(total - (ds["prediction"] - ds["expected_value"]))
+    scale = np.abs(ds["prediction"] - ds["expected_value"])
+    return {"mean_abs_gap_degC": float(gap.mean()), "max_abs_gap_degC": float(gap.max()),
+            "mean_abs_prediction_minus_expected_degC": float(scale.mean()),
+            "relative_gap": float(gap.mean() / scale.mean()) if float(scale.mean()) else 0.0}
+
+
+def bar_chart(scores: pd.DataFrame, model: str, data_label: str, method: str, n: int,
+              path: Path) -> Path:
+    """Top-``TOP_N`` features of one model: horizontal bars, one segment per layer."""
+    top = scores.head(TOP_N).iloc[::-1]
+    layers = [c[len("score_"):] for c in scores.columns if c.startswith("score_")]
+    fig, ax = plt.subplots(figsize=(7.5, 0.33 * len(top) + 1.6))
+    left = np.zeros(len(top))
+    for k, layer in enumerate(layers):
+        width = top[f"score_{layer}"].to_numpy() / len(layers)
+        ax.barh(top["feature"], width, left=left, color=f"C{k}", label=layer)
+        left += width
+    ax.set_xlabel("mean |SHAP| summed over the window (degC), averaged over layers")
+    ax.legend(fontsize=8, loc="lower right", title="layer share", title_fontsize=8)
+    ax.set_title(f"{model}: top {len(top)} features ({method}, {n} windows)\ndata: {data_label}",
+                 fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def _csv(frame: pd.DataFrame, path: Path, label: str) -> Path:
+    buf = io.StringIO()
+    buf.write(f"# data: {label}\n")
+    frame.to_csv(buf, index=False, float_format="%.6g")
+    return write_text_atomic(path, buf.getvalue())
+
+
+def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
+                n_explained: int = 10, models: list[str] | None = None, seed: int = 0,
+                options: dict | None = None, progress: bool = True,
+                table: xr.Dataset | None = None) -> Path:
+    """Explain every trained network of ``run_dir`` on its test windows; return the output
+    folder (``RUN_DIR/explanations/<explainer>``).
+
+    ``table``: the run's historical table when already loaded (default: reloaded from the
+    run's source and catalog). ``options`` go to the explainer plugin (e.g. ``nsamples``).
+    """
+    from permaplug.training.predict import window_set
+    from permaplug.training.runs import load_run, load_table
+    from permaplug.training.windows import window_index
+
+    if n_background < 1 or n_explained < 1:
+        raise ConfigError("--n-background and --n-explained must be at least 1")
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    explainer_obj = get_explainer(explainer)(**(options or {}))
+    names = models or run.network_names
+    if not names:
+        raise ConfigError(f"run {run_dir}: no trained network to explain (baselines have no "
+                          "input attributions)")
+    if table is None:
+        table = load_table(run.config.source, run.config.catalog)
+    label = run.data_label
+    arrays = run.arrays(table)
+    norm = run.normaliser
+    index = window_index(arrays, tuple(run.config.test_years), norm.window)
+    bg_rows, ex_rows = select_windows(index, n_background, n_explained, seed)
+    data = window_set(arrays, norm, index)
+
+    def inputs(rows: np.ndarray) -> ExplainInputs:
+        x, band, static, _ = data.batch(rows)
+        return ExplainInputs(x.contiguous(), band, static.contiguous())
+
+    background, explained = inputs(bg_rows), inputs(ex_rows)
+    out_dir = run_dir / "explanations" / explainer
+    all_scores, gaps = [], {}
+    for name in tqdm(names, desc=f"explaining ({explainer})", disable=not progress, unit="model"):
+        model = run.load_model(name)
+        raw = explainer_obj.explain(model, background, explained, list(norm.dynamic_names),
+                                    list(norm.static_names))
+        ds = to_degc(raw, norm.target_mean, norm.target_std)
+        unit, last = index[ex_rows, 0], index[ex_rows, 1]
+        ds = ds.assign_coords(target_month=("sample", arrays.time[last + 1]),
+                              unit=("sample", arrays.units[unit]))
+        ds.attrs.update({schema.DATA_LABEL_ATTR: label, "data": label, "model": name,
+                         "explainer": explainer, "n_background": len(bg_rows),
+                         "n_explained": len(ex_rows)})
+        with atomic_path(out_dir / f"attributions_{name}.nc") as tmp:
+            ds.to_netcdf(tmp)
+        scores = feature_scores(ds)
+        bar_chart(scores, name, label, raw.attrs.get("method", explainer), len(ex_rows),
+                  out_dir / f"shap_{name}.png")
+        scores.insert(0, "model", name)
+        scores["data"] = label
+        all_scores.append(scores)
+        gaps[name] = additivity(ds)
+    _csv(pd.concat(all_scores, ignore_index=True), out_dir / "scores.csv", label)
+    doc = {"data": label, "explainer": explainer, "n_background": int(len(bg_rows)),
+           "n_explained": int(len(ex_rows)), "test_years": list(run.config.test_years),
+           "units": "degC", "models": gaps}
+    write_text_atomic(out_dir / "additivity.json", json.dumps(doc, indent=1))
+    return out_dir

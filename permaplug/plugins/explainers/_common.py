@@ -1,0 +1,82 @@
+"""What both built-in explainers share: a band-fixed view of a model and the result layout.
+
+A window's band enters the network through an embedding lookup, which has no gradient and no
+meaningful "missing" value, so the built-in explainers attribute the output *within a band*:
+windows of band ``b`` are explained by the model with the band fixed to ``b``, against the
+whole background run with that band as well. The expected value is therefore band-conditioned
+and the result's ``expected_value`` has dims ``(sample, layer)`` (it broadcasts in the
+contract's additivity formula exactly like a ``(layer,)`` value).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from permaplug.core.errors import ConfigError
+from permaplug.core.explainer import ExplainInputs
+
+
+class FixedBand(torch.nn.Module):
+    """``model`` with the band fixed: ``(x [B,W,F], static [B,S]) -> [B, n_layers]``."""
+
+    def __init__(self, model: torch.nn.Module, band: int) -> None:
+        super().__init__()
+        self.model = model
+        self.band = int(band)
+
+    def forward(self, x: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
+        if static is None:
+            static = x.new_zeros((x.shape[0], 0))
+        band = torch.full((x.shape[0],), self.band, dtype=torch.int64, device=x.device)
+        return self.model(x, band, static)
+
+
+def check_inputs(background: ExplainInputs, explained: ExplainInputs, dynamic_names: list[str],
+                 static_names: list[str]) -> None:
+    """Raise ConfigError when the inputs and the feature names disagree."""
+    if len(background) == 0 or len(explained) == 0:
+        raise ConfigError("explainer needs at least one background and one explained window")
+    for what, inp in (("background", background), ("explained", explained)):
+        if inp.x.shape[-1] != len(dynamic_names):
+            raise ConfigError(f"{what} windows have {inp.x.shape[-1]} dynamic features but "
+                              f"{len(dynamic_names)} names were given")
+        if inp.static.shape[-1] != len(static_names):
+            raise ConfigError(f"{what} windows have {inp.static.shape[-1]} static features but "
+                              f"{len(static_names)} names were given")
+    if background.x.shape[1:] != explained.x.shape[1:]:
+        raise ConfigError(f"background windows {tuple(background.x.shape[1:])} and explained "
+                          f"windows {tuple(explained.x.shape[1:])} differ in shape")
+
+
+def result_dataset(dynamic: np.ndarray, static: np.ndarray, expected: np.ndarray,
+                   prediction: np.ndarray, explained: ExplainInputs, dynamic_names: list[str],
+                   static_names: list[str], method: str) -> xr.Dataset:
+    """The contract's Dataset from arrays ``[N,W,F,L]``, ``[N,S,L]``, ``[N,L]``, ``[N,L]``."""
+    n, w = dynamic.shape[:2]
+    n_layers = prediction.shape[-1]
+    return xr.Dataset(
+        {
+            "dynamic": (("sample", "step", "feature", "layer"), dynamic.astype(np.float64)),
+            "static": (("sample", "static_feature", "layer"), static.astype(np.float64)),
+            "expected_value": (("sample", "layer"), expected.astype(np.float64)),
+            "prediction": (("sample", "layer"), prediction.astype(np.float64)),
+        },
+        coords={
+            "sample": np.arange(n), "step": np.arange(-w, 0), "feature": list(dynamic_names),
+            "static_feature": list(static_names), "layer": np.arange(n_layers),
+            "band": ("sample", explained.band.cpu().numpy().astype(np.int64)),
+        },
+        attrs={"method": method, "units": "normalised target units",
+               "step_convention": "step -1 is the window's last month"},
+    )
+
+
+def predict(model: torch.nn.Module, x: torch.Tensor, static: torch.Tensor,
+            batch: int = 4096) -> np.ndarray:
+    """Model outputs ``[N, L]`` (numpy, no gradient) in batches."""
+    outs = []
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch):
+            outs.append(model(x[i:i + batch], static[i:i + batch]).cpu().numpy())
+    return np.concatenate(outs, 0)

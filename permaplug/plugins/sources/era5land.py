@@ -1,0 +1,411 @@
+"""``era5land``: ERA5-Land (and ERA5) from the Climate Data Store or Earth Engine.
+
+FILE CONVENTIONS READ (what a file must look like to load)
+==========================================================
+
+(a) NetCDF as the Climate Data Store (CDS) delivers it -- ``format="cds"`` (``*.nc``)
+-------------------------------------------------------------------------------------
+* Time coordinate, any one of:
+  - ``time`` (older CDS, datetime64), possibly with an ``expver`` *dimension* (ERA5 vs ERA5T;
+    values are merged, the first non-missing along ``expver`` wins);
+  - ``valid_time`` (CDS since 2024, datetime64) with ``expver`` (string per time) and
+    ``number`` (scalar) coordinates, which are dropped;
+  - ``date`` (integer ``YYYYMMDD``, cfgrib conversion as in the real Healy file).
+* Space: ``latitude``/``longitude`` (or ``lat``/``lon``), 1-D, degrees; longitude -180..180 or
+  0..360; latitude ascending or descending.
+* Variables, by CDS short name, with their units attribute:
+  ``t2m skt stl1 stl2 stl3 stl4`` K (degC accepted); ``tp sf`` m of water; ``strd ssrd slhf
+  sshf`` J m-2 (ECMWF sign: slhf/sshf positive downward, kept); ``swvl1..4`` m3 m-3.
+  Other variables (e.g. ``sd``, ``rsn``) are ignored. Several files are concatenated along time.
+* Product (option ``product``; default ``auto`` = from the time step):
+  - ``monthly-means`` (``reanalysis-era5-land-monthly-means``, ``monthly_averaged_reanalysis``):
+    state variables are monthly means; ACCUMULATED variables (tp sf strd ssrd slhf sshf) are
+    stored as the mean DAILY accumulation -> monthly total = value x days in the month.
+  - ``hourly`` (``reanalysis-era5-land``): state variables -> monthly mean of all hours;
+    accumulated variables are accumulated from 00 UTC, so the value stamped 00 UTC is the
+    previous day's total -> monthly total = sum of the 00-UTC values, each credited to the
+    previous day. A month without all its days is NaN (never a partial total).
+  - ``daily`` (daily statistics / Earth Engine DAILY_AGGR NetCDF): state variables daily
+    means -> monthly mean; accumulated variables daily totals -> monthly sum (NaN if a day is
+    missing).
+* Optional land-sea mask variable ``lsm`` (0..1) is used as land fraction.
+
+(b) Earth Engine exports -- ``format="ee-csv"`` (``*.csv``) and ``format="ee-netcdf"``
+--------------------------------------------------------------------------------------
+* Band names of ``ECMWF/ERA5_LAND/DAILY_AGGR`` / ``MONTHLY_AGGR``: ``temperature_2m``,
+  ``skin_temperature``, ``soil_temperature_level_1..4`` (K); ``total_precipitation_sum``,
+  ``snowfall_sum`` (m); ``surface_thermal_radiation_downwards_sum``,
+  ``surface_solar_radiation_downwards_sum``, ``surface_latent_heat_flux_sum``,
+  ``surface_sensible_heat_flux_sum`` (J m-2, positive downward);
+  ``volumetric_soil_water_layer_1..4`` (m3 m-3). ``_sum`` bands are totals over the image's
+  period (a day for DAILY_AGGR, a month for MONTHLY_AGGR). Other columns are ignored.
+* CSV (one row per date and latitude band, as a band-reduced table export): a time column
+  ``date`` (ISO date or ``YYYYMMDD``), ``time`` (ISO) or ``system:time_start`` (ms since
+  1970); a band column ``band`` holding ``band_1..band_6`` (1-based, the seed's naming) or
+  integers 0..5. Units as above (no units row). Daily rows are aggregated to months as in
+  (a) ``daily``; monthly rows are taken as monthly totals/means.
+* NetCDF written from ``xee`` (``xarray.open_dataset(ic, engine="ee")``): dims
+  ``time, lon, lat`` (or ``longitude/latitude``), variables named as the bands above, units as
+  above; aggregated like CDS files by time step, then to bands.
+
+OUTPUT
+======
+Monthly (first of month, datetime64[ns]); canonical names ``t2m skt tp sf strd ssrd slhf sshf
+swvl1..4 stl1..4`` (those present) in degC, mm per month, J m-2 per month, m3 m-3, with CF
+attributes. ``spatial="bands"`` (default): dims ``(time, band)``, each band the
+cos(latitude)-weighted mean over the land cells inside both the band and the mainland-Alaska
+polygon (:mod:`permaplug.data.bands`; the seed's Earth Engine export used one pixel per band,
+``ee.Reducer.first()``; we take the mean). ``spatial="grid"``: dims ``(time, cell)``, land cells
+inside the polygon and the bands, coords ``lat lon band`` per cell (lazy with dask).
+``attrs``: ``permaplug_data`` (default ``"ERA5-Land (real)"``, or option ``data_label``),
+``provenance`` (files, product, aggregation).
+"""
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from permaplug.core import schema
+from permaplug.core.errors import DataError
+from permaplug.core.source import Source
+from permaplug.data import units as U
+from permaplug.data.bands import band_mean, canonical_order, find_latlon, grid_cells
+from permaplug.data.calendar import to_month_start
+
+CANONICAL = ("t2m", "skt", "tp", "sf", "strd", "ssrd", "slhf", "sshf",
+             "swvl1", "swvl2", "swvl3", "swvl4", "stl1", "stl2", "stl3", "stl4")
+ACCUMULATED = ("tp", "sf", "strd", "ssrd", "slhf", "sshf")
+TEMPERATURES = ("t2m", "skt", "stl1", "stl2", "stl3", "stl4")
+WATER = ("tp", "sf")
+ENERGY = ("strd", "ssrd", "slhf", "sshf")
+SOIL_WATER = ("swvl1", "swvl2", "swvl3", "swvl4")
+
+EE_BANDS: dict[str, str] = {
+    "temperature_2m": "t2m", "skin_temperature": "skt",
+    "total_precipitation_sum": "tp", "snowfall_sum": "sf",
+    "surface_thermal_radiation_downwards_sum": "strd",
+    "surface_solar_radiation_downwards_sum": "ssrd",
+    "surface_latent_heat_flux_sum": "slhf", "surface_sensible_heat_flux_sum": "sshf",
+    **{f"soil_temperature_level_{i}": f"stl{i}" for i in range(1, 5)},
+    **{f"volumetric_soil_water_layer_{i}": f"swvl{i}" for i in range(1, 5)},
+}
+"""Earth Engine ERA5-Land band name -> canonical short name."""
+EE_UNITS: dict[str, str] = {
+    **{v: "K" for v in TEMPERATURES}, **{v: "m" for v in WATER},
+    **{v: "J m-2" for v in ENERGY}, **{v: "m3 m-3" for v in SOIL_WATER},
+}
+"""Units of the Earth Engine bands (they carry no units in a CSV)."""
+DEFAULT_LABEL = "ERA5-Land (real)"
+PRODUCTS = ("auto", "monthly-means", "hourly", "daily", "monthly-totals")
+FORMATS = ("auto", "cds", "ee-csv", "ee-netcdf")
+
+
+# --- files ------------------------------------------------------------------------------------
+DATA_SUFFIXES = (".nc", ".csv", ".gz")
+
+
+def expand_paths(paths: str | Path | Sequence[str | Path], what: str) -> list[Path]:
+    """Files named by a path, a folder (its .nc/.csv/.gz files), a glob, or a list of those."""
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    out: list[Path] = []
+    for item in items:
+        s = str(item)
+        p = Path(s)
+        if any(c in s for c in "*?["):
+            found = sorted(Path(f) for f in glob.glob(s))
+        elif p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in DATA_SUFFIXES)
+        else:
+            found = [p] if p.exists() else []
+        if not found:
+            raise DataError(f"{what}: no files at {s}")
+        out.extend(found)
+    return out
+
+
+def _open_nc(path: Path) -> xr.Dataset:
+    try:
+        return xr.open_dataset(path, chunks={}, decode_timedelta=False)
+    except Exception as exc:  # noqa: BLE001 - backend errors vary; report one line
+        raise DataError(f"{path}: cannot open as NetCDF ({type(exc).__name__}: {exc})") from exc
+
+
+def normalise_cds_time(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """Bring any of the three CDS time layouts to a ``time`` dim of datetime64; merge expver."""
+    if "valid_time" in ds.dims or "valid_time" in ds.coords:
+        if "time" in ds.coords and "time" not in ds.dims:
+            ds = ds.drop_vars("time")
+        ds = ds.rename({"valid_time": "time"})
+    elif "date" in ds.dims and "time" not in ds.dims:
+        dates = pd.to_datetime(ds["date"].values.astype("int64").astype(str), format="%Y%m%d")
+        ds = ds.rename({"date": "time"}).assign_coords(time=dates.values)
+    if "time" not in ds.dims:
+        raise DataError(f"{path}: no time dimension (looked for time, valid_time, date)")
+    if "expver" in ds.dims:
+        merged = ds.isel(expver=0)
+        for i in range(1, ds.sizes["expver"]):
+            merged = merged.combine_first(ds.isel(expver=i))
+        ds = merged
+    drop = [c for c in ("expver", "number", "step", "surface", "depthBelowLandLayer")
+            if c in ds.coords and c not in ds.dims]
+    return ds.drop_vars(drop)
+
+
+def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.Dataset:
+    """CDS (or xee) NetCDF files -> one dataset with canonical names, native units, time dim."""
+    parts = []
+    for p in paths:
+        ds = normalise_cds_time(_open_nc(p), p)
+        if rename:
+            ds = ds.rename({k: v for k, v in rename.items() if k in ds.data_vars})
+            for k, v in rename.items():
+                if v in ds.data_vars and not ds[v].attrs.get("units"):
+                    ds[v].attrs["units"] = EE_UNITS[v]
+            if "lon" in ds.dims and "lat" in ds.dims:
+                ds = ds.rename({"lon": "longitude", "lat": "latitude"})
+        keep = [v for v in ds.data_vars if v in CANONICAL or v == "lsm"]
+        if not [v for v in keep if v != "lsm"]:
+            raise DataError(f"{p}: no ERA5-Land variable (expected some of {', '.join(CANONICAL)}"
+                            + (" or Earth Engine band names" if rename else "") + ")")
+        parts.append(ds[keep])
+    ds = xr.concat(parts, dim="time", data_vars="all", coords="minimal", compat="override",
+                   join="outer") if len(parts) > 1 else parts[0]
+    ds = ds.sortby("time")
+    t = pd.Index(ds["time"].values)
+    if t.duplicated().any():
+        ds = ds.isel(time=~t.duplicated())
+    return ds
+
+
+def read_ee_csv(paths: Sequence[Path], band_base: int | None = None) -> xr.Dataset:
+    """Earth Engine band-reduced CSV tables -> dataset (time, band) with canonical names."""
+    frames = []
+    for p in paths:
+        try:
+            df = pd.read_csv(p)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{p}: cannot read CSV ({exc})") from exc
+        tcol = next((c for c in ("date", "time", "system:time_start") if c in df.columns), None)
+        if tcol is None:
+            raise DataError(f"{p}: no time column (date, time or system:time_start)")
+        if "band" not in df.columns:
+            raise DataError(f"{p}: no 'band' column")
+        if tcol == "system:time_start":
+            time = pd.to_datetime(df[tcol], unit="ms")
+        elif pd.api.types.is_integer_dtype(df[tcol]):
+            time = pd.to_datetime(df[tcol].astype(str), format="%Y%m%d")
+        else:
+            time = pd.to_datetime(df[tcol], format="mixed")
+        band = df["band"]
+        if not pd.api.types.is_numeric_dtype(band):
+            parsed = band.astype(str).str.extract(r"(\d+)$")[0]
+            if parsed.isna().any():
+                raise DataError(f"{p}: band values like {band.iloc[0]!r}; expected band_1..band_6 "
+                                "or integers 0..5")
+            idx = parsed.astype(int) - (1 if band_base is None else band_base)
+        else:
+            idx = band.astype(int) - (0 if band_base is None else band_base)
+        if idx.min() < 0 or idx.max() >= schema.N_BANDS:
+            raise DataError(f"{p}: band indices outside 0..{schema.N_BANDS - 1} after conversion")
+        cols = {c: EE_BANDS[c] for c in df.columns if c in EE_BANDS}
+        if not cols:
+            raise DataError(f"{p}: no ERA5-Land band column (e.g. temperature_2m, "
+                            "soil_temperature_level_1)")
+        out = df[list(cols)].rename(columns=cols)
+        out["time"] = time.dt.tz_localize(None) if time.dt.tz is not None else time
+        out["band"] = idx.to_numpy()
+        frames.append(out)
+    df = pd.concat(frames).drop_duplicates(subset=["time", "band"], keep="last")
+    ds = df.set_index(["time", "band"]).to_xarray()
+    ds["time"] = ds["time"].values.astype("datetime64[ns]")
+    for v in ds.data_vars:
+        ds[v].attrs["units"] = EE_UNITS[v]
+    full = ds.reindex(band=np.arange(schema.N_BANDS))
+    return full.assign_coords(schema.band_coords())
+
+
+# --- time aggregation -------------------------------------------------------------------------
+def infer_product(time: np.ndarray, what: str) -> str:
+    """``monthly-means``, ``daily`` or ``hourly`` from the median time step."""
+    if len(time) < 2:
+        return "monthly-means"
+    step = np.median(np.diff(np.asarray(time, dtype="datetime64[ns]")).astype("timedelta64[h]")
+                     .astype(float))
+    if step >= 24 * 27:
+        return "monthly-means"
+    if step >= 23:
+        return "daily"
+    if step >= 0.9:
+        return "hourly"
+    raise DataError(f"{what}: time step of {step:g} h is not hourly, daily or monthly")
+
+
+def _monthly(da: xr.DataArray, how: str, need_complete: bool) -> xr.DataArray:
+    grouped = da.resample(time="MS")
+    out = grouped.sum(skipna=False) if how == "sum" else grouped.mean()
+    if need_complete:
+        days = da["time"].dt.floor("D")
+        ndays = xr.DataArray(pd.Series(1, index=pd.DatetimeIndex(days.values))
+                             .groupby(level=0).size().resample("MS").size()
+                             .reindex(pd.DatetimeIndex(out["time"].values), fill_value=0).values,
+                             dims="time", coords={"time": out["time"]})
+        out = out.where(ndays >= out["time"].dt.days_in_month)
+    return out
+
+
+def to_monthly(ds: xr.Dataset, product: str, what: str) -> xr.Dataset:
+    """Aggregate to calendar months (see the module docstring for each product's convention)."""
+    if product == "auto":
+        product = infer_product(ds["time"].values, what)
+    if product not in PRODUCTS:
+        raise DataError(f"{what}: product {product!r}; use one of {', '.join(PRODUCTS)}")
+    out = {}
+    for v, da in ds.data_vars.items():
+        acc = v in ACCUMULATED
+        if product == "monthly-means":
+            m = to_month_start(da.to_dataset(), what=what)[v]
+            if acc:
+                m = (m * m["time"].dt.days_in_month).assign_attrs(da.attrs)
+        elif product == "monthly-totals":
+            m = to_month_start(da.to_dataset(), what=what)[v]
+        elif product == "daily":
+            m = _monthly(da, "sum" if acc else "mean", need_complete=acc)
+        else:  # hourly
+            if acc:
+                at0 = da.where(da["time"].dt.hour == 0, drop=True)
+                daily = at0.assign_coords(time=at0["time"] - np.timedelta64(1, "D"))
+                m = _monthly(daily, "sum", need_complete=True)
+            else:
+                m = _monthly(da, "mean", need_complete=False)
+        out[v] = m.assign_attrs(da.attrs)
+    res = xr.Dataset(out)
+    res["time"] = res["time"].values.astype("datetime64[ns]")
+    res.attrs["permaplug_product"] = product
+    return res
+
+
+# --- units ------------------------------------------------------------------------------------
+def to_canonical_units(ds: xr.Dataset, what: str) -> xr.Dataset:
+    """degC, mm, J m-2, m3 m-3 with CF attributes (monthly totals already formed)."""
+    out = {}
+    for v, da in ds.data_vars.items():
+        if v not in CANONICAL:
+            continue
+        w = f"{what}: {v}"
+        if v in TEMPERATURES:
+            da = U.to_celsius(da, w)
+        elif v in WATER:
+            da = U.to_mm(da, w)
+        elif v in ENERGY:
+            da = U.check_energy(da, w)
+        else:
+            da = U.check_volumetric(da, w)
+        out[v] = da.assign_attrs(schema.cf_attrs(v))
+    res = xr.Dataset(out, attrs=ds.attrs)
+    return canonical_order(res, CANONICAL)
+
+
+# --- the source -------------------------------------------------------------------------------
+def _format_of(paths: Sequence[Path]) -> str:
+    return "ee-csv" if all(p.suffix.lower() == ".csv" for p in paths) else "cds"
+
+
+def open_era5land(paths: str | Path | Sequence[str | Path], *, format: str = "auto",
+                  product: str = "auto", spatial: str = "bands", variables: Sequence[str] | None
+                  = None, region: str | None = None, band_base: int | None = None,
+                  start: str | None = None, end: str | None = None,
+                  data_label: str = DEFAULT_LABEL) -> xr.Dataset:
+    """Read ERA5-Land files into the canonical monthly schema; see the module docstring.
+
+    Returns dims (time, band) for ``spatial="bands"`` or (time, cell) for ``"grid"``.
+    """
+    what = f"era5land ({paths if isinstance(paths, (str, Path)) else len(paths)} paths)"
+    files = [f for f in expand_paths(paths, "era5land") if f.suffix in (".nc", ".csv")]
+    if not files:
+        raise DataError(f"era5land: no .nc or .csv files at {paths}")
+    fmt = _format_of(files) if format == "auto" else format
+    if fmt not in FORMATS:
+        raise DataError(f"era5land: format {format!r}; use one of {', '.join(FORMATS)}")
+    if spatial not in ("bands", "grid"):
+        raise DataError(f"era5land: spatial={spatial!r}; use 'bands' or 'grid'")
+    if fmt == "ee-csv":
+        if spatial == "grid":
+            raise DataError("era5land: an Earth Engine CSV table is already per band; "
+                            "spatial='grid' needs gridded NetCDF")
+        raw = read_ee_csv(files, band_base)
+    else:
+        raw = read_cds(files, rename=EE_BANDS if fmt == "ee-netcdf" else None)
+    if variables is not None:
+        missing = [v for v in variables if v not in raw.data_vars]
+        if missing:
+            raise DataError(f"era5land: variable(s) {missing} not in the files "
+                            f"(have {', '.join(v for v in raw.data_vars if v != 'lsm')})")
+        raw = raw[[*variables, *(["lsm"] if "lsm" in raw.data_vars else [])]]
+    if start or end:
+        raw = raw.sel(time=slice(start, end))
+    land = None
+    if "lsm" in raw.data_vars:
+        lsm = raw["lsm"]
+        land = lsm.isel(time=0) if "time" in lsm.dims else lsm
+        raw = raw.drop_vars("lsm")
+    if fmt == "ee-csv" and product == "auto":
+        product = infer_product(raw["time"].values, what)
+        product = "monthly-totals" if product == "monthly-means" else product
+    monthly = to_canonical_units(to_monthly(raw, product, what), what)
+    prod = monthly.attrs.pop("permaplug_product", product)
+    if fmt != "ee-csv":
+        lat_name, lon_name = find_latlon(monthly, what)
+        if land is not None:
+            land = land.load()
+        if spatial == "bands":
+            monthly = band_mean(monthly, land_fraction=land, region=region, what=what)
+            how = "cos(lat)-weighted mean of land cells inside the region polygon per band"
+        else:
+            monthly = grid_cells(monthly, land=None if land is None else land > 0.5,
+                                 region=region, what=what)
+            how = "land cells inside the region polygon (stacked 'cell' dim)"
+    else:
+        how = "per-band values as exported from Earth Engine"
+    monthly.attrs = {
+        schema.DATA_LABEL_ATTR: data_label,
+        "provenance": (f"era5land source: {len(files)} {fmt} file(s) "
+                       f"({', '.join(str(f) for f in files[:3])}{', ...' if len(files) > 3 else ''});"
+                       f" product {prod}; {how}"),
+        "Conventions": "CF-1.8",
+    }
+    return monthly
+
+
+class ERA5LandSource(Source):
+    """ERA5-Land monthly fields (CDS NetCDF, Earth Engine CSV/NetCDF) -> (time, band).
+
+    Options: ``paths`` (file, folder, glob or list), ``format`` (auto|cds|ee-csv|ee-netcdf),
+    ``product`` (auto|monthly-means|hourly|daily|monthly-totals), ``spatial`` (bands|grid),
+    ``variables``, ``region`` (GeoJSON path), ``band_base``, ``start``, ``end``, ``data_label``.
+    """
+
+    name: ClassVar[str] = "era5land"
+    role: ClassVar[str] = "reanalysis"
+    description: ClassVar[str] = "ERA5-Land monthly fields from CDS NetCDF or Earth Engine exports"
+
+    def open(self) -> xr.Dataset:
+        opts: dict[str, Any] = dict(self.options)
+        paths = opts.pop("paths", opts.pop("path", None))
+        if paths is None:
+            raise DataError("era5land: option 'paths' (files, folder or glob) is required")
+        try:
+            return open_era5land(paths, **opts)
+        except TypeError as exc:
+            raise DataError(f"era5land: bad option ({exc})") from exc
+
+    @classmethod
+    def fetch(cls, out: Path, **request: Any) -> list[Path]:
+        from permaplug.data.fetch import fetch_era5land
+
+        return fetch_era5land(out, **request)

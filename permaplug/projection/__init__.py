@@ -1,0 +1,8 @@
+"""Scenario projections of soil temperature and permafrost indicators.
+
+* :mod:`permaplug.projection.tables` -- the historical table continued by a corrected scenario;
+* :mod:`permaplug.projection.indicators` -- pure functions on ``(time, band, layer)`` degC arrays;
+* :mod:`permaplug.projection.skill` -- RMSE of projections against the emulator's scenario truth;
+* :mod:`permaplug.projection.figures` -- scenario panels and thaw-depth figures;
+* :mod:`permaplug.projection.pipeline` -- ``project_run``: everything above for one run folder.
+"""

@@ -1,0 +1,114 @@
+"""Figures of projections: bands x layers panels per model (paper Figures 5-9) and thaw depth
+against year per scenario. Every title names the data (``data: <label>``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from permaplug.core.atomic import atomic_path  # noqa: E402
+from permaplug.projection.indicators import COLUMN_BOTTOM_M  # noqa: E402
+
+SCENARIO_COLOURS = {"rcp26": "#1b9e77", "rcp45": "#7570b3", "rcp60": "#d95f02",
+                    "rcp85": "#e7298a"}
+
+
+def _colour(scenario: str, i: int) -> str:
+    return SCENARIO_COLOURS.get(scenario, f"C{i}")
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
+                    observed: xr.DataArray | None = None, context_years: int = 2) -> Path:
+    """Bands x layers panels of one model's projection, one line per scenario.
+
+    ``proj``: (time, unit, layer, scenario, model) degC. ``observed`` (time, unit, layer) adds
+    the last ``context_years`` of the historical record in black. Horizons longer than 15
+    years are drawn as 12-month running means.
+    """
+    p = proj.sel(model=model)
+    udim = [d for d in p.dims if d not in ("time", "layer", "scenario")][0]
+    units, layers = p[udim].values, p["layer"].values
+    years = pd.DatetimeIndex(p["time"].values).year
+    smooth = years.max() - years.min() + 1 > 15
+    fig, axes = plt.subplots(len(units), len(layers), figsize=(3.2 * len(layers),
+                             1.9 * len(units)), sharex=True, squeeze=False)
+    for i, u in enumerate(units):
+        for j, layer in enumerate(layers):
+            ax = axes[i, j]
+            if observed is not None:
+                o = observed.sel({udim: u, "layer": layer})
+                o = o.sel(time=o["time"].dt.year > int(o["time"].dt.year.max()) - context_years)
+                ax.plot(o["time"].values, o.values, color="black", lw=0.9, label="observed")
+            for k, scen in enumerate(p["scenario"].values):
+                s = p.sel({udim: u, "layer": layer, "scenario": scen})
+                if smooth:
+                    s = s.rolling(time=12, center=True, min_periods=6).mean()
+                ax.plot(s["time"].values, s.values, color=_colour(str(scen), k), lw=0.9,
+                        label=str(scen))
+            ax.axhline(0.0, color="grey", lw=0.5, ls=":")
+            if i == 0:
+                ax.set_title(str(layer), fontsize=9)
+            if j == 0:
+                ax.set_ylabel(f"{udim} {u}\ndegC", fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(labels))
+    what = "12-month running mean" if smooth else "monthly"
+    fig.suptitle(f"{model}: projected soil temperature ({what}); data: {data_label}", fontsize=10)
+    fig.autofmt_xdate()
+    return _save(fig, path)
+
+
+def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path: Path) -> Path:
+    """Thaw depth against year, one panel per unit, one line per scenario (and observed).
+
+    ``per_year``: indicator rows with ``year``, unit column, ``series`` (``observed`` or a
+    scenario), ``thaw_depth_m``. Depths below the 2.89 m column are drawn at 2.89 m with
+    triangles; the depth axis points down.
+    """
+    ucol = "band" if "band" in per_year else "cell"
+    units = sorted(per_year[ucol].unique())
+    ncol = min(3, len(units))
+    nrow = int(np.ceil(len(units) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.8 * nrow), sharey=True,
+                             squeeze=False)
+    series = list(dict.fromkeys(per_year["series"]))
+    for n, u in enumerate(units):
+        ax = axes[n // ncol, n % ncol]
+        for k, s in enumerate(series):
+            rows = per_year[(per_year[ucol] == u) & (per_year["series"] == s)].sort_values("year")
+            if rows.empty:
+                continue
+            d = rows["thaw_depth_m"].to_numpy(float)
+            deep = np.isinf(d)
+            colour = "black" if s == "observed" else _colour(s, k)
+            ax.plot(rows["year"], np.where(deep, COLUMN_BOTTOM_M, d), color=colour, lw=1,
+                    marker=".", ms=3, label=s)
+            if deep.any():
+                ax.plot(rows["year"][deep], np.full(deep.sum(), COLUMN_BOTTOM_M), "v",
+                        color=colour, ms=5)
+        ax.axhline(COLUMN_BOTTOM_M, color="grey", lw=0.5, ls="--")
+        ax.set_title(f"{ucol} {u}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for n in range(len(units), nrow * ncol):
+        axes[n // ncol, n % ncol].set_visible(False)
+    axes[0, 0].invert_yaxis()
+    axes[0, 0].set_ylabel("thaw depth (m)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(labels))
+    fig.suptitle(f"{model}: thaw depth of the annual-maximum profile (v: below "
+                 f"{COLUMN_BOTTOM_M:g} m); data: {data_label}", fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,268 @@
+"""``project_run``: scenario projections, skill against truth and permafrost indicators.
+
+For one run folder: bias-correct the catalog's scenarios against the run's reanalysis table,
+continue the historical table with each corrected scenario (:mod:`.tables`), let every trained
+network predict each month from 2024-01 to December ``end`` (windows roll from the last 24
+historical months into the scenario; normalisation uses the training statistics stored with the
+run), and write into ``RUN_DIR/projections/<corrector>-<end>/``::
+
+    projections.nc          soil_temperature (time, band, layer, scenario, model), CF attributes
+    projection_<model>.png  bands x layers panels, one line per scenario (paper Figures 5-9)
+    skill.csv               RMSE against the catalog's scenario truth (when it has any)
+    indicators_layers.csv   months above 0 degC and annual maximum per year, band, layer, series
+    indicators_years.csv    thaw depth, near-surface permafrost flag per year, band, series
+    thaw_depth_<model>.png  thaw depth against year per scenario (and observed)
+    summary.json            data label, corrector, scenarios, models, RCP 8.5 - 2.6 differences
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm.auto import tqdm
+
+from permaplug import __version__
+from permaplug.core import schema
+from permaplug.core.atomic import atomic_path, write_text_atomic
+from permaplug.core.errors import ConfigError, DataError
+from permaplug.projection import figures, indicators, skill
+from permaplug.projection.tables import projected_months, projection_table
+
+CORRECTORS_NONE = "none"
+
+
+def _as_list(scenarios: list[str] | str | None) -> list[str] | None:
+    if scenarios is None:
+        return None
+    if isinstance(scenarios, str):
+        scenarios = [scenarios]
+    out = [s.strip() for item in scenarios for s in str(item).split(",") if s.strip()]
+    return out or None
+
+
+def observed_profiles(table: xr.Dataset) -> xr.DataArray:
+    """The table's soil temperatures ``stl1..4`` as ``(time, unit, layer)`` degC."""
+    missing = [t for t in schema.TARGETS if t not in table]
+    if missing:
+        raise DataError(f"table has no soil temperature {', '.join(missing)}")
+    da = xr.concat([table[t] for t in schema.TARGETS], dim="layer")
+    da = da.assign_coords(layer=list(schema.TARGETS)).transpose("time", ..., "layer")
+    return da.drop_vars([c for c in da.coords if c not in da.dims and c not in
+                         ("lat_min", "lat_max", "lat", "lon", "band")])
+
+
+def project(run, table: xr.Dataset, corrected: xr.Dataset, end: int,
+            models: list[str] | None = None, progress: bool = True) -> xr.DataArray:
+    """Projected soil temperature ``(time, unit, layer, scenario, model)`` degC.
+
+    ``run``: a :class:`permaplug.training.runs.Run`; ``table``: its historical table;
+    ``corrected``: ``(scenario, time, unit)`` corrected features. Months: the month after the
+    table's end through December ``end``.
+    """
+    models = models or run.network_names
+    if not models:
+        raise ConfigError(f"run {run.path}: no trained network to project (baselines need "
+                          "observed soil temperatures, which scenarios do not have)")
+    start = pd.DatetimeIndex(table["time"].values)[-1] + pd.offsets.MonthBegin(1)
+    months = projected_months(start, end)
+    per_scen = []
+    scen_names = [str(s) for s in corrected["scenario"].values]
+    bar = tqdm(total=len(scen_names) * len(models), desc="projecting", disable=not progress,
+               unit="model")
+    for scen in scen_names:
+        ptable = projection_table(table, corrected.sel(scenario=scen, drop=True), end)
+        per_model = []
+        for name in models:
+            da = run.predict(name, ptable, months)
+            per_model.append(da.drop_attrs() if hasattr(da, "drop_attrs") else da)
+            bar.update(1)
+        per_scen.append(xr.concat(per_model, dim=pd.Index(models, name="model")))
+    bar.close()
+    proj = xr.concat(per_scen, dim=pd.Index(scen_names, name="scenario"))
+    udim = [d for d in proj.dims if d not in ("time", "layer", "scenario", "model")][0]
+    return proj.transpose("time", udim, "layer", "scenario", "model")
+
+
+def cf_dataset(proj: xr.DataArray, data_label: str, corrector: str, run_dir: Path,
+               historical_end: str, provenance: str) -> xr.Dataset:
+    """The projections as a CF-1.8 dataset (soil_temperature plus depth coordinates)."""
+    mids = np.asarray(schema.LAYER_MIDPOINTS_M)
+    bnds = np.asarray(schema.LAYERS)
+    ds = proj.rename("soil_temperature").to_dataset()
+    ds = ds.assign_coords(
+        depth=("layer", mids, {"units": "m", "standard_name": "depth", "positive": "down",
+                               "long_name": "mid-depth of the soil layer", "bounds": "depth_bnds"}),
+    )
+    ds["depth_bnds"] = (("layer", "nv"), bnds)
+    ds["soil_temperature"].attrs = {
+        "units": "degC", "standard_name": "soil_temperature",
+        "long_name": "projected monthly mean soil temperature", "coordinates": "depth",
+        "cell_methods": "time: mean",
+    }
+    ds["time"].attrs.update({"standard_name": "time", "long_name": "month (first day)",
+                             "axis": "T"})
+    ds["layer"].attrs = {"long_name": "ERA5-Land soil layer (stl1 = 0-7 cm ... stl4 = 1-2.89 m)"}
+    ds["scenario"].attrs = {"long_name": "RCP scenario of the bias-corrected climate forcing"}
+    ds["model"].attrs = {"long_name": "trained network"}
+    udim = [d for d in proj.dims if d not in ("time", "layer", "scenario", "model")][0]
+    if "lat_min" in ds.coords:
+        ds["lat_min"].attrs = {"units": "degrees_north", "long_name": "band's southern edge"}
+        ds["lat_max"].attrs = {"units": "degrees_north", "long_name": "band's northern edge"}
+    ds[udim].attrs.setdefault("long_name", "latitude band" if udim == "band" else "grid cell")
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ds.attrs = {
+        "Conventions": "CF-1.8",
+        "title": "permaplug scenario projections of Alaskan active-layer soil temperature",
+        "institution": "permaplug",
+        "source": f"permaplug {__version__} networks of run {run_dir.name}",
+        "history": f"{now}: permaplug project --corrector {corrector}",
+        "comment": ("Networks trained on the historical record predict each month from the "
+                    "previous 24 months of bias-corrected scenario forcing; the first projected "
+                    f"month's window is the last 24 historical months (through {historical_end})."),
+        schema.DATA_LABEL_ATTR: data_label,
+        "data": data_label,
+        "corrector": corrector,
+        "historical_end": historical_end,
+        "provenance": provenance,
+    }
+    return ds
+
+
+def _csv(frame: pd.DataFrame, path: Path, label: str) -> Path:
+    buf = io.StringIO()
+    buf.write(f"# data: {label}\n")
+    frame.to_csv(buf, index=False, float_format="%.6g")
+    return write_text_atomic(path, buf.getvalue())
+
+
+def indicator_frames(observed: xr.DataArray, proj: xr.DataArray, data_label: str
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Indicator tables of the observed record and of every (scenario, model) projection.
+
+    Rows carry ``series`` (``observed`` or the scenario) and ``model`` (``observed`` for the
+    record itself).
+    """
+    layers, years = [], []
+    lay, yr = indicators.indicator_tables(observed, data_label)
+    lay.insert(0, "series", "observed")
+    yr.insert(0, "series", "observed")
+    lay.insert(1, "model", "observed")
+    yr.insert(1, "model", "observed")
+    layers.append(lay)
+    years.append(yr)
+    for model in proj["model"].values:
+        for scen in proj["scenario"].values:
+            sub = proj.sel(model=model, scenario=scen, drop=True)
+            try:
+                lay, yr = indicators.indicator_tables(sub, data_label)
+            except DataError:  # no complete projected year (e.g. --end in the first year)
+                continue
+            for frame in (lay, yr):
+                frame.insert(0, "series", str(scen))
+                frame.insert(1, "model", str(model))
+            layers.append(lay)
+            years.append(yr)
+    return pd.concat(layers, ignore_index=True), pd.concat(years, ignore_index=True)
+
+
+def scenario_difference(proj: xr.DataArray, a: str = "rcp85", b: str = "rcp26",
+                        layer: str = "stl1") -> dict[str, dict[str, float]]:
+    """Mean ``a - b`` difference of projected ``layer`` temperature (degC) per model and
+    period (2024-2030, 2071-2100 and the whole horizon), over all units and months."""
+    out: dict[str, dict[str, float]] = {}
+    scen = [str(s) for s in proj["scenario"].values]
+    if a not in scen or b not in scen:
+        return out
+    diff = (proj.sel(scenario=a) - proj.sel(scenario=b)).sel(layer=layer)
+    years = diff["time"].dt.year
+    for model in diff["model"].values:
+        d = diff.sel(model=model)
+        res = {"all": float(d.mean())}
+        for y0, y1 in skill.PERIODS:
+            if int(years.min()) <= y0 and int(years.max()) >= y1:
+                res[f"{y0}-{y1}"] = float(d.sel(time=(years >= y0) & (years <= y1)).mean())
+        out[str(model)] = res
+    return out
+
+
+def project_run(run_dir: Path, catalog_path: str | None = None,
+                scenarios: list[str] | None = None, corrector: str = "qm", end: int = 2030,
+                progress: bool = True) -> Path:
+    """Project every trained network of ``run_dir`` under the catalog's scenarios.
+
+    ``catalog_path``: None = the catalog the run was trained from (the bundled demo data when
+    that was None). ``corrector``: a registered corrector name or ``"none"``. Returns the path
+    of ``projections.nc`` (see the module docstring for everything written next to it).
+    """
+    from permaplug.core.catalog import load_catalog
+    from permaplug.correction.pipeline import corrected_scenarios
+    from permaplug.training.runs import load_run, load_table
+
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    if end < 2024 or end > 2100:
+        raise ConfigError(f"--end {end}: choose a year in 2024-2100")
+    catalog_path = catalog_path if catalog_path is not None else run.config.catalog
+    cat = load_catalog(catalog_path)
+    table = load_table(run.config.source, catalog_path)
+    years = pd.DatetimeIndex(table["time"].values).year
+    calibration = (int(years.min()), int(years.max()))
+    corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,
+                                             calibration=calibration,
+                                             scenarios=_as_list(scenarios))
+    truth = skill.truth_by_scenario(cat, [str(x) for x in corrected["scenario"].values])
+    return write_projections(run, table, corrected, corrector, end, truth, progress)
+
+
+def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: str, end: int,
+                      truth: dict[str, xr.DataArray] | None = None,
+                      progress: bool = True) -> Path:
+    """Project, then write every output into ``RUN/projections/<corrector>-<end>/``.
+
+    ``truth``: ``{scenario: (time, unit, layer) degC}`` scenario truth for the skill table.
+    Returns the path of ``projections.nc``.
+    """
+    run_dir = Path(run.path)
+    label = schema.data_label(table)
+    scen_label = schema.data_label(corrected)
+    data_label = label if scen_label in (label, "unknown data") else f"{label} + {scen_label}"
+    out_dir = run_dir / "projections" / f"{corrector}-{end}"
+    proj = project(run, table, corrected, end, progress=progress)
+    hist_end = f"{pd.DatetimeIndex(table['time'].values)[-1]:%Y-%m}"
+    provenance = "; ".join(p for p in (str(table.attrs.get("provenance", "")),
+                                       str(corrected.attrs.get("provenance", ""))) if p)
+    ds = cf_dataset(proj, data_label, corrector, run_dir, hist_end, provenance)
+    nc = out_dir / "projections.nc"
+    with atomic_path(nc) as tmp:
+        ds.to_netcdf(tmp)
+
+    observed = observed_profiles(table)
+    for model in proj["model"].values:
+        figures.scenario_panels(proj, str(model), data_label,
+                                out_dir / f"projection_{model}.png", observed=observed)
+    skill_rows = skill.skill_table(proj, truth, data_label) if truth else None
+    has_skill = bool(skill_rows is not None and len(skill_rows))
+    if has_skill:
+        _csv(skill_rows, out_dir / "skill.csv", data_label)
+    per_layer, per_year = indicator_frames(observed, proj, data_label)
+    _csv(per_layer, out_dir / "indicators_layers.csv", data_label)
+    _csv(per_year, out_dir / "indicators_years.csv", data_label)
+    for model in proj["model"].values:
+        rows = per_year[per_year["model"].isin([str(model), "observed"])]
+        figures.thaw_depth_figure(rows, str(model), data_label,
+                                  out_dir / f"thaw_depth_{model}.png")
+    summary = {
+        "data": data_label, "corrector": corrector, "end": end,
+        "scenarios": [str(s) for s in proj["scenario"].values],
+        "models": [str(m) for m in proj["model"].values],
+        "historical_end": hist_end,
+        "rcp85_minus_rcp26_stl1_degC": scenario_difference(proj),
+        "skill_against_truth": has_skill,
+    }
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
+    return nc

@@ -1,0 +1,91 @@
+"""The table a projection runs on: the historical record continued by a corrected scenario.
+
+Through the last historical month (2023-12 for the default data) the table *is* the assembled
+reanalysis table; from the next month on, its dynamic features are the bias-corrected scenario
+features (``schema.FORCING + schema.SOIL_WATER``), calendar features are recomputed for the new
+months, static features are kept, and soil temperatures are missing (NaN). The first projected
+month's window is therefore exactly the last 24 historical months, and windows roll forward
+into the scenario one month at a time.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from permaplug.core import schema
+from permaplug.core.errors import DataError
+from permaplug.training.windows import calendar_features, unit_dim
+
+SCENARIO_FEATURES: tuple[str, ...] = schema.FORCING + schema.SOIL_WATER
+
+
+def projected_months(start: pd.Timestamp, end_year: int) -> pd.DatetimeIndex:
+    """Monthly stamps from ``start`` to December of ``end_year`` (DataError when empty)."""
+    months = pd.date_range(start, f"{end_year}-12-01", freq="MS")
+    if len(months) == 0:
+        raise DataError(f"--end {end_year} is before the first projected month "
+                        f"{start:%Y-%m}")
+    return months
+
+
+def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030) -> xr.Dataset:
+    """``hist`` (time, unit) continued by ``scenario`` (time, unit) through December ``end``.
+
+    ``scenario`` is one scenario's corrected features (no ``scenario`` dim). Returns a table
+    with the same variables and dims as ``hist``; targets are NaN after the historical end.
+    """
+    if "scenario" in scenario.dims:
+        raise DataError("projection_table takes one scenario: select it first")
+    udim = unit_dim(hist)
+    hist_time = pd.DatetimeIndex(hist["time"].values)
+    start = hist_time[-1] + pd.offsets.MonthBegin(1)
+    months = projected_months(start, end)
+    missing = [v for v in SCENARIO_FEATURES if v not in scenario]
+    if missing:
+        raise DataError(f"corrected scenario has no variable(s) {', '.join(missing)} "
+                        "(needed to continue the historical table)")
+    have = pd.DatetimeIndex(scenario["time"].values)
+    absent = months.difference(have)
+    if len(absent):
+        raise DataError(f"corrected scenario does not cover {absent[0]:%Y-%m}"
+                        f"{'..' + format(absent[-1], '%Y-%m') if len(absent) > 1 else ''} "
+                        f"(it spans {have[0]:%Y-%m}..{have[-1]:%Y-%m}); lower --end")
+    future = scenario[list(SCENARIO_FEATURES)].sel(time=months.values)
+    if udim in future.dims:
+        future = future.sel({udim: hist[udim].values})
+    cal = calendar_features(months.values)
+    data_vars = {}
+    for name, da in hist.data_vars.items():
+        if "time" not in da.dims:
+            continue
+        if name in SCENARIO_FEATURES:
+            new = future[name].transpose(*[d for d in da.dims if d in future[name].dims])
+            new = new.drop_vars([c for c in new.coords if c not in new.dims and c != "time"])
+        elif name in schema.CALENDAR_FEATURES:
+            new = xr.DataArray(cal[name], dims=("time",), coords={"time": months.values})
+            if da.dims != ("time",):
+                new = new.broadcast_like(da.isel(time=0, drop=True)).transpose(*da.dims)
+        else:  # targets and anything a scenario cannot supply
+            shape = [len(months) if d == "time" else da.sizes[d] for d in da.dims]
+            new = xr.DataArray(np.full(shape, np.nan, dtype=float), dims=da.dims,
+                               coords={"time": months.values})
+        data_vars[name] = new.assign_attrs(da.attrs)
+    tail = xr.Dataset(data_vars, coords={"time": months.values})
+    timed = [n for n, da in hist.data_vars.items() if "time" in da.dims]
+    table = xr.concat([hist[timed], tail], dim="time", data_vars="all", coords="minimal",
+                      compat="override", join="outer")
+    for name, da in hist.data_vars.items():
+        if "time" not in da.dims:
+            table[name] = da
+    for coord in hist.coords:
+        if coord != "time" and coord not in table.coords:
+            table = table.assign_coords({coord: hist[coord]})
+    table.attrs = dict(hist.attrs)
+    hist_label, scen_label = schema.data_label(hist), schema.data_label(scenario)
+    table.attrs[schema.DATA_LABEL_ATTR] = (
+        hist_label if scen_label in (hist_label, "unknown data") else f"{hist_label} + {scen_label}"
+    )
+    table.attrs["historical_end"] = f"{hist_time[-1]:%Y-%m}"
+    table.attrs["scenario_provenance"] = str(scenario.attrs.get("provenance", ""))
+    return table

@@ -1,0 +1,271 @@
+"""``write_report``: one self-contained HTML file (figures embedded as base64 PNG, inline CSS,
+no script, no external resource) summarising one or more run folders.
+
+Sections (each always present; a missing output says which command produces it):
+provenance, model comparison, observed vs predicted (paper Figure 4), scenario projections and
+projection skill, permafrost indicators, SHAP explanations.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from permaplug import __version__
+from permaplug.core import schema
+from permaplug.core.atomic import write_text_atomic
+from permaplug.core.errors import ConfigError
+from permaplug.projection.indicators import format_thaw_depth
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("provenance", "Data provenance"),
+    ("comparison", "Model comparison (test years)"),
+    ("figure4", "Observed vs predicted (Figure 4)"),
+    ("scenarios", "Scenario projections"),
+    ("indicators", "Permafrost indicators"),
+    ("shap", "SHAP explanations"),
+)
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430;
+background:#f6f7f9}
+header{background:#16324f;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:22px}
+header p{margin:0;opacity:.85;font-size:13px}nav{padding:8px 28px;background:#e8edf3;font-size:13px}
+nav a{margin-right:14px;color:#16324f}main{padding:8px 28px 40px;max-width:1500px}
+section{background:#fff;border:1px solid #dde3ea;border-radius:6px;margin:18px 0;padding:6px 18px 14px}
+h2{font-size:18px;border-bottom:1px solid #dde3ea;padding-bottom:6px}h3{font-size:15px;margin:14px 0 6px}
+table{border-collapse:collapse;font-size:12.5px;margin:6px 0 10px}
+th,td{border:1px solid #d5dbe3;padding:3px 8px;text-align:right}th{background:#eef2f6}
+td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #e3e7ec;margin:6px 0}
+.badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600}
+.demo{background:#fff1c2;color:#6b4e00}.real{background:#d6f5dd;color:#145a26}
+.missing{color:#8a5a00;font-style:italic}.small{font-size:12px;color:#555}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _missing(text: str) -> str:
+    return f'<p class="missing">{_e(text)}</p>'
+
+
+def _table(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:
+    head = "".join(f'<th class="{"l" if frame[c].dtype == object else ""}">{_e(c)}</th>'
+                   for c in frame.columns)
+    rows = []
+    for _, r in frame.iterrows():
+        cells = []
+        for c in frame.columns:
+            v = r[c]
+            if isinstance(v, (float, np.floating)):
+                cells.append(f"<td>{_e(floats.format(v)) if np.isfinite(v) else _e(v)}</td>")
+            else:
+                cells.append(f'<td class="l">{_e(v)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, comment="#")
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _config(run: Path) -> dict:
+    import yaml
+
+    path = run / "config.yaml"
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
+
+
+def _label(run: Path) -> str:
+    cfg, metrics = _config(run), _json(run / "metrics.json")
+    return str((cfg.get("resolved") or {}).get("data") or metrics.get("data") or "unknown data")
+
+
+def _badge(label: str) -> str:
+    demo = schema.DEMO_LABEL in label
+    cls = "demo" if demo else "real"
+    note = " &mdash; emulator results, not observations" if demo else ""
+    return f'<span class="badge {cls}">data: {_e(label)}</span>{note}'
+
+
+def provenance(run: Path) -> str:
+    """Where the run's data came from, its configuration and what it holds."""
+    cfg = _config(run)
+    res = cfg.get("resolved") or {}
+    label = _label(run)
+    rows = [
+        ("data", label), ("source", cfg.get("source", "?")),
+        ("catalog", cfg.get("catalog") or "bundled demo catalog"),
+        ("table span", " .. ".join(res.get("table_span", [])) or "?"),
+        ("training years", "-".join(map(str, cfg.get("train_years", [])))),
+        ("test years", "-".join(map(str, cfg.get("test_years", [])))),
+        ("windows", ", ".join(f"{k} {v}" for k, v in (res.get("windows") or {}).items())),
+        ("models", ", ".join(res.get("models", cfg.get("models", [])))),
+        ("scenario signal z", str(cfg.get("use_z", "?"))),
+        ("provenance", res.get("provenance") or "not recorded"),
+        ("permaplug", res.get("permaplug_version", "?")),
+    ]
+    body = "".join(f'<tr><th class="l">{_e(k)}</th><td class="l">{_e(v)}</td></tr>'
+                   for k, v in rows)
+    return f"<h3>{_e(run.name)}</h3><p>{_badge(label)}</p><table>{body}</table>"
+
+
+def comparison(run: Path) -> str:
+    """The test-period comparison table from ``metrics.json``."""
+    metrics = _json(run / "metrics.json")
+    if not metrics.get("models"):
+        return _missing(f"{run.name}: no metrics.json (the run did not finish)")
+    rows = []
+    for name, m in metrics["models"].items():
+        row = {"model": name, "kind": m.get("kind", ""), "RMSE": m["overall"]["rmse"],
+               "MAE": m["overall"]["mae"], "R2": m["overall"]["r2"]}
+        for layer in schema.TARGETS:
+            row[f"RMSE {layer}"] = m.get("per_layer", {}).get(layer, {}).get("rmse", np.nan)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame["_o"] = (frame["kind"] != "network").astype(int)
+    frame = frame.sort_values(["_o", "RMSE"]).drop(columns="_o")
+    years = "-".join(map(str, metrics.get("test_years", [])))
+    return (f"<h3>{_e(run.name)}</h3><p class='small'>Test years {_e(years)}; RMSE and MAE in "
+            f"degC; data: {_e(metrics.get('data', _label(run)))}</p>" + _table(frame))
+
+
+def figure4(run: Path) -> str:
+    figs = sorted((run / "figures").glob("*.png"),
+                  key=lambda f: (not f.stem.startswith("observed"), f.name))
+    if not figs:
+        return _missing(f"{run.name}: no figures (run `permaplug run`)")
+    return f"<h3>{_e(run.name)}</h3>" + "".join(_img(f, f.stem) for f in figs)
+
+
+def _projection_dirs(run: Path) -> list[Path]:
+    return sorted(p.parent for p in (run / "projections").glob("*/projections.nc"))
+
+
+def scenarios(run: Path) -> str:
+    dirs = _projection_dirs(run)
+    if not dirs:
+        return _missing(f"{run.name}: no projections (run `permaplug project {run}`)")
+    parts = [f"<h3>{_e(run.name)}</h3>"]
+    for d in dirs:
+        s = _json(d / "summary.json")
+        parts.append(f"<h3>Corrector {_e(s.get('corrector', d.name))}, "
+                     f"{_e(s.get('historical_end', ''))} &rarr; {_e(s.get('end', ''))}-12 "
+                     f"<span class='small'>data: {_e(s.get('data', ''))}</span></h3>")
+        diff = s.get("rcp85_minus_rcp26_stl1_degC") or {}
+        if diff:
+            rows = [{"model": m, **{f"RCP8.5 - RCP2.6 stl1, {k} (degC)": v for k, v in d2.items()}}
+                    for m, d2 in diff.items()]
+            parts.append(_table(pd.DataFrame(rows), "{:+.3f}"))
+        if (d / "skill.csv").exists():
+            sk = _read_csv(d / "skill.csv")
+            sk = sk[sk["layer"] == "all"].pivot_table(index=["model", "scenario"],
+                                                      columns="period", values="rmse_degC")
+            sk.columns = [f"RMSE vs truth {c} (degC)" for c in sk.columns]
+            parts.append("<p class='small'>Projection skill against the emulator's scenario "
+                         "truth (all layers):</p>" + _table(sk.reset_index()))
+        for f in sorted(d.glob("projection_*.png")):
+            parts.append(_img(f, f.stem))
+    return "".join(parts)
+
+
+def _thaw_summary(per_year: pd.DataFrame) -> pd.DataFrame:
+    """Median thaw depth and share of years with near-surface permafrost per series and unit."""
+    ucol = "band" if "band" in per_year else "cell"
+    rows = []
+    for (model, series), g in per_year.groupby(["model", "series"], sort=False):
+        row = {"model": model, "series": series,
+               "years": f"{int(g['year'].min())}-{int(g['year'].max())}"}
+        for u, gu in g.groupby(ucol):
+            row[f"{ucol} {u}"] = (f"{format_thaw_depth(float(np.median(gu['thaw_depth_m'])))}"
+                                  f" / {100 * gu['near_surface_permafrost'].mean():.0f} %")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def indicator_section(run: Path) -> str:
+    dirs = [d for d in _projection_dirs(run) if (d / "indicators_years.csv").exists()]
+    if not dirs:
+        return _missing(f"{run.name}: no indicators (run `permaplug project {run}`)")
+    parts = [f"<h3>{_e(run.name)}</h3>",
+             "<p class='small'>Per cell: median thaw depth of the annual-maximum profile / share "
+             "of years with a layer whose annual maximum stays below 0 &deg;C.</p>"]
+    for d in dirs:
+        parts.append(f"<h3>{_e(d.name)}</h3>")
+        parts.append(_table(_thaw_summary(_read_csv(d / "indicators_years.csv"))))
+        for f in sorted(d.glob("thaw_depth_*.png")):
+            parts.append(_img(f, f.stem))
+    return "".join(parts)
+
+
+def shap_section(run: Path) -> str:
+    dirs = sorted(p.parent for p in (run / "explanations").glob("*/scores.csv"))
+    if not dirs:
+        return _missing(f"{run.name}: no explanations (run `permaplug explain {run}`)")
+    parts = [f"<h3>{_e(run.name)}</h3>"]
+    for d in dirs:
+        add = _json(d / "additivity.json")
+        parts.append(f"<p class='small'>{_e(d.name)}: {add.get('n_background', '?')} background"
+                     f" / {add.get('n_explained', '?')} explained test windows; data: "
+                     f"{_e(add.get('data', ''))}</p>")
+        if add.get("models"):
+            gaps = pd.DataFrame([{"model": m, **g} for m, g in add["models"].items()])
+            parts.append(_table(gaps, "{:.4f}"))
+        scores = _read_csv(d / "scores.csv")
+        top = scores[scores["rank"] <= 5][["model", "rank", "feature", "kind", "score"]]
+        parts.append(_table(top, "{:.4f}"))
+        for f in sorted(d.glob("shap_*.png")):
+            parts.append(_img(f, f.stem))
+    return "".join(parts)
+
+
+BUILDERS = {"provenance": provenance, "comparison": comparison, "figure4": figure4,
+            "scenarios": scenarios, "indicators": indicator_section, "shap": shap_section}
+
+
+def render(run_dirs: list[Path]) -> str:
+    """The report's HTML text."""
+    labels = sorted({_label(r) for r in run_dirs})
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
+    body = []
+    for sid, title in SECTIONS:
+        inner = "".join(BUILDERS[sid](r) for r in run_dirs)
+        body.append(f'<section id="{sid}"><h2>{_e(title)}</h2>{inner}</section>')
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<link rel='icon' href='data:,'>"
+        f"<title>permaplug report: {_e(', '.join(r.name for r in run_dirs))}</title>"
+        f"<style>{CSS}</style></head><body>"
+        f"<header><h1>permaplug report</h1><p>{len(run_dirs)} run(s); "
+        f"data: {_e('; '.join(labels))}; generated {now} by permaplug {_e(__version__)}</p>"
+        f"</header><nav>{nav}</nav><main>{''.join(body)}</main></body></html>\n"
+    )
+
+
+def write_report(run_dirs: list[Path], out: Path) -> Path:
+    """Write the self-contained HTML report of ``run_dirs`` to ``out`` (atomically)."""
+    run_dirs = [Path(r) for r in run_dirs]
+    if not run_dirs:
+        raise ConfigError("report: give at least one run folder")
+    for r in run_dirs:
+        if not (r / "config.yaml").exists():
+            raise ConfigError(f"{r}: not a permaplug run folder (no config.yaml)")
+    return write_text_atomic(Path(out), render(run_dirs))

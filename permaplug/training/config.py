@@ -1,0 +1,156 @@
+"""The resolved configuration of a run (``config.yaml``) and hyper-parameter parsing."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from permaplug.core import schema
+from permaplug.core.atomic import write_text_atomic
+from permaplug.core.errors import ConfigError
+from permaplug.core.plugins import get_registry
+
+NETWORKS: tuple[str, ...] = ("tcn", "transformer", "conv1dlstm", "gru", "bilstm")
+BASELINES: tuple[str, ...] = ("persistence", "climatology", "seasonal-naive")
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class RunConfig:
+    """Everything ``permaplug run`` needs; written to ``config.yaml`` (defaults documented in
+    docs/models.md)."""
+
+    source: str = "era5land"
+    catalog: str | None = None
+    models: list[str] = field(default_factory=lambda: ["all"])
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "cpu"
+    train_years: list[int] = field(default_factory=lambda: list(schema.TRAIN_YEARS))
+    test_years: list[int] = field(default_factory=lambda: list(schema.TEST_YEARS))
+    val_fraction: float = 0.0
+    early_stopping: int = 0
+    use_z: bool = True
+    window: int = schema.WINDOW
+    static: list[str] | None = None  # None: every schema static feature the table has
+    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threads: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], origin: str = "config") -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{origin}: unknown key(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(known))}")
+        cfg = cls(**data)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path: Path | str) -> RunConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read the run configuration ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the run configuration must be a YAML mapping")
+        data = {k: v for k, v in data.items() if k != "resolved"}
+        return cls.from_dict(data, str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path, resolved: dict[str, Any] | None = None) -> Path:
+        data = self.to_dict()
+        if resolved:
+            data["resolved"] = resolved
+        return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+    def validate(self) -> None:
+        for key in ("train_years", "test_years"):
+            years = getattr(self, key)
+            if len(years) != 2 or int(years[0]) > int(years[1]):
+                raise ConfigError(f"{key}: expected FIRST-LAST years, got {years}")
+            setattr(self, key, [int(years[0]), int(years[1])])
+        a, b = self.train_years, self.test_years
+        if a[0] <= b[1] and b[0] <= a[1]:
+            raise ConfigError(f"train years {a[0]}-{a[1]} overlap test years {b[0]}-{b[1]}")
+        if int(self.epochs) < 1 or int(self.batch_size) < 1:
+            raise ConfigError("epochs and batch_size must be at least 1")
+        if not 0.0 <= float(self.val_fraction) < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if int(self.early_stopping) < 0:
+            raise ConfigError("early_stopping must be >= 0")
+        if int(self.early_stopping) and not float(self.val_fraction):
+            raise ConfigError("--early-stopping needs a validation split (--val-fraction > 0)")
+        if int(self.window) < 13:
+            raise ConfigError("window must be at least 13 months (seasonal-naive looks back 12)")
+        if not isinstance(self.hparams, dict):
+            raise ConfigError("hparams must map model names to {name: value}")
+
+
+def parse_years(text: str, option: str) -> list[int]:
+    """``"2001-2018"`` or ``"2019"`` -> ``[first, last]``."""
+    try:
+        parts = [int(p) for p in str(text).split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or parts[0] > parts[1]:
+        raise ConfigError(f"{option} {text!r}: expected YEAR or FIRST-LAST, e.g. 2001-2018")
+    return parts
+
+
+def resolve_models(names: list[str]) -> list[str]:
+    """Expand ``all`` (every registered model, built-ins first), check every name is registered,
+    and append the baselines (shown in every comparison)."""
+    reg = get_registry()
+    known = reg.names("model")
+    out: list[str] = []
+    for name in names:
+        if name == "all":
+            extra = [n for n in known if n not in NETWORKS + BASELINES]
+            out += [n for n in NETWORKS if n in known] + extra
+        else:
+            reg.get("model", name)  # UnknownPluginError naming the model
+            out.append(name)
+    out += [b for b in BASELINES if b in known]
+    return list(dict.fromkeys(out))
+
+
+def parse_hparams(pairs: list[str] | tuple[str, ...], models: list[str],
+                  base: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """``["hidden_size=128", "tcn.channels=32"]`` -> per-model overrides.
+
+    An unscoped key applies to every selected model that has it (ConfigError if none does);
+    values are parsed as YAML scalars (``128`` -> int, ``0.1`` -> float).
+    """
+    reg = get_registry()
+    out = {k: dict(v) for k, v in (base or {}).items()}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--hparam {pair!r}: expected KEY=VALUE or MODEL.KEY=VALUE")
+        value = yaml.safe_load(raw)
+        scope, dot, name = key.partition(".")
+        if dot and scope in reg.names("model"):
+            targets, key = [scope], name
+            if key not in reg.get("model", scope).default_hparams:
+                raise ConfigError(f"--hparam {pair!r}: model {scope!r} has no hyper-parameter "
+                                  f"{key!r}; known: {', '.join(reg.get('model', scope).default_hparams)}")
+        else:
+            targets = [m for m in models if key in reg.get("model", m).default_hparams]
+            if not targets:
+                raise ConfigError(f"--hparam {pair!r}: no selected model has a hyper-parameter "
+                                  f"{key!r}")
+        for m in targets:
+            out.setdefault(m, {})[key] = value
+    return out

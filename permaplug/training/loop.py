@@ -1,0 +1,172 @@
+"""The training loop: Adam on MSE in normalised units, seeded, checkpointed every epoch.
+
+Determinism: the model is initialised after ``torch.manual_seed(seed)``; each epoch's shuffle
+and dropout draw from generators seeded by ``(seed, epoch)``, so an interrupted run resumed
+from its last epoch checkpoint continues exactly as if it had never stopped.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from permaplug.core.atomic import atomic_path
+from permaplug.core.errors import ConfigError, DataError
+from permaplug.core.model import Model
+from permaplug.training.windows import WindowSet
+
+STATE_FILE = "state.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (paper: Adam, MSE, 50 epochs)."""
+
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "cpu"
+    early_stopping: int = 0  # patience in epochs on the validation loss; 0 = off
+
+
+@dataclass
+class History:
+    """Mean training (and validation) loss of each epoch, normalised MSE."""
+
+    train: list[float] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return {"train": self.train, "val": self.val, "best_epoch": self.best_epoch,
+                "stopped_early": self.stopped_early}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` (cuda when present)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available (use cpu or auto)")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {device!r}: choose cpu, cuda or auto")
+    return torch.device(device)
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Use ``n`` intra-op threads (default 1); returns the number set.
+
+    The networks are small (4e4-1e5 parameters, batches of 32 windows of 24 months): on CPU one
+    thread is fastest, and measured 3-30x faster than two threads on a shared 2-core machine
+    (benchmarks/RESULTS.md). Set ``threads`` in the run configuration to change it.
+    """
+    n = max(1, int(n or 1))
+    torch.set_num_threads(n)
+    return n
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + 12345) % (2**63 - 1)
+
+
+def evaluate_loss(model: Model, data: WindowSet, batch_size: int, device: torch.device) -> float:
+    """Mean MSE (normalised units) of ``model`` over every window of ``data``."""
+    model.eval()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(data), max(batch_size, 256)):
+            x, band, static, y = data.batch(slice(start, start + max(batch_size, 256)))
+            pred = model(x.to(device), band.to(device), static.to(device))
+            total += float(torch.nn.functional.mse_loss(pred, y.to(device), reduction="sum"))
+            n += y.numel()
+    return total / max(n, 1)
+
+
+def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet | None = None,
+                checkpoint_dir: Path | None = None, resume: bool = False,
+                progress: bool = True, label: str = "") -> History:
+    """Train ``model`` in place on ``train``; returns the loss history.
+
+    With ``checkpoint_dir``, ``state.pt`` (model and optimiser state, epoch, history) is
+    rewritten atomically after every epoch; ``resume`` continues from it. With ``val`` and
+    ``cfg.early_stopping`` > 0, training stops after that many epochs without a better
+    validation loss and the best epoch's weights are restored.
+    """
+    if len(train) == 0:
+        raise DataError("no training windows: check --train-years against the table's time span")
+    if cfg.early_stopping and (val is None or len(val) == 0):
+        raise ConfigError("--early-stopping needs a validation split (--val-fraction > 0)")
+    device = resolve_device(cfg.device)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history, start, best_state, bad = History(), 0, None, 0
+    best_val = math.inf
+    state_path = checkpoint_dir / STATE_FILE if checkpoint_dir else None
+    if resume and state_path is not None and state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start = int(state["epoch"]) + 1
+        history = History(list(state["train"]), list(state["val"]), int(state["best_epoch"]))
+        best_val = float(state["best_val"])
+        bad = int(state["bad_epochs"])
+        best_state = state.get("best")
+    n = len(train)
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, disable=not progress,
+               desc=label or model.name, unit="epoch", leave=False)
+    for epoch in bar:
+        model.train()
+        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch) + 1)  # dropout
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for s in range(0, n, cfg.batch_size):
+            x, band, static, y = train.batch(order[s : s + cfg.batch_size])
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.mse_loss(
+                model(x.to(device), band.to(device), static.to(device)), y.to(device))
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(y)
+        history.train.append(total / n)
+        postfix = {"loss": f"{history.train[-1]:.4f}"}
+        if val is not None and len(val):
+            v = evaluate_loss(model, val, cfg.batch_size, device)
+            history.val.append(v)
+            postfix["val"] = f"{v:.4f}"
+            if v < best_val:
+                best_val, bad, history.best_epoch = v, 0, epoch
+                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+            else:
+                bad += 1
+        bar.set_postfix(postfix)
+        if state_path is not None:
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                     "train": history.train, "val": history.val, "best_epoch": history.best_epoch,
+                     "best_val": best_val, "bad_epochs": bad}
+            if best_state is not None:
+                state["best"] = best_state
+            with atomic_path(state_path) as tmp:
+                torch.save(state, tmp)
+        if cfg.early_stopping and bad >= cfg.early_stopping:
+            history.stopped_early = True
+            break
+    bar.close()
+    if cfg.early_stopping and best_state is not None:
+        model.load_state_dict(best_state)
+    if not history.val:
+        history.best_epoch = len(history.train) - 1
+    model.eval()
+    return history
+
+
+def remove_state(checkpoint_dir: Path) -> None:
+    """Drop the per-epoch training state once the final checkpoint is written."""
+    with contextlib.suppress(FileNotFoundError):
+        (checkpoint_dir / STATE_FILE).unlink()

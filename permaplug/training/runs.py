@@ -1,0 +1,324 @@
+"""Run folders: train and evaluate models on a table, write the outputs, reload them later.
+
+Layout (``runs/<timestamp>-<source>-<model>/``)::
+
+    config.yaml            resolved RunConfig (+ "resolved": data label, features, windows)
+    metrics.json           {"data", "test_years", "models": {name: {overall, per_layer,
+                           per_band, per_band_layer, data, kind, train_seconds}}}
+    predictions.parquet    time, band (or cell + band), layer, observed, predicted, model
+    comparison.md/.csv     every model side by side (paper Table 2 layout), "data: <label>"
+    checkpoints/<model>/   model.pt (state_dict), config.json, normaliser.json, history.json
+    figures/               observed_vs_predicted.png (paper Figure 4), loss_curves.png
+    COMPLETE               written last
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from permaplug import __version__
+from permaplug.core import schema
+from permaplug.core.atomic import atomic_path, write_text_atomic
+from permaplug.core.errors import ConfigError, DataError
+from permaplug.core.model import Model, ModelDims
+from permaplug.core.plugins import get_model
+from permaplug.training import figures
+from permaplug.training.baseline import Baseline
+from permaplug.training.checkpoint import load_checkpoint, save_checkpoint
+from permaplug.training.config import BASELINES, CONFIG_FILE, RunConfig, resolve_models
+from permaplug.training.loop import TrainConfig, configure_threads, remove_state, train_model
+from permaplug.training.metrics import model_metrics
+from permaplug.training.normalise import Normaliser
+from permaplug.training.predict import predict_windows, predictions_frame, window_set
+from permaplug.training.tables import comparison_frame, write_comparison
+from permaplug.training.windows import SeriesArrays, table_arrays, target_windows, window_index
+from permaplug.training.zsignal import fit_z, z_series
+
+COMPLETE = "COMPLETE"
+
+
+def load_table(source: str, catalog: str | None) -> xr.Dataset:
+    """The assembled monthly table of ``source`` from ``catalog`` (None = bundled demo data)."""
+    from permaplug.core.catalog import load_catalog
+    from permaplug.data.assemble import assemble_table
+
+    return assemble_table(load_catalog(catalog), source=source)
+
+
+def default_run_dir(source: str, models: list[str], root: Path | str = "runs") -> Path:
+    """``runs/<UTC timestamp>-<source>-<model|all>``."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    what = models[0] if len(models) == 1 else "all"
+    return Path(root) / f"{stamp}-{source}-{what}"
+
+
+@dataclass
+class Prepared:
+    """A table turned into model arrays, with normaliser and window indices."""
+
+    arrays: SeriesArrays
+    normaliser: Normaliser
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
+    """Arrays, training-years normaliser and the train/validation/test windows of ``table``.
+
+    The validation split holds out the LAST ``val_fraction`` of the training target months
+    (chronological, so validation never precedes training data it could leak into).
+    """
+    static = cfg.static if cfg.static is not None else [
+        s for s in schema.STATIC_FEATURES if s in table]
+    dynamic = list(schema.DYNAMIC_FEATURES) + (["z"] if cfg.use_z else [])
+    z_stats = fit_z(table, tuple(cfg.train_years), cfg.window) if cfg.use_z else None
+    z = z_series(table, z_stats) if cfg.use_z else None
+    arrays = table_arrays(table, tuple(dynamic), tuple(static), z)
+    normaliser = Normaliser.fit(arrays, tuple(cfg.train_years), cfg.window, z_stats)
+    train = window_index(arrays, tuple(cfg.train_years), cfg.window)
+    test = window_index(arrays, tuple(cfg.test_years), cfg.window)
+    if len(train) == 0:
+        raise DataError(f"no training windows with targets in {cfg.train_years[0]}-"
+                        f"{cfg.train_years[1]} (the table spans {str(arrays.time[0])[:7]}.."
+                        f"{str(arrays.time[-1])[:7]}; each window needs {cfg.window} prior months)")
+    if len(test) == 0:
+        raise DataError(f"no test windows with targets in {cfg.test_years[0]}-{cfg.test_years[1]} "
+                        f"(the table spans {str(arrays.time[0])[:7]}..{str(arrays.time[-1])[:7]})")
+    val = np.zeros((0, 2), np.int64)
+    if cfg.val_fraction:
+        months = np.unique(train[:, 1])
+        cut = months[int(round(len(months) * (1 - cfg.val_fraction)))]
+        val, train = train[train[:, 1] >= cut], train[train[:, 1] < cut]
+    return Prepared(arrays, normaliser, train, val, test)
+
+
+def _train_target(arrays: SeriesArrays, years: list[int]) -> torch.Tensor:
+    """``[U, T, L]`` degC with NaN outside the training years (what a baseline may fit on)."""
+    y = arrays.years
+    keep = (y >= years[0]) & (y <= years[1])
+    return torch.as_tensor(np.where(keep[None, :, None], arrays.target, np.nan))
+
+
+def build_model(name: str, prep: Prepared, cfg: RunConfig) -> Model:
+    """Instantiate model ``name`` for the prepared data (seeded: same seed, same weights)."""
+    cls = get_model(name)
+    dims = ModelDims(n_dynamic=len(prep.arrays.dynamic_names),
+                     n_static=len(prep.arrays.static_names),
+                     n_bands=max(schema.N_BANDS, int(prep.arrays.band.max()) + 1),
+                     n_layers=len(schema.TARGETS), window=cfg.window)
+    torch.manual_seed(cfg.seed)
+    return cls(dims, **cfg.hparams.get(name, {}))
+
+
+def fit_model(name: str, prep: Prepared, cfg: RunConfig, ckpt_dir: Path, resume: bool,
+              progress: bool) -> tuple[Model, dict]:
+    """Train (or fit) ``name``, or reload it when ``resume`` finds its finished checkpoint."""
+    if resume and (ckpt_dir / "model.pt").exists():
+        hist_path = ckpt_dir / "history.json"
+        hist = json.loads(hist_path.read_text()) if hist_path.exists() else {}
+        return load_checkpoint(ckpt_dir, "cpu"), hist
+    model = build_model(name, prep, cfg)
+    t0 = time.perf_counter()
+    if isinstance(model, Baseline) or not model.trainable:
+        arrays = prep.arrays
+        model.fit(_train_target(arrays, cfg.train_years), torch.as_tensor(arrays.band),
+                  torch.as_tensor(arrays.month))
+        hist = {"train": [], "val": []}
+    else:
+        tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                         device=cfg.device, early_stopping=cfg.early_stopping)
+        train = window_set(prep.arrays, prep.normaliser, prep.train)
+        val = window_set(prep.arrays, prep.normaliser, prep.val) if len(prep.val) else None
+        hist = train_model(model, train, tc, val, ckpt_dir, resume, progress, label=name).to_dict()
+        model.to("cpu")
+    hist["train_seconds"] = round(time.perf_counter() - t0, 3)
+    write_text_atomic(ckpt_dir / "history.json", json.dumps(hist))
+    save_checkpoint(model, ckpt_dir, prep.normaliser, {"window": cfg.window, "seed": cfg.seed})
+    remove_state(ckpt_dir)
+    return model, hist
+
+
+def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
+                resume: bool = False, progress: bool = True,
+                echo: Callable[[str], None] = print) -> Path:
+    """Train every model of ``cfg`` and write the run folder ``out_dir`` (see module doc)."""
+    cfg.validate()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not resume:
+        raise ConfigError(f"--out {out_dir}: folder exists and is not empty (use --resume to "
+                          "continue it, or choose another folder)")
+    models = resolve_models(cfg.models)
+    configure_threads(cfg.threads)
+    table = load_table(cfg.source, cfg.catalog) if table is None else table
+    label = schema.data_label(table)
+    prep = prepare(table, cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / COMPLETE).unlink(missing_ok=True)
+    resolved = {
+        "data": label, "models": models, "permaplug_version": __version__,
+        "dynamic_features": list(prep.arrays.dynamic_names),
+        "static_features": list(prep.arrays.static_names),
+        "spatial_dim": prep.arrays.unit_dim, "n_units": int(len(prep.arrays.units)),
+        "windows": {"train": int(len(prep.train)), "validation": int(len(prep.val)),
+                    "test": int(len(prep.test))},
+        "table_span": [str(prep.arrays.time[0])[:7], str(prep.arrays.time[-1])[:7]],
+        "provenance": str(table.attrs.get("provenance", "")),
+    }
+    cfg.save(out_dir / CONFIG_FILE, resolved)
+    echo(f"data: {label}; {len(prep.train)} training / {len(prep.val)} validation / "
+         f"{len(prep.test)} test windows; models: {', '.join(models)}")
+
+    frames, metrics, histories = [], {}, {}
+    for name in models:
+        model, hist = fit_model(name, prep, cfg, out_dir / "checkpoints" / name, resume, progress)
+        pred = predict_windows(model, prep.arrays, prep.normaliser, prep.test)
+        frame = predictions_frame(prep.arrays, prep.test, pred, name)
+        frames.append(frame)
+        kind = "baseline" if not model.trainable else "network"
+        metrics[name] = {**model_metrics(frame, prep.arrays.unit_dim), "data": label,
+                         "kind": kind, "train_seconds": hist.get("train_seconds")}
+        if kind == "network":
+            histories[name] = hist
+        echo(f"{name:>15}: test RMSE {metrics[name]['overall']['rmse']:.3f} degC, "
+             f"R2 {metrics[name]['overall']['r2']:.3f}"
+             + (f" ({hist['train_seconds']:.1f} s)" if hist.get("train_seconds") else ""))
+
+    write_outputs(out_dir, cfg, prep, label, pd.concat(frames, ignore_index=True), metrics,
+                  histories)
+    write_text_atomic(out_dir / COMPLETE, _dt.datetime.now(_dt.timezone.utc).isoformat() + "\n")
+    return out_dir
+
+
+def write_outputs(out_dir: Path, cfg: RunConfig, prep: Prepared, label: str,
+                  predictions: pd.DataFrame, metrics: dict, histories: dict) -> None:
+    """Predictions, metrics, comparison table and figures of a finished run."""
+    with atomic_path(out_dir / "predictions.parquet") as tmp:
+        predictions.to_parquet(tmp, index=False)
+    doc = {"data": label, "source": cfg.source, "test_years": cfg.test_years,
+           "train_years": cfg.train_years, "units": "degC", "models": metrics}
+    write_text_atomic(out_dir / "metrics.json", json.dumps(doc, indent=1))
+    kinds = {k: v["kind"] for k, v in metrics.items()}
+    write_comparison(comparison_frame(metrics, kinds), out_dir, label, tuple(cfg.test_years),
+                     len(prep.arrays.units))
+    fig_dir = out_dir / "figures"
+    networks = [m for m, k in kinds.items() if k == "network"]
+    shown = networks or [m for m in kinds]
+    figures.observed_vs_predicted(predictions, fig_dir / "observed_vs_predicted.png", label,
+                                  prep.arrays.unit_dim, shown)
+    if histories:
+        figures.loss_curves(histories, fig_dir / "loss_curves.png", label)
+
+
+# --- reloading ---------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """A finished (or resumable) run folder."""
+
+    path: Path
+    config: RunConfig
+    resolved: dict
+    normaliser: Normaliser
+    _models: dict[str, Model] = field(default_factory=dict, repr=False)
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / COMPLETE).exists()
+
+    @property
+    def data_label(self) -> str:
+        return str(self.resolved.get("data", self.normaliser.data_label))
+
+    @property
+    def model_names(self) -> list[str]:
+        """Models with a finished checkpoint, in run order."""
+        order = self.resolved.get("models") or []
+        found = [p.name for p in sorted((self.path / "checkpoints").glob("*"))
+                 if (p / "model.pt").exists()]
+        return [m for m in order if m in found] + [m for m in found if m not in order]
+
+    @property
+    def network_names(self) -> list[str]:
+        return [m for m in self.model_names if m not in BASELINES
+                and get_model(m).trainable]
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
+
+    def load_model(self, name: str, device: str = "cpu") -> Model:
+        """The trained model ``name`` (eval mode), from ``checkpoints/<name>``."""
+        if name not in self._models:
+            if name not in self.model_names:
+                raise ConfigError(f"run {self.path}: no trained model {name!r}; available: "
+                                  f"{', '.join(self.model_names) or 'none'}")
+            self._models[name] = load_checkpoint(self.path / "checkpoints" / name, device)
+        return self._models[name]
+
+    def arrays(self, table: xr.Dataset) -> SeriesArrays:
+        """``table`` as model arrays with this run's features (z from the stored statistics)."""
+        n = self.normaliser
+        z = z_series(table, n.z_stats) if "z" in n.dynamic_names else None
+        return table_arrays(table, tuple(n.dynamic_names), tuple(n.static_names), z,
+                            require_targets=False)
+
+    def predict(self, model_name: str, table: xr.Dataset, target_months=None) -> xr.DataArray:
+        """Soil temperature (degC) predicted for ``target_months`` from ``table``'s features.
+
+        ``table``: canonical schema, dims ``(time, band|cell)`` or ``(scenario, time, ...)``;
+        it must hold the ``window`` months before each target month. ``target_months``: any
+        sequence of month stamps (None: every month that has a full window, including the
+        month after the table's end). Returns dims ``([scenario,] time, band|cell, layer)``.
+        """
+        if "scenario" in table.dims:
+            parts = [self.predict(model_name, table.sel(scenario=s), target_months)
+                     for s in table["scenario"].values]
+            return xr.concat(parts, dim=table["scenario"])
+        model = self.load_model(model_name)
+        arrays = self.arrays(table)
+        w = self.normaliser.window
+        if target_months is None:
+            times = pd.DatetimeIndex(arrays.time)
+            target_months = times[w:].append(times[-1:] + pd.offsets.MonthBegin(1))
+        months = pd.DatetimeIndex(target_months)
+        index = target_windows(arrays, months, w)
+        pred = predict_windows(model, arrays, self.normaliser, index)
+        pred = pred.reshape(len(months), len(arrays.units), len(schema.TARGETS))
+        udim = arrays.unit_dim
+        unit_coords = {k: v for k, v in table[udim].coords.items() if v.dims == (udim,)}
+        da = xr.DataArray(
+            pred, dims=("time", udim, "layer"),
+            coords={"time": months.values.astype("datetime64[ns]"), **unit_coords,
+                    "layer": list(schema.TARGETS)},
+            name="soil_temperature",
+            attrs={"units": "degC", "long_name": "predicted soil temperature",
+                   "model": model_name, schema.DATA_LABEL_ATTR: schema.data_label(table),
+                   "trained_on": self.data_label},
+        )
+        return da
+
+
+def load_run(run_dir: Path | str) -> Run:
+    """Reload a run folder written by :func:`execute_run`."""
+    path = Path(run_dir)
+    if not (path / CONFIG_FILE).exists():
+        raise ConfigError(f"{path}: not a permaplug run folder (no {CONFIG_FILE})")
+    import yaml
+
+    raw = yaml.safe_load((path / CONFIG_FILE).read_text(encoding="utf-8")) or {}
+    resolved = raw.pop("resolved", {}) or {}
+    cfg = RunConfig.from_dict(raw, str(path / CONFIG_FILE))
+    ckpts = sorted((path / "checkpoints").glob("*/normaliser.json"))
+    if not ckpts:
+        raise ConfigError(f"{path}: the run has no finished checkpoint")
+    return Run(path, cfg, resolved, Normaliser.load(ckpts[0]))

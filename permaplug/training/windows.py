@@ -1,0 +1,200 @@
+"""Monthly arrays of an assembled table and the index of its 24-month windows.
+
+A window is a pair ``(unit, last)``: the input months are ``last - W + 1 .. last`` and the
+target is month ``last + 1`` (paper eq. 2.3-2.5). Windows are never copied out of the monthly
+arrays: :class:`WindowSet` gathers a batch through an ``unfold`` view when asked.
+
+The spatial dim is generic: ``band`` (six latitude bands) or ``cell`` (gridded mode, with a
+``band`` coordinate giving each cell's band for the band embedding).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from permaplug.core import schema
+from permaplug.core.errors import DataError
+
+
+def unit_dim(ds: xr.Dataset | xr.DataArray) -> str:
+    """The spatial dim of a table: ``band`` or ``cell`` (DataError otherwise)."""
+    for dim in ("band", "cell"):
+        if dim in ds.dims:
+            return dim
+    raise DataError(f"table has no 'band' or 'cell' dimension (dims: {', '.join(map(str, ds.dims))})")
+
+
+def calendar_features(time: np.ndarray) -> dict[str, np.ndarray]:
+    """``year``, ``month_sin``, ``month_cos`` of monthly time stamps (each ``[T]``)."""
+    t = pd.DatetimeIndex(time)
+    angle = 2 * np.pi * t.month.to_numpy() / 12
+    return {"year": t.year.to_numpy(float), "month_sin": np.sin(angle), "month_cos": np.cos(angle)}
+
+
+def _variable(table: xr.Dataset, name: str, udim: str, extra: xr.DataArray | None) -> np.ndarray:
+    """One dynamic variable as ``[U, T]`` float32 (broadcast if it has no spatial dim)."""
+    if name in table:
+        da = table[name]
+    elif extra is not None and name == "z":
+        da = extra
+    elif name in schema.CALENDAR_FEATURES:
+        da = xr.DataArray(calendar_features(table["time"].values)[name], dims=("time",),
+                          coords={"time": table["time"]})
+    else:
+        raise DataError(f"table has no variable {name!r} (needed as a model input)")
+    bad = set(da.dims) - {"time", udim}
+    if bad:
+        raise DataError(f"variable {name!r} has unexpected dims {sorted(bad)}")
+    da = da.broadcast_like(table[udim]) if udim not in da.dims else da
+    return np.asarray(da.transpose(udim, "time").values, dtype=np.float32)
+
+
+@dataclass
+class SeriesArrays:
+    """The monthly arrays of one table, in model order (physical units).
+
+    ``dynamic`` ``[U, T, F]``; ``static`` ``[U, S]``; ``target`` ``[U, T, L]`` degC (NaN
+    where the table has no soil temperature, e.g. scenario months); ``band`` ``[U]`` int64;
+    ``month`` ``[T]`` 1..12; ``time`` ``[T]`` datetime64[ns]; ``units`` ``[U]`` unit labels.
+    """
+
+    time: np.ndarray
+    month: np.ndarray
+    unit_dim: str
+    units: np.ndarray
+    band: np.ndarray
+    dynamic: np.ndarray
+    static: np.ndarray
+    target: np.ndarray
+    dynamic_names: tuple[str, ...]
+    static_names: tuple[str, ...]
+    data_label: str
+
+    @property
+    def years(self) -> np.ndarray:
+        return pd.DatetimeIndex(self.time).year.to_numpy()
+
+
+def table_arrays(table: xr.Dataset, dynamic_names: tuple[str, ...],
+                 static_names: tuple[str, ...], z: xr.DataArray | None = None,
+                 require_targets: bool = True) -> SeriesArrays:
+    """Read ``table`` (dims ``(time, band|cell)``) into :class:`SeriesArrays`.
+
+    ``z`` (dims ``(time, unit)``) supplies the scenario signal when ``"z"`` is an input.
+    Targets missing from the table are NaN unless ``require_targets``.
+    """
+    if "time" not in table.dims:
+        raise DataError("table has no 'time' dimension")
+    udim = unit_dim(table)
+    time = np.asarray(table["time"].values).astype("datetime64[ns]")
+    if len(time) > 1 and not (np.diff(time.astype("datetime64[M]").astype(int)) == 1).all():
+        raise DataError("table 'time' is not a gap-free monthly series")
+    if udim == "band":
+        band = np.asarray(table["band"].values, dtype=np.int64)
+    elif "band" in table.coords:
+        band = np.asarray(table["band"].values, dtype=np.int64)
+    else:
+        raise DataError("gridded table has no 'band' coordinate on its 'cell' dimension")
+    dyn = np.stack([_variable(table, n, udim, z) for n in dynamic_names], axis=-1)
+    stat = []
+    for n in static_names:
+        if n not in table:
+            raise DataError(f"table has no static feature {n!r} (the model was trained with it)")
+        da = table[n]
+        if set(da.dims) - {udim}:
+            raise DataError(f"static feature {n!r} must have dims ({udim},), not {da.dims}")
+        stat.append(np.asarray(da.broadcast_like(table[udim]).values, dtype=np.float32))
+    static = np.stack(stat, axis=-1) if stat else np.zeros((len(band), 0), np.float32)
+    targets = []
+    for n in schema.TARGETS:
+        if n in table:
+            targets.append(np.asarray(table[n].transpose(udim, "time").values, dtype=np.float32))
+        elif require_targets:
+            raise DataError(f"table has no target variable {n!r}")
+        else:
+            targets.append(np.full((len(band), len(time)), np.nan, np.float32))
+    return SeriesArrays(
+        time=time, month=pd.DatetimeIndex(time).month.to_numpy(), unit_dim=udim,
+        units=np.asarray(table[udim].values), band=band, dynamic=dyn, static=static,
+        target=np.stack(targets, axis=-1), dynamic_names=tuple(dynamic_names),
+        static_names=tuple(static_names), data_label=schema.data_label(table),
+    )
+
+
+def window_index(arrays: SeriesArrays, years: tuple[int, int], window: int = schema.WINDOW,
+                 need_target: bool = True) -> np.ndarray:
+    """Windows whose target month lies in ``years`` (inclusive): int64 ``[N, 2]`` (unit, last).
+
+    A window needs ``window`` input months inside the series and finite inputs; with
+    ``need_target`` also a finite target. Ordered by target month, then unit.
+    """
+    n_units, n_time = arrays.dynamic.shape[:2]
+    last = np.arange(window - 1, n_time - 1)
+    tyear = arrays.years[last + 1]
+    last = last[(tyear >= years[0]) & (tyear <= years[1])]
+    if last.size == 0:
+        return np.zeros((0, 2), np.int64)
+    uu, ll = np.meshgrid(np.arange(n_units), last, indexing="xy")
+    idx = np.stack([uu.ravel(), ll.ravel()], axis=1).astype(np.int64)
+    finite_in = np.isfinite(arrays.dynamic).all(axis=-1)  # [U, T]
+    # a window is valid when all its input months are finite: rolling count over the window
+    csum = np.concatenate([np.zeros((n_units, 1)), np.cumsum(~finite_in, axis=1)], axis=1)
+    bad_inputs = csum[idx[:, 0], idx[:, 1] + 1] - csum[idx[:, 0], idx[:, 1] + 1 - window]
+    keep = bad_inputs == 0
+    if need_target:
+        keep &= np.isfinite(arrays.target[idx[:, 0], idx[:, 1] + 1]).all(axis=-1)
+    return idx[keep]
+
+
+def target_windows(arrays: SeriesArrays, target_months, window: int = schema.WINDOW) -> np.ndarray:
+    """Windows ``[N, 2]`` predicting each of ``target_months`` for every unit (DataError if any
+    target month lacks ``window`` input months in the table)."""
+    months = np.asarray(pd.DatetimeIndex(target_months).values).astype("datetime64[M]")
+    series = arrays.time.astype("datetime64[M]")
+    pos = np.searchsorted(series, months)
+    missing = (pos >= len(series)) | (series[np.minimum(pos, len(series) - 1)] != months)
+    # a target month may be one past the table's end (the inputs suffice)
+    after_end = months == series[-1] + np.timedelta64(1, "M")
+    pos = np.where(after_end, len(series), pos)
+    if (missing & ~after_end).any() or (pos - window < 0).any():
+        bad = months[(missing & ~after_end) | (pos - window < 0)][0]
+        raise DataError(f"target month {bad} needs {window} input months inside the table "
+                        f"({series[0]}..{series[-1]})")
+    n_units = arrays.dynamic.shape[0]
+    uu, ll = np.meshgrid(np.arange(n_units), pos - 1, indexing="xy")
+    return np.stack([uu.ravel(), ll.ravel()], axis=1).astype(np.int64)
+
+
+class WindowSet:
+    """Normalised arrays as tensors plus a window index; batches are gathered on demand.
+
+    ``batch(rows)`` -> ``x [B, W, F]``, ``band [B]``, ``static [B, S]``, ``y [B, L]`` (y is
+    NaN-free only for windows built with ``need_target``).
+    """
+
+    def __init__(self, dynamic: np.ndarray, static: np.ndarray, band: np.ndarray,
+                 target: np.ndarray, index: np.ndarray, window: int = schema.WINDOW) -> None:
+        self.dynamic = torch.as_tensor(np.ascontiguousarray(dynamic, np.float32))  # [U, T, F]
+        # [U, T - W + 1, F, W]: a view, every window without a copy
+        self._windows = self.dynamic.unfold(1, window, 1)
+        self.static = torch.as_tensor(np.ascontiguousarray(static, np.float32))
+        self.band = torch.as_tensor(np.array(band, np.int64))
+        self.target = torch.as_tensor(np.ascontiguousarray(target, np.float32))  # [U, T, L]
+        self.index = torch.as_tensor(np.asarray(index, np.int64)).reshape(-1, 2)
+        self.window = window
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, ...]:
+        idx = self.index[rows]
+        unit, last = idx[:, 0], idx[:, 1]
+        x = self._windows[unit, last - self.window + 1].transpose(1, 2)  # [B, W, F]
+        n_time = self.target.shape[1]
+        y = self.target[unit, (last + 1).clamp(max=n_time - 1)]
+        y = torch.where((last + 1 < n_time)[:, None], y, torch.nan)  # past the table's end
+        return x, self.band[unit], self.static[unit], y

@@ -1,0 +1,79 @@
+"""Projections with a real (tiny) trained run on synthetic tables: values, CF output, skill."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from permaplug.core import schema
+from permaplug.projection import pipeline, skill
+
+from _projection_fixtures import hist_table, scenarios, tiny_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return tiny_run(tmp_path_factory.mktemp("tinyrun"))
+
+
+@pytest.fixture(scope="module")
+def proj(run):
+    return pipeline.project(run, hist_table(), scenarios(), 2030, progress=False)
+
+
+def test_projection_dims_months_and_first_month(run, proj):
+    assert proj.dims == ("time", "band", "layer", "scenario", "model")
+    assert proj.sizes["time"] == 84 and str(proj["time"].values[0])[:7] == "2024-01"
+    assert proj["scenario"].values.tolist() == ["rcp26", "rcp85"]
+    # 2024-01 depends on historical months only: identical under both scenarios and equal to
+    # the run's own prediction for the month after the historical table.
+    direct = run.predict("gru", hist_table(), pd.DatetimeIndex(["2024-01-01"]))
+    first = proj.isel(time=0).sel(model="gru")
+    np.testing.assert_allclose(first.sel(scenario="rcp26").values,
+                               direct.isel(time=0).values, rtol=1e-5)
+    np.testing.assert_allclose(first.sel(scenario="rcp85").values,
+                               direct.isel(time=0).values, rtol=1e-5)
+    # ...and later months see the scenarios' different forcing.
+    late = proj.sel(time="2030").sel(model="gru")
+    assert np.abs(late.sel(scenario="rcp85") - late.sel(scenario="rcp26")).max() > 1e-4
+
+
+def test_cf_dataset_round_trips_through_netcdf(proj, tmp_path):
+    ds = pipeline.cf_dataset(proj, "test synthetic", "qm", tmp_path, "2023-12", "unit test")
+    path = tmp_path / "p.nc"
+    ds.to_netcdf(path)
+    back = xr.open_dataset(path)
+    assert back.attrs["Conventions"] == "CF-1.8"
+    assert back.attrs[schema.DATA_LABEL_ATTR] == "test synthetic"
+    assert back["soil_temperature"].attrs["standard_name"] == "soil_temperature"
+    assert back["soil_temperature"].attrs["units"] == "degC"
+    np.testing.assert_allclose(back["depth"].values, schema.LAYER_MIDPOINTS_M)
+    np.testing.assert_allclose(back["soil_temperature"].values, proj.values, rtol=1e-6)
+    back.close()
+
+
+def test_skill_table_against_a_known_offset(proj):
+    truth = {s: (proj.sel(scenario=s, model="gru", drop=True) + 1.5) for s in ["rcp85"]}
+    table = skill.skill_table(proj, truth, "test synthetic")
+    assert set(table["scenario"]) == {"rcp85"}
+    assert set(table["period"]) == {"2024-2030"}  # 2071-2100 is not projected
+    np.testing.assert_allclose(table["rmse_degC"], 1.5, rtol=1e-5)
+    np.testing.assert_allclose(table["bias_degC"], -1.5, rtol=1e-5)
+    assert table[table.layer == "all"]["n"].item() == 84 * 6 * 4
+
+
+def test_indicator_frames_and_scenario_difference(proj):
+    obs = pipeline.observed_profiles(hist_table())
+    per_layer, per_year = pipeline.indicator_frames(obs, proj, "test synthetic")
+    assert set(per_year["series"]) == {"observed", "rcp26", "rcp85"}
+    assert per_year[per_year.series == "observed"]["year"].tolist()[:1] == [2001]
+    # observed annual max of stl1 in band 0, 2001, straight from the table
+    want = float(hist_table()["stl1"].sel(time="2001").isel(band=0).max())
+    got = per_layer[(per_layer.series == "observed") & (per_layer.year == 2001)
+                    & (per_layer.band == 0) & (per_layer.layer == "stl1")]["annual_max_degC"]
+    assert got.item() == pytest.approx(want, rel=1e-6)
+    diff = pipeline.scenario_difference(proj)
+    d = (proj.sel(scenario="rcp85") - proj.sel(scenario="rcp26")).sel(layer="stl1", model="gru")
+    assert diff["gru"]["2024-2030"] == pytest.approx(float(d.mean()), rel=1e-6)
+    assert "2071-2100" not in diff["gru"]

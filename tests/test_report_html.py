@@ -1,0 +1,92 @@
+"""The HTML report: every section, embedded figures, data label; and a real headless browser."""
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from permaplug.explain.pipeline import explain_run
+from permaplug.projection.pipeline import write_projections
+from permaplug.report.html import SECTIONS, write_report
+
+from _projection_fixtures import hist_table, scenarios, tiny_run
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """A tiny run with projections (with a synthetic truth) and explanations."""
+    run = tiny_run(tmp_path_factory.mktemp("tinyrun"))
+    table = hist_table(start="2013-01-01")
+    scen = scenarios(end="2030-12-01")
+    from permaplug.projection.pipeline import observed_profiles, project
+    truth = {"rcp85": project(run, table, scen, 2030, progress=False)
+             .sel(scenario="rcp85", model="gru", drop=True) + 0.5}
+    write_projections(run, table, scen, "qm", 2030, truth, progress=False)
+    explain_run(run.path, n_background=20, n_explained=6, options={"nsamples": 50},
+                progress=False, table=table)
+    assert observed_profiles(table).sizes["layer"] == 4
+    return run.path
+
+
+def test_report_has_every_section_and_embeds_figures(full_run, tmp_path):
+    out = write_report([full_run], tmp_path / "r.html")
+    text = out.read_text(encoding="utf-8")
+    for sid, title in SECTIONS:
+        assert f'<section id="{sid}">' in text and title in text
+    assert "data: test synthetic" in text
+    imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    # Figure 4 + loss curves, scenario panels, thaw depth, SHAP bars
+    assert len(imgs) >= 5
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in imgs)
+    assert not re.search(r'(src|href)="https?:', text)  # self-contained
+    assert "RMSE vs truth 2024-2030 (degC)" in text
+    assert "0.500" in text  # the truth is the projection + 0.5 degC
+    assert "no projections" not in text and "no explanations" not in text
+
+
+def test_report_says_what_is_missing(tmp_path):
+    run = tmp_path / "bare"
+    run.mkdir()
+    (run / "config.yaml").write_text("source: era5land\n")
+    text = write_report([run], tmp_path / "r.html").read_text()
+    assert "no projections (run `permaplug project" in text
+    assert "no explanations (run `permaplug explain" in text
+    assert "no metrics.json" in text
+
+
+def test_report_refuses_a_non_run_folder(tmp_path):
+    from permaplug.core.errors import ConfigError
+    with pytest.raises(ConfigError, match="not a permaplug run folder"):
+        write_report([tmp_path], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+def test_report_loads_in_headless_chromium_without_console_errors(full_run, tmp_path):
+    out = write_report([full_run], tmp_path / "r.html")
+    profile = tmp_path / "profile"
+    shot = tmp_path / "shot.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run",
+             f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+             "--window-size=1400,2400", "--hide-scrollbars"]
+    res = subprocess.run([str(CHROMIUM), *flags, f"--screenshot={shot}", out.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20000, res.stderr[-2000:]
+    console = [ln for ln in res.stderr.splitlines() if "CONSOLE" in ln]
+    assert not console, console
+    dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", out.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert 'id="comparison"' in dom.stdout and "<table>" in dom.stdout
+    # keep the screenshot for people to look at when PERMAPLUG_KEEP_SCREENSHOT is set
+    import os
+    keep = os.environ.get("PERMAPLUG_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
