@@ -19,13 +19,15 @@ def hist_table(start: str = "2001-01-01", end: str = "2023-12-01", seed: int = 0
     lat = np.arange(nb)[None, :]
     dvars = {}
     for i, name in enumerate(schema.FORCING + schema.SOIL_WATER):
-        dvars[name] = (("time", "band"), (10 + i) * season - lat + rng.normal(0, 1, (len(time), nb)))
+        noise = rng.normal(0, 1, (len(time), nb))
+        dvars[name] = (("time", "band"), (10 + i) * season - lat + noise)
     cal = calendar_features(time.values)
     for name in schema.CALENDAR_FEATURES:
         dvars[name] = (("time",), cal[name])
     for k, name in enumerate(schema.TARGETS):
         amp = 12.0 / (k + 1)
-        dvars[name] = (("time", "band"), amp * season - 2 * lat - k + rng.normal(0, .3, (len(time), nb)))
+        noise = rng.normal(0, .3, (len(time), nb))
+        dvars[name] = (("time", "band"), amp * season - 2 * lat - k + noise)
     for j, name in enumerate(schema.STATIC_FEATURES[:3]):
         dvars[name] = (("band",), np.linspace(1, 2, nb) * (j + 1))
     ds = xr.Dataset(dvars, coords={"time": time.values, **schema.band_coords()})

@@ -62,6 +62,16 @@ def test_relative_paths_resolve_against_catalog_folder(tmp_path, points_dir):
         == pytest.approx(-14.611)
 
 
+def test_other_path_options_resolve(tmp_path):
+    body = ("  x:\n    kwargs:\n      plugin: cmip\n      options: {paths: c, sftlf: fx/s.nc, "
+            "region: r.geojson, unit_table: '{CATALOG_DIR}/t.csv', model: M}\n")
+    opts = load_catalog(_catalog(tmp_path, body)).entry("x").options
+    folder = tmp_path.resolve()
+    assert opts == {"paths": str(folder / "c"), "sftlf": str(folder / "fx" / "s.nc"),
+                    "region": str(folder / "r.geojson"), "unit_table": str(folder / "t.csv"),
+                    "model": "M"}
+
+
 def test_package_resources_template(tmp_path):
     cat = load_catalog(_catalog(tmp_path, ENTRY.format(
         path="{PERMAPLUG_RESOURCES}/real/era5_alaska_points", extra="")))
@@ -93,6 +103,8 @@ def test_allow_absolute_paths(tmp_path):
      r"template \{func\(os:getcwd\)\}"),
     ("  x:\n    kwargs: {plugin: climate-reanalyzer}\n    metadata: {role: banana}\n",
      "metadata.role 'banana'"),
+    ("  x:\n    kwargs: {plugin: era5land}\n    metadata: {role: scenario_truth}\n",
+     "role scenario_truth needs metadata.scenario"),
 ])
 def test_refused_entries(tmp_path, body, match):
     with pytest.raises(CatalogError, match=match) as info:

@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from _projection_fixtures import hist_table, tiny_run
 
 from permaplug.core import schema
 from permaplug.core.errors import ConfigError
 from permaplug.explain import pipeline
-
-from _projection_fixtures import hist_table, tiny_run
 
 
 @pytest.fixture(scope="module")

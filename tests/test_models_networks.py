@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_training_table import synthetic_table
 
+from permaplug.core import schema
 from permaplug.core.errors import ConfigError
 from permaplug.core.model import ModelDims
 from permaplug.core.plugins import get_model, get_registry
 from permaplug.training.config import BASELINES, NETWORKS
 from permaplug.training.loop import TrainConfig, evaluate_loss, train_model
-from permaplug.training.predict import window_set
 from permaplug.training.normalise import Normaliser
+from permaplug.training.predict import window_set
 from permaplug.training.windows import table_arrays, window_index
-from permaplug.core import schema
-from test_training_table import synthetic_table
 
 DIMS = ModelDims(n_dynamic=7, n_static=3)
 
@@ -117,3 +117,32 @@ def test_each_network_learns_a_tiny_data_set(name):
     after = evaluate_loss(model, data, 64, torch.device("cpu"))
     assert hist.train[-1] < hist.train[0]
     assert after < 0.3 * before, (before, after)
+
+
+def test_template_model_follows_the_contract():
+    from permaplug.plugins.models.template import WindowMLP
+
+    torch.manual_seed(0)
+    model = WindowMLP(DIMS, hidden_size=8)
+    assert model(*_inputs()).shape == (5, 4)
+    assert model.context.embedding.embedding_dim == 4
+
+
+def test_all_expands_to_the_networks_and_baselines_come_along():
+    from permaplug.training.config import resolve_models
+
+    models = resolve_models(["all"])
+    assert models[:5] == list(NETWORKS) and models[-3:] == list(BASELINES)
+    assert resolve_models(["gru"]) == ["gru", *BASELINES]
+
+
+def test_hparam_parsing_scopes_and_types():
+    from permaplug.training.config import parse_hparams
+
+    hp = parse_hparams(["hidden_size=128", "tcn.dropout=0.25", "num_layers=3"],
+                       ["tcn", "gru", "bilstm", "conv1dlstm"])
+    assert hp["gru"] == {"hidden_size": 128, "num_layers": 3}
+    assert hp["tcn"] == {"dropout": 0.25}
+    assert hp["conv1dlstm"] == {"hidden_size": 128, "num_layers": 3}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_hparams(["hidden_size"], ["gru"])

@@ -5,11 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from _projection_fixtures import hist_table, scenarios, tiny_run
 
 from permaplug.core import schema
 from permaplug.projection import pipeline, skill
-
-from _projection_fixtures import hist_table, scenarios, tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _projection_fixtures import hist_table, scenarios
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.projection.tables import projection_table
-from permaplug.training.windows import calendar_features, table_arrays, target_windows, WindowSet
-
-from _projection_fixtures import hist_table, scenarios
+from permaplug.training.windows import WindowSet, calendar_features, table_arrays, target_windows
 
 DYN = schema.FORCING + schema.SOIL_WATER + schema.CALENDAR_FEATURES
 STA = schema.STATIC_FEATURES[:3]
@@ -67,3 +66,25 @@ def test_scenario_too_short_or_missing_variable_is_refused():
         projection_table(hist, scen, end=2040)
     with pytest.raises(DataError, match="no variable.*sshf"):
         projection_table(hist, scen.drop_vars("sshf"), end=2030)
+
+
+def test_cftime_scenario_calendar_is_accepted():
+    hist = hist_table()
+    scen = scenarios(end="2026-12-01").sel(scenario="rcp85")
+    noleap = scen.convert_calendar("noleap", use_cftime=True)
+    table = projection_table(hist, noleap, end=2026)
+    np.testing.assert_allclose(table["t2m"].sel(time="2025-07-01").values,
+                               scen["t2m"].sel(time="2025-07-01").values)
+
+
+def test_missing_corrected_values_are_refused_with_the_first_one_named():
+    hist = hist_table()
+    scen = scenarios(end="2030-12-01").sel(scenario="rcp85")
+    scen.attrs["bias_correction"] = "qdm"
+    ssrd = scen["ssrd"].copy()
+    ssrd.loc[{"time": "2025-12-01", "band": 5}] = np.nan
+    ssrd.loc[{"time": "2026-12-01", "band": 5}] = np.nan
+    scen["ssrd"] = ssrd
+    with pytest.raises(DataError, match=r"\(corrector qdm\) has 2 missing value\(s\) of 'ssrd'"
+                                        r".*first at 2025-12, band 5"):
+        projection_table(hist, scen, end=2030)

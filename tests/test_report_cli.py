@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from _projection_fixtures import tiny_run
 from click.testing import CliRunner
 
 from permaplug.cli import cli
-
-from _projection_fixtures import tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _projection_fixtures import hist_table, scenarios, tiny_run
 
 from permaplug.explain.pipeline import explain_run
 from permaplug.projection.pipeline import write_projections
 from permaplug.report.html import SECTIONS, write_report
-
-from _projection_fixtures import hist_table, scenarios, tiny_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -25,8 +24,8 @@ def full_run(tmp_path_factory):
     table = hist_table(start="2013-01-01")
     scen = scenarios(end="2030-12-01")
     from permaplug.projection.pipeline import observed_profiles, project
-    truth = {"rcp85": project(run, table, scen, 2030, progress=False)
-             .sel(scenario="rcp85", model="gru", drop=True) + 0.5}
+    proj = project(run, table, scen, 2030, progress=False)
+    truth = {s: proj.sel(scenario=s, model="gru", drop=True) + 0.5 for s in ("rcp26", "rcp85")}
     write_projections(run, table, scen, "qm", 2030, truth, progress=False)
     explain_run(run.path, n_background=20, n_explained=6, options={"nsamples": 50},
                 progress=False, table=table)
@@ -48,6 +47,16 @@ def test_report_has_every_section_and_embeds_figures(full_run, tmp_path):
     assert "RMSE vs truth 2024-2030 (degC)" in text
     assert "0.500" in text  # the truth is the projection + 0.5 degC
     assert "no projections" not in text and "no explanations" not in text
+
+
+def test_summary_has_projection_and_truth_differences(full_run):
+    import json
+    summary = json.loads((full_run / "projections" / "qm-2030" / "summary.json").read_text())
+    assert summary["data"] == "test synthetic" and summary["skill_against_truth"]
+    got = summary["rcp85_minus_rcp26_stl1_degC"]["gru"]["2024-2030"]
+    # the truth is the projection shifted by 0.5 degC in both scenarios: same difference
+    assert summary["truth_rcp85_minus_rcp26_stl1_degC"]["2024-2030"] == pytest.approx(got,
+                                                                                     abs=1e-5)
 
 
 def test_report_says_what_is_missing(tmp_path):
@@ -78,12 +87,12 @@ def test_report_loads_in_headless_chromium_without_console_errors(full_run, tmp_
              f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
              "--window-size=1400,2400", "--hide-scrollbars"]
     res = subprocess.run([str(CHROMIUM), *flags, f"--screenshot={shot}", out.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert shot.exists() and shot.stat().st_size > 20000, res.stderr[-2000:]
     console = [ln for ln in res.stderr.splitlines() if "CONSOLE" in ln]
     assert not console, console
     dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", out.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert 'id="comparison"' in dom.stdout and "<table>" in dom.stdout
     # keep the screenshot for people to look at when PERMAPLUG_KEEP_SCREENSHOT is set
     import os

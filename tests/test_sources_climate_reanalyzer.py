@@ -9,10 +9,14 @@ import pytest
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.plugins.sources.climate_reanalyzer import (
-    ClimateReanalyzerSource, parse_header, points_to_bands, read_points,
+    ClimateReanalyzerSource,
+    parse_header,
+    points_to_bands,
+    read_points,
 )
 
-REAL = Path(__file__).resolve().parents[1] / "permaplug" / "resources" / "real" / "era5_alaska_points"
+REAL = (Path(__file__).resolve().parents[1] / "permaplug" / "resources" / "real"
+        / "era5_alaska_points")
 
 HEADER = """=======================================================================================
 ECMWF ERA5 (0.5x0.5 deg)

@@ -34,7 +34,8 @@ def _write(folder: Path, var: str, model: str, exp: str, member: str, times, val
            units: str, grid: str | None = None, calendar: str = "noleap") -> Path:
     t0, t1 = times[0], times[-1]
     name = (f"{var}_{'Lmon' if var.startswith('mrso') else 'Amon'}_{model}_{exp}_{member}"
-            + (f"_{grid}" if grid else "") + f"_{t0.year:04d}{t0.month:02d}-{t1.year:04d}{t1.month:02d}.nc")
+            + (f"_{grid}" if grid else "")
+            + f"_{t0.year:04d}{t0.month:02d}-{t1.year:04d}{t1.month:02d}.nc")
     data = np.broadcast_to(np.asarray(values, dtype=float)[:, None, None],
                            (len(times), LAT.size, LON.size)).copy()
     ds = xr.Dataset({var: (("time", "lat", "lon"), data, {"units": units})},
@@ -44,14 +45,17 @@ def _write(folder: Path, var: str, model: str, exp: str, member: str, times, val
     return folder / name
 
 
+def _month(ts) -> np.ndarray:
+    return np.array([t.month for t in ts], dtype=float)
+
+
 def _cmip5_set(folder: Path) -> None:
     """IPSL-like: historical 2004-01..2005-12, rcp85 2006-02..2007-12 (January 2006 absent)."""
     model, mem = "IPSL-CM5A-MR", "r1i1p1"
     hist = _times("noleap", (2004, 1), 24)
     rcp = _times("noleap", (2006, 1), 24, skip=(2006, 1))
-    month = lambda ts: np.array([t.month for t in ts], dtype=float)  # noqa: E731
-    _write(folder, "tas", model, "historical", mem, hist, 250.0 + month(hist), "K")
-    _write(folder, "tas", model, "rcp85", mem, rcp, 260.0 + month(rcp), "K")
+    _write(folder, "tas", model, "historical", mem, hist, 250.0 + _month(hist), "K")
+    _write(folder, "tas", model, "rcp85", mem, rcp, 260.0 + _month(rcp), "K")
     _write(folder, "hfls", model, "historical", mem, hist, np.full(len(hist), 10.0), "W m-2")
     _write(folder, "hfls", model, "rcp85", mem, rcp, np.full(len(rcp), 20.0), "W m-2")
     _write(folder, "pr", model, "historical", mem, hist, np.full(len(hist), 1e-5), "kg m-2 s-1")

@@ -118,7 +118,8 @@ def test_hourly_accumulation_convention(tmp_path):
     acc[0] = 0.5  # 00 UTC 1 Feb = 31 January's total: must not count in February
     t2m = 273.15 + np.sin(np.arange(time.size))
     ds = xr.Dataset({"tp": (("time", "latitude", "longitude"), acc[:, None, None], {"units": "m"}),
-                     "t2m": (("time", "latitude", "longitude"), t2m[:, None, None], {"units": "K"})},
+                     "t2m": (("time", "latitude", "longitude"), t2m[:, None, None],
+                             {"units": "K"})},
                     coords={"time": time, "latitude": [64.0], "longitude": [-147.0]})
     ds.to_netcdf(tmp_path / "h.nc")
     out = open_era5land(tmp_path / "h.nc", product="hourly")
@@ -163,11 +164,45 @@ def test_errors_are_one_line(tmp_path):
     with pytest.raises(DataError, match="no files at"):
         open_era5land(tmp_path / "missing.nc")
     bad = tmp_path / "bad.nc"
-    xr.Dataset({"t2m": (("time",), [1.0], {"units": "furlongs"})},
-               coords={"time": pd.to_datetime(["2001-01-01"])}).to_netcdf(bad)
+    xr.Dataset({"t2m": (("time", "latitude", "longitude"), [[[1.0]]], {"units": "furlongs"})},
+               coords={"time": pd.to_datetime(["2001-01-01"]), "latitude": [64.0],
+                       "longitude": [-147.0]}).to_netcdf(bad)
     with pytest.raises(DataError, match="t2m: units 'furlongs'"):
         open_era5land(bad)
+    flat = tmp_path / "flat.nc"
+    xr.Dataset({"t2m": (("time",), [1.0], {"units": "K"})},
+               coords={"time": pd.to_datetime(["2001-01-01"])}).to_netcdf(flat)
+    with pytest.raises(DataError, match="flat.nc: no latitude/longitude coordinates"):
+        open_era5land(flat)
     with pytest.raises(DataError, match="option 'paths'"):
         ERA5LandSource().open()
     with pytest.raises(DataError, match="spatial='cells'"):
         ERA5LandSource(paths=str(HEALY), spatial="cells").open()
+
+
+def test_ee_gridded_netcdf_daily(tmp_path):
+    # an xee-style export: dims time, lon, lat; Earth Engine band names; DAILY_AGGR totals
+    time = pd.date_range("2001-04-01", "2001-04-30", freq="D")
+    ds = xr.Dataset(
+        {"temperature_2m": (("time", "lon", "lat"), np.full((time.size, 1, 1), 268.15)),
+         "total_precipitation_sum": (("time", "lon", "lat"), np.full((time.size, 1, 1), 0.002))},
+        coords={"time": time, "lon": [-150.0], "lat": [66.0]})
+    ds.to_netcdf(tmp_path / "xee.nc")
+    out = open_era5land(tmp_path / "xee.nc", format="ee-netcdf")
+    assert out.sizes["time"] == 1
+    assert float(out["t2m"].sel(band=3).squeeze()) == pytest.approx(-5.0)
+    assert float(out["tp"].sel(band=3).squeeze()) == pytest.approx(60.0)  # 2 mm x 30 days
+
+
+def test_old_layout_expver_dimension_and_0_360_longitudes(tmp_path):
+    # ERA5 (expver 1) for Jan-Feb, ERA5T (expver 5) for March: NaN where the other holds data
+    time = pd.date_range("2023-01-01", periods=3, freq="MS")
+    t2m = np.full((3, 2, 1, 1), np.nan)
+    t2m[:2, 0] = 263.15
+    t2m[2, 1] = 283.15
+    ds = xr.Dataset({"t2m": (("time", "expver", "latitude", "longitude"), t2m, {"units": "K"})},
+                    coords={"time": time, "expver": [1, 5], "latitude": [64.0],
+                            "longitude": [213.0]})   # 213 E = -147 E
+    ds.to_netcdf(tmp_path / "expver.nc")
+    out = open_era5land(tmp_path / "expver.nc")
+    assert out["t2m"].sel(band=2).values.tolist() == pytest.approx([-10.0, -10.0, 10.0])

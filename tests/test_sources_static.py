@@ -1,4 +1,4 @@
-"""usgs-lithology (GeoPackage/shapefile) and openlandmap (GeoTIFF) on files written in their formats."""
+"""usgs-lithology (GeoPackage, shapefile) and openlandmap (GeoTIFF) on files in those formats."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +11,10 @@ from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.plugins.sources.openlandmap import DEPTHS_CM, layer_weights, soil_properties
 from permaplug.plugins.sources.usgs_lithology import (
-    band_polygons, classify_units, lithology_shares, load_unit_table,
+    band_polygons,
+    classify_units,
+    lithology_shares,
+    load_unit_table,
 )
 
 
@@ -45,7 +48,8 @@ def test_lithology_area_shares(tmp_path, driver, name):
     np.testing.assert_allclose(total.values, 100.0)
     # expected: equal-area shares of the band-1 region polygon west/east of -150
     band1 = gpd.GeoSeries([band_polygons()[1]], crs="EPSG:4326").to_crs("EPSG:3338").iloc[0]
-    west = gpd.GeoSeries([shapely.segmentize(shapely.box(-170, 61.2755545, -150, 63.2878288), 0.01)],
+    west_box = shapely.segmentize(shapely.box(-170, 61.2755545, -150, 63.2878288), 0.01)
+    west = gpd.GeoSeries([west_box],
                          crs="EPSG:4326").to_crs("EPSG:3338").iloc[0]
     share_w = 100 * band1.intersection(west).area / band1.area
     assert float(ds["lith_unconsolidated"].sel(band=1)) == pytest.approx(share_w, abs=0.5)

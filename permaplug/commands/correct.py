@@ -11,8 +11,8 @@ from permaplug.core import schema
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import DataError
 from permaplug.correction.pipeline import (
-    CONTINUATION, FEATURES, Correction, correct_dataset, open_inputs, parse_calibration,
-    split_soil_water_if_needed,
+    CONTINUATION, FEATURES, Correction, correct_dataset, drop_units_without_reference,
+    open_inputs, parse_calibration, split_soil_water_if_needed,
 )
 
 
@@ -51,6 +51,10 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
     click.echo(f"data: {schema.data_label(scen)}; reference: {schema.data_label(obs)}")
     if skipped:
         click.echo(f"not in both inputs (left out): {', '.join(skipped)}")
+    scen, obs, dropped = drop_units_without_reference(scen, obs, variables, years)
+    if dropped:
+        click.echo(f"no reference data in {years[0]}-{years[1]} for unit(s) "
+                   f"{', '.join(dropped)} (left out)")
 
     results: dict[str, Correction] = {}
     names = list(dict.fromkeys([corrector, *compare])) if report else [corrector]

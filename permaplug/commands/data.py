@@ -1,13 +1,77 @@
-"""``permaplug data``."""
+"""``permaplug data``: build the assembled monthly table; export any catalog entry."""
 from __future__ import annotations
+
+import warnings
 
 import click
 
-from permaplug.core.errors import NotAvailableError
+from permaplug.commands.options import catalog_option
+from permaplug.core import schema
 
 
-@click.command(name="data", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def data(args: tuple[str, ...]) -> None:
-    """Not available yet."""
-    raise NotAvailableError("'permaplug data' is not available yet in this version")
+@click.group(name="data")
+def data() -> None:
+    """Build the monthly training table or export catalog entries."""
+
+
+def _summary(ds, out) -> str:
+    dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
+    times = ds["time"].values if "time" in ds.dims else None
+    span = f", {str(times.min())[:7]}..{str(times.max())[:7]}" if times is not None else ""
+    return (f"Wrote {out} ({dims}{span}; {len(ds.data_vars)} variables)\n"
+            f"data: {schema.data_label(ds)}")
+
+
+@data.command(name="build")
+@click.option("--source", default="era5land", show_default=True,
+              help="Reanalysis source plugin (or entry name) in the catalog.")
+@click.option("--static", "static", default="usgs-lithology,openlandmap", show_default=True,
+              help="Comma-separated static sources to join ('' for none).")
+@click.option("--spatial", type=click.Choice(["bands", "grid"]), default="bands",
+              show_default=True, help="Latitude-band means or gridded land cells.")
+@catalog_option
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .nc (NetCDF) or .parquet.")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
+              help="Also write a PNG of the bands and their monthly series (bands mode).")
+def build(source: str, static: str, spatial: str, catalog_path: str | None, out: str,
+          plot: str | None) -> None:
+    """Assemble the monthly table (targets, forcing, soil water, calendar, static) and write it."""
+    from permaplug.data.assemble import assemble_table, write_table
+
+    names = tuple(s.strip() for s in static.split(",") if s.strip())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = assemble_table(catalog_path, source=source, static=names, spatial=spatial)
+    for w in caught:
+        click.echo(f"Warning: {w.message}", err=True)
+    write_table(table, out)
+    click.echo(_summary(table, out))
+    if plot:
+        from permaplug.data.figures import plot_table
+
+        plot_table(table, plot)
+        click.echo(f"Wrote {plot}")
+
+
+@data.command(name="export")
+@click.argument("entry")
+@catalog_option
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output NetCDF file (.nc).")
+def export(entry: str, catalog_path: str | None, out: str) -> None:
+    """Open one catalog entry in the canonical schema and write it as NetCDF."""
+    from permaplug.core.atomic import atomic_path
+    from permaplug.core.catalog import load_catalog
+    from permaplug.core.errors import ConfigError
+
+    if not out.lower().endswith(".nc"):
+        raise ConfigError(f"--out {out}: use a .nc file name")
+    ds = load_catalog(catalog_path).open(entry)
+    ds = ds.copy()
+    for v in ds.variables:
+        if ds[v].dtype == object:
+            ds[v] = ds[v].astype(str)
+    with atomic_path(out) as tmp:
+        ds.to_netcdf(tmp)
+    click.echo(_summary(ds, out))

@@ -12,9 +12,11 @@ from permaplug.core.errors import ConfigError, NotAvailableError
 
 # option name -> RunConfig field, for options that map one to one
 _FIELDS = {
-    "source": "source", "catalog_path": "catalog", "epochs": "epochs", "batch_size": "batch_size",
-    "lr": "lr", "seed": "seed", "device": "device", "val_fraction": "val_fraction",
-    "early_stopping": "early_stopping", "use_z": "use_z", "threads": "threads",
+    "source": "source", "catalog_path": "catalog", "spatial": "spatial", "epochs": "epochs",
+    "batch_size": "batch_size", "lr": "lr", "lr_schedule": "lr_schedule",
+    "weight_decay": "weight_decay", "seed": "seed", "device": "device",
+    "val_fraction": "val_fraction", "early_stopping": "early_stopping", "use_z": "use_z",
+    "threads": "threads",
 }
 _STEPS = {
     "project": ("permaplug.projection.pipeline", "project_run"),
@@ -68,7 +70,7 @@ def _build_config(ctx: click.Context, params: dict):
     cfg = RunConfig.from_dict(data, origin)
     models = resolve_models(cfg.models)
     cfg.hparams = parse_hparams(params["hparams"], models, cfg.hparams)
-    for name, hp in cfg.hparams.items():
+    for name in cfg.hparams:
         if name not in models:
             raise ConfigError(f"hparams: model {name!r} is not part of this run")
     return cfg, models
@@ -81,9 +83,15 @@ def _build_config(ctx: click.Context, params: dict):
               help="Model to train (repeat or comma-separate); 'all' = every network. "
                    "Baselines are always evaluated too.")
 @catalog_option
+@click.option("--spatial", type=click.Choice(["bands", "grid"]), default="bands", show_default=True,
+              help="Latitude bands (paper) or grid cells with their band as embedding index.")
 @click.option("--epochs", type=int, default=50, show_default=True, help="Training epochs.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per batch.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+              show_default=True, help="Learning rate per epoch: constant, or cosine decay.")
+@click.option("--weight-decay", type=float, default=0.0, show_default=True,
+              help="Adam weight decay (L2 penalty).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Where to train.")
@@ -119,7 +127,7 @@ def _build_config(ctx: click.Context, params: dict):
 def run(ctx: click.Context, **params) -> None:
     """Train and evaluate models; write a run folder (Table 2, Figure 4, checkpoints)."""
     from permaplug.training.config import CONFIG_FILE, RunConfig
-    from permaplug.training.runs import default_run_dir, execute_run
+    from permaplug.training.runs import default_run_dir, execute_run, mark_run_complete
 
     steps = {s: _step(s) for s in ("project", "explain", "report") if params[f"do_{s}"]}
     if params["resume"]:
@@ -130,16 +138,17 @@ def run(ctx: click.Context, **params) -> None:
             raise ConfigError(f"--resume: {out} has no {CONFIG_FILE} (not a run folder)")
         cfg = RunConfig.load(out / CONFIG_FILE)
         given, _ = _build_config(ctx, params)
-        for fld in ("epochs", "batch_size", "lr", "seed", "train_years", "test_years",
-                    "val_fraction", "early_stopping", "use_z", "source", "catalog", "hparams"):
-            opt = {"catalog": "catalog_path", "hparams": "hparams"}.get(fld, fld)
+        fields = [f for f in _FIELDS.values() if f not in ("device", "threads")]
+        for fld in [*fields, "train_years", "test_years", "hparams"]:
+            opt = {"catalog": "catalog_path"}.get(fld, fld)
             if _explicit(ctx, opt) and getattr(given, fld) != getattr(cfg, fld):
                 raise ConfigError(f"--resume: {fld} {getattr(given, fld)!r} differs from the "
                                   f"run's {CONFIG_FILE} ({getattr(cfg, fld)!r})")
     else:
         cfg, models = _build_config(ctx, params)
         out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(cfg.source, models)
-    execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo)
+    execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
+                mark_complete=False)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")
     if "project" in steps:
         scen = [s for s in (params["scenarios"] or "").split(",") if s] or None
@@ -149,3 +158,4 @@ def run(ctx: click.Context, **params) -> None:
         click.echo(f"Explanations written to {steps['explain'](out, 'shap')}")
     if "report" in steps:
         click.echo(f"Report written to {steps['report']([out], out / 'report.html')}")
+    mark_run_complete(out, ["train", "evaluate", *steps])

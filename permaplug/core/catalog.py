@@ -20,8 +20,8 @@ Missing intake boilerplate (``cls``, ``output_instance``, ``user_parameters``, `
 * every entry names our reader (no other importable class), and a registered source plugin;
 * no intake templates except ``{CATALOG_DIR}`` and ``{PERMAPLUG_RESOURCES}`` (the package's
   bundled data folder); no ``data``/``user_parameters`` sections (they could import classes);
-* path options (keys ``path``, ``paths``, ``root``, or ending in ``_path``, ``_paths``,
-  ``_file``, ``_files``, ``_dir``) resolve relative to the catalog's folder and may not leave it
+* path options (keys ``path``, ``paths``, ``root``, ``region``, ``sftlf``, ``unit_table``, or
+  ending in ``_path``, ``_paths``, ``_file``, ``_files``, ``_dir``) resolve relative to the catalog's folder and may not leave it
   (nor be absolute) unless the catalog sets ``metadata: {allow_absolute_paths: true}``.
 
 Every error is a :class:`CatalogError` naming the file and the entry.
@@ -33,11 +33,11 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import xarray as xr
 import yaml
-from intake.readers.entry import Catalog, ReaderDescription
+from intake.readers.entry import Catalog
 from intake.readers.readers import BaseReader
 
 from permaplug.core import schema
@@ -48,7 +48,7 @@ ENTRY_CLS = "intake.readers.entry:ReaderDescription"
 ROLES = ("reanalysis", "scenario", "static", "scenario_truth")
 ALLOWED_TEMPLATES = ("CATALOG_DIR", "PERMAPLUG_RESOURCES")
 _TEMPLATE_RE = re.compile(r"\{([^{}]*)\}")
-_PATH_KEYS = ("path", "paths", "root")
+_PATH_KEYS = ("path", "paths", "root", "region", "sftlf", "unit_table")
 _PATH_SUFFIXES = ("_path", "_paths", "_file", "_files", "_dir")
 
 
@@ -65,7 +65,7 @@ class PermaplugReader(BaseReader):
     """
 
     output_instance = "xarray:Dataset"
-    imports = {"xarray"}
+    imports: ClassVar[set[str]] = {"xarray"}
 
     def _read(self, plugin: str, options: dict[str, Any] | None = None, **_: Any) -> xr.Dataset:
         from permaplug.core.plugins import get_source
@@ -124,8 +124,9 @@ class _Resolver:
         templates = _TEMPLATE_RE.findall(val)
         for t in templates:
             if t not in ALLOWED_TEMPLATES:
+                allowed = ", ".join("{" + a + "}" for a in ALLOWED_TEMPLATES)
                 raise self.fail(entry, f"option {key!r} uses template {{{t}}}; only "
-                                f"{', '.join('{' + a + '}' for a in ALLOWED_TEMPLATES)} are allowed")
+                                f"{allowed} are allowed")
         resolved = val
         for t in ALLOWED_TEMPLATES:
             resolved = resolved.replace("{" + t + "}", self.values[t])
@@ -206,6 +207,9 @@ def validate_catalog(path: Path, raw: Any) -> tuple[dict[str, Any], dict[str, Ca
         role = emeta.get("role")
         if role is not None and role not in ROLES:
             raise resolver.fail(name, f"metadata.role {role!r}; use one of {', '.join(ROLES)}")
+        if role == "scenario_truth" and not emeta.get("scenario"):
+            raise resolver.fail(name, "role scenario_truth needs metadata.scenario "
+                                "(e.g. rcp85)")
         resolved = resolver.value(name, "options", options)
         parsed[name] = CatalogEntry(name, plugin, resolved, dict(emeta),
                                     str(e.get("description", emeta.get("description", ""))))
@@ -296,19 +300,30 @@ def read_catalog_yaml(path: Path) -> Any:
 
 
 def load_catalog(path: str | Path | None = None) -> PermaplugCatalog:
-    """Load and validate a catalog file; ``None`` = the bundled demo catalog (built on first use)."""
+    """Load and validate a catalog file; ``None`` = the bundled demo catalog (built on first use).
+
+    A name without a folder or suffix that is not a file (e.g. ``real-tables``) names one of
+    the catalogs shipped in ``permaplug/catalogs``.
+    """
     if path is None:
         from permaplug.demo import ensure_demo_catalog
 
         path = ensure_demo_catalog()
     path = Path(path).expanduser()
+    if not path.exists() and path.parent == Path(".") and not path.suffix:
+        bundled = bundled_catalogs()
+        if str(path) in bundled:
+            path = bundled[str(path)]
+        else:
+            raise CatalogError(f"{path}: no such catalog file, and not a bundled catalog "
+                               f"({', '.join(bundled)})")
     if not path.is_file():
         raise CatalogError(f"{path}: catalog file not found")
     path = path.resolve()
     intake_dict, entries = validate_catalog(path, read_catalog_yaml(path))
     try:
         cat = Catalog.from_dict(intake_dict)
-    except Exception as exc:  # noqa: BLE001 - intake's own parse errors become one line
+    except Exception as exc:
         raise CatalogError(f"{path}: intake could not build the catalog ({exc})") from exc
     return PermaplugCatalog(path, intake_dict["metadata"], entries, cat)
 

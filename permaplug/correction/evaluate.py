@@ -15,6 +15,7 @@ import xarray as xr
 from scipy.stats import ks_2samp
 
 from permaplug.core.errors import DataError
+from permaplug.correction.rules import MULTIPLICATIVE, rule_for
 
 MAX_UNITS = 12
 DEFAULT_PERIODS: tuple[tuple[int, int], ...] = ((2024, 2030), (2071, 2100))
@@ -88,7 +89,8 @@ def spread_table(scenarios: Mapping[str, xr.Dataset], variables: Sequence[str],
 
     ``scenarios`` maps a label (``raw``, ``qm``...) to a ``(scenario, time, unit)`` dataset.
     Columns: variable, unit, units, then ``<first>-<last> <label>`` for every period (the years
-    the data actually cover within it) and label.
+    the data actually cover within it) and label. Multiplicative variables (``tp``, ``sf``) get
+    extra rows ``<var> (relative)``: ``100 (high / low - 1)`` in percent.
     """
     rows: dict[tuple[str, str], dict] = {}
     for label, ds in scenarios.items():
@@ -110,15 +112,25 @@ def spread_table(scenarios: Mapping[str, xr.Dataset], variables: Sequence[str],
                         "variable": var, "unit": unit, "units": ds[var].attrs.get("units", ""),
                     })
                     r[f"{plabel} {label}"] = float(d.mean())
+                if rule_for(var).kind != MULTIPLICATIVE:
+                    continue
+                # multiplicative variables: the relative change (%), what QDM preserves
+                rel = 100.0 * (mean.sel(scenario=high) / mean.sel(scenario=low) - 1.0)
+                rel = rel.drop_vars("scenario", errors="ignore")
+                for unit, d in _units(rel.expand_dims(time=[0])):
+                    r = rows.setdefault((f"{var} (relative)", unit), {
+                        "variable": f"{var} (relative)", "unit": unit, "units": "%",
+                    })
+                    r[f"{plabel} {label}"] = float(d.mean())
     return pd.DataFrame(list(rows.values()))
 
 
 def summary(bias: pd.DataFrame, spread: pd.DataFrame) -> pd.DataFrame:
-    """Per variable: mean |bias| and mean KS over units, and the mean spread over units."""
+    """Per variable: mean absolute bias and mean KS over units, and the mean spread over units."""
     num_b = [c for c in bias.columns if c.startswith(("bias_", "ks_"))]
     b = bias.assign(**{c: bias[c].abs() for c in num_b if c.startswith("bias_")})
     b = b.groupby("variable", sort=False)[num_b].mean()
-    b.columns = [c.replace("bias_", "|bias| ").replace("ks_", "KS ") for c in b.columns]
+    b.columns = [c.replace("bias_", "abs bias ").replace("ks_", "KS ") for c in b.columns]
     num_s = [c for c in spread.columns if c not in ("variable", "unit", "units")]
     s = spread.groupby("variable", sort=False)[num_s].mean()
     s.columns = [f"spread {c}" for c in s.columns]

@@ -29,38 +29,47 @@ def annual_mean(da: xr.DataArray) -> xr.DataArray:
 
 def plot_correction(obs: xr.Dataset, raw: xr.Dataset, corrected: xr.Dataset,
                     variables: Sequence[str], path: Path, title: str,
-                    extra: Mapping[str, xr.Dataset] | None = None) -> Path:
+                    extra: Mapping[str, xr.Dataset] | None = None,
+                    start_year: int | None = None) -> Path:
     """Write the Figure-11-like PNG to ``path`` (atomically) and return it.
 
-    ``extra`` adds further corrected datasets (dotted lines), e.g. QDM next to QM.
+    Colour = scenario; line style = raw (dashed), corrected (solid), ``extra`` corrections
+    (dotted, e.g. QDM next to QM); black = reanalysis. Years before ``start_year`` are not shown.
     """
+    from matplotlib.lines import Line2D
+
     n = len(variables)
     ncol = min(3, n)
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.0 * nrow), squeeze=False,
-                             sharex=True)
-    styles = [("raw", raw, dict(ls="--", lw=0.8, alpha=0.7)),
-              (corrected.attrs.get("bias_correction", "corrected"), corrected, dict(lw=1.3))]
-    for lab, ds in (extra or {}).items():
-        styles.append((lab, ds, dict(ls=":", lw=1.2)))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 2.6 * nrow + 1.0), squeeze=False,
+                             sharex=True, layout="constrained")
+    styles = [("raw", raw, dict(ls="--", lw=0.7, alpha=0.6)),
+              (corrected.attrs.get("bias_correction", "corrected"), corrected, dict(lw=1.2))]
+    for (lab, ds), ls in zip((extra or {}).items(), [":", "-.", (0, (1, 3)), (0, (5, 1))]):
+        styles.append((lab, ds, dict(ls=ls, lw=1.1)))
+    scenarios = [str(s) for s in raw.scenario.values]
     for ax, var in zip(axes.ravel(), variables):
-        for label, ds, style in styles:
+        for _, ds, style in styles:
             a = annual_mean(ds[var])
-            for s in a.scenario.values:
-                ax.plot(a.year, a.sel(scenario=s), color=COLOURS.get(str(s), "grey"), **style,
-                        label=f"{s} {label}")
+            if start_year is not None:
+                a = a.sel(year=a.year >= start_year)
+            for s in scenarios:
+                ax.plot(a.year, a.sel(scenario=s), color=COLOURS.get(s, "grey"), **style)
         o = annual_mean(obs[var])
-        ax.plot(o.year, o, color="black", lw=1.6, label="reanalysis")
+        if start_year is not None:
+            o = o.sel(year=o.year >= start_year)
+        ax.plot(o.year, o, color="black", lw=1.6)
         units = obs[var].attrs.get("units", "")
         ax.set_title(f"{var} ({units})" if units else var, fontsize=10)
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
-    handles, labels = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7,
-               frameon=False)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) > 6), 1, 0.97))
+    handles = [Line2D([], [], color=COLOURS.get(s, "grey"), lw=2, label=s) for s in scenarios]
+    handles += [Line2D([], [], color="dimgrey", label=lab, **style) for lab, _, style in styles]
+    handles.append(Line2D([], [], color="black", lw=1.6, label="reanalysis"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 10),
+               fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
@@ -69,5 +78,5 @@ def plot_correction(obs: xr.Dataset, raw: xr.Dataset, corrected: xr.Dataset,
 
 def figure_title(corrector: str, obs: xr.Dataset, raw: xr.Dataset) -> str:
     """The figure's title, naming the data."""
-    return (f"Bias correction ({corrector}): annual means over units -- data: "
-            f"{schema.data_label(raw)}; reference: {schema.data_label(obs)}")
+    return (f"Bias correction ({corrector}): annual means over units\n"
+            f"data: {schema.data_label(raw)}; reference: {schema.data_label(obs)}")

@@ -79,6 +79,28 @@ def split_soil_water_if_needed(scen: xr.Dataset, obs: xr.Dataset) -> xr.Dataset:
     raise DataError("split_soil_water did not return a dataset of swvl1..4")
 
 
+def drop_units_without_reference(scen: xr.Dataset, obs: xr.Dataset, variables: Sequence[str],
+                                 calibration: tuple[int, int]
+                                 ) -> tuple[xr.Dataset, xr.Dataset, list[str]]:
+    """Leave out the spatial units (bands) where the reanalysis has no value of any variable in
+    the calibration period (e.g. bands with no ERA5 point); return them for the user to see."""
+    sample = obs[variables[0]]
+    space = [d for d in sample.dims if d != "time"]
+    if len(space) != 1:
+        return scen, obs, []
+    dim = space[0]
+    cal = obs[list(variables)].sel(time=calibration_slice(calibration))
+    has = xr.concat([cal[v].notnull().any("time") for v in variables], "v").any("v")
+    if bool(has.all()):
+        return scen, obs, []
+    dropped = [str(u) for u in obs[dim].values[~has.values]]
+    keep = obs[dim].values[has.values]
+    if keep.size == 0:
+        raise DataError(f"the reanalysis has no value of {', '.join(variables)} in the "
+                        f"calibration period {calibration[0]}-{calibration[1]}")
+    return scen.sel({dim: keep}), obs.sel({dim: keep}), dropped
+
+
 def correct_dataset(
     scen: xr.Dataset,
     obs: xr.Dataset,

@@ -116,7 +116,8 @@ def write_report(report: CorrectionReport, result: Correction, out_dir: Path,
              if k != result.corrector.name}
     fig = plot_correction(result.obs, result.raw, result.corrected, result.variables,
                           out_dir / FIGURE_NAME,
-                          figure_title(result.corrector.name, result.obs, result.raw), extra)
+                          figure_title(result.corrector.name, result.obs, result.raw), extra,
+                          start_year=result.calibration[0] - 20)
     written.append(fig)
     report.meta["figure"] = fig.name
     written.append(write_text_atomic(out_dir / "report.md", report.to_markdown()))

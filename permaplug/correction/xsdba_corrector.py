@@ -182,7 +182,9 @@ class XsdbaCorrector(Corrector):
                 raise DataError(f"scenario variable {var!r} has units {units!r}; the corrector "
                                 f"was fitted in {adj.train_units!r}")
             sim64 = one_time_chunk(sim.astype("float64"))
-            with seeded(self.options["seed"]):
+            with seeded(self.options["seed"]), warnings.catch_warnings():
+                # units with no reference data (all-NaN factors) stay NaN, knowingly
+                warnings.filterwarnings("ignore", message="All-nan slice", category=RuntimeWarning)
                 scen = self._adjust(adj, sim64)
                 if not uses_dask(scen):
                     scen = scen.load()
@@ -217,7 +219,7 @@ class XsdbaCorrector(Corrector):
                 "hist_calendar": adj.hist_calendar, "group": adj.group.name,
                 "group_window": int(adj.group.window),
             }
-        state = xr.merge(parts, combine_attrs="drop")
+        state = xr.merge(parts, combine_attrs="drop", compat="equals", join="exact")
         options = {k: v for k, v in self.options.items()}
         state.attrs = {
             STATE_ATTR: self.name, "xsdba_class": self.adjustment.__name__,

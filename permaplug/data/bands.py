@@ -17,7 +17,7 @@ import xarray as xr
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
-from permaplug.data.region import alaska_mask, wrap_lon
+from permaplug.data.region import alaska_mask, load_region, wrap_lon
 
 LAT_NAMES = ("latitude", "lat", "nav_lat", "y")
 LON_NAMES = ("longitude", "lon", "nav_lon", "x")
@@ -31,6 +31,24 @@ def find_latlon(ds: xr.Dataset | xr.DataArray, what: str = "dataset") -> tuple[s
         raise DataError(f"{what}: no latitude/longitude coordinates (looked for "
                         f"{'/'.join(LAT_NAMES)} and {'/'.join(LON_NAMES)})")
     return lat, lon
+
+
+def subset_region(ds: xr.Dataset | xr.DataArray, region: str | None = None,
+                  what: str = "dataset"):
+    """Only the rows/columns whose cell centres can fall in a band and in the region's bounds.
+
+    A cheap index selection (lazy backends read only this part) before any band mean or cell
+    stacking; results are unchanged because other cells have zero weight.
+    """
+    lat_name, lon_name = find_latlon(ds, what)
+    if ds[lat_name].ndim != 1 or ds[lon_name].ndim != 1:
+        return ds
+    minx, _, maxx, _ = load_region(region).bounds
+    lat = ds[lat_name].values
+    lon = wrap_lon(ds[lon_name].values)
+    rows = np.flatnonzero(schema.band_of_latitude(lat) >= 0)
+    cols = np.flatnonzero((lon >= minx) & (lon <= maxx))
+    return ds.isel({lat_name: rows, lon_name: cols})
 
 
 def band_weights(lat: np.ndarray, lon: np.ndarray, land_fraction: np.ndarray | None = None,
@@ -103,7 +121,8 @@ def grid_cells(ds: xr.Dataset, land: xr.DataArray | None = None, region: str | N
     ii, jj = np.nonzero(keep)
     if ii.size == 0:
         raise DataError(f"{what}: no land cell inside the region and the latitude bands")
-    sel = ds.isel({lat_name: xr.DataArray(ii, dims="cell"), lon_name: xr.DataArray(jj, dims="cell")})
+    sel = ds.isel({lat_name: xr.DataArray(ii, dims="cell"),
+                   lon_name: xr.DataArray(jj, dims="cell")})
     sel = sel.drop_vars([lat_name, lon_name])
     cell_lat = lat[ii]
     return sel.assign_coords(

@@ -75,7 +75,8 @@ def fill_gaps(ds: xr.Dataset, policy: str = "seasonal", years: int = 5,
     if policy not in GAP_POLICIES:
         raise DataError(f"{what}: gap policy {policy!r}; use one of {', '.join(GAP_POLICIES)}")
     t = ds["time"].values
-    months = full_months(start if start is not None else t.min(), end if end is not None else t.max())
+    months = full_months(start if start is not None else t.min(),
+                         end if end is not None else t.max())
     out = ds.reindex(time=months)
     data_vars = [v for v in out.data_vars if "time" in out[v].dims]
     other = [d for d in out.dims if d != "time"]

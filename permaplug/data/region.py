@@ -20,7 +20,7 @@ REGION_FILE = "alaska_mainland.geojson"
 
 def region_path() -> Path:
     """Path of the bundled mainland-Alaska GeoJSON."""
-    return Path(str(resources.files("permaplug.resources") / "region" / REGION_FILE))
+    return Path(str(resources.files("permaplug") / "resources" / "region" / REGION_FILE))
 
 
 @lru_cache(maxsize=8)

@@ -126,7 +126,7 @@ def split_soil_water(model: xr.Dataset, params: xr.Dataset, seed: int | None = N
     """
     if "mrso" not in model:
         raise DataError("soil-water split: the model data have no 'mrso'")
-    unit = [d for d in params["alpha"].dims if d not in ("month", "layer")][0]
+    unit = next(d for d in params["alpha"].dims if d not in ("month", "layer"))
     if unit not in model["mrso"].dims:
         raise DataError(f"soil-water split: model data lack the '{unit}' dimension of the fit")
     alpha = params["alpha"].sel(month=model["time"].dt.month).drop_vars("month")

@@ -111,6 +111,7 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
     if record:
         out = MonthlyOutput(*(np.zeros((nt, schema.N_LAYERS, ncell)) for _ in range(2)),
                             *(np.zeros((nt, ncell)) for _ in range(4)))
+    dh = None  # last step's enthalpy change: Newton starts from its extrapolation
     bar = tqdm(total=nt, desc=desc, unit="month", disable=not progress, leave=False)
     for m in range(nt):
         dt_days = days[m] / steps_per_month
@@ -123,7 +124,10 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
             depth = swe / surface.density
             r_snow = depth / k_snow
             drive = np.where((depth < 0.01) & (ta > 0), surface.n_thaw * ta, ta)
-            T, H, flux = heat.step(T, H, col, dt, drive, r_snow, Q_GEOTHERMAL)
+            guess = None if dh is None else H + dh
+            H_old = H
+            T, H, flux = heat.step(T, H, col, dt, drive, r_snow, Q_GEOTHERMAL, h_guess=guess)
+            dh = H - H_old
             if out is not None:
                 w = 1.0 / steps_per_month
                 out.stl[m] += w * (lw @ T)

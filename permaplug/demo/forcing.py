@@ -10,9 +10,9 @@
 * Model side: the real IPSL-CM5A-MR land-only Alaska box means (``cmip5_alaska_box``,
   historical run1 1850-2005, RCP run1 2006-2099; 2100 extrapolated by the 2080-2099 linear trend
   of each calendar month) spread over model cells with the same gradients.
-* Scenario truth forcing (2024-2100): the observed 2001-2023 weather, detrended and cycled,
-  plus each RCP's change (21-year running mean per calendar month, relative to the model's own
-  2001-2023 mean): ``t2m``/``d2m`` additive, precipitation multiplicative.
+* Scenario truth forcing (2024-2100): the observed 2001-2023 weather, its trend moved to the
+  2023 level, cycled, plus each RCP's change since 2023 (21-year running mean per calendar
+  month of the real model series): ``t2m``/``d2m`` additive, precipitation multiplicative.
 """
 from __future__ import annotations
 
@@ -123,6 +123,7 @@ def reanalysis_forcing(lat: np.ndarray, lon: np.ndarray, seed: int, points=None
     t2m += dt
     d2m += dt
     tp *= np.exp(0.18 * smooth_field(lat, lon, rng))
+    d2m = np.minimum(d2m, t2m)  # the two gradients differ: never let the dew point pass the air
     return CellForcing(time, t2m, d2m, tp), grad
 
 
@@ -182,19 +183,18 @@ def model_cell_fields(box: pd.DataFrame, lat: np.ndarray, grad: Gradients, box_l
     return tas, pr
 
 
-def scenario_change(box: dict[str, pd.DataFrame], scenario: str, years: range
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def scenario_change(box: dict[str, pd.DataFrame], scenario: str, years: range,
+                    base_year: int = MODEL_BASE[1]) -> tuple[np.ndarray, np.ndarray]:
     """The model's change for ``years`` under ``scenario``: (dT K, precipitation ratio), (n, 12).
 
-    21-year centred running mean (shorter at the ends) of each calendar month, relative to the
-    model's 2001-2023 mean (historical run1 then the scenario).
+    21-year centred running mean (shorter at the ends) of each calendar month of the model series
+    (historical run1 then the scenario), relative to that running mean in ``base_year``.
     """
     full = pd.concat([box["historical"], box[scenario]]).sort_index()
     annual = {v: full[v].groupby([full.index.year, full.index.month]).mean().unstack() for v in full}
-    base = {v: annual[v].loc[MODEL_BASE[0]:MODEL_BASE[1]].mean() for v in annual}
     smooth = {v: annual[v].rolling(21, center=True, min_periods=11).mean() for v in annual}
-    dT = (smooth["tas"] - base["tas"]).loc[list(years)].to_numpy()
-    ratio = (smooth["pr"] / base["pr"]).loc[list(years)].to_numpy()
+    dT = (smooth["tas"] - smooth["tas"].loc[base_year]).loc[list(years)].to_numpy()
+    ratio = (smooth["pr"] / smooth["pr"].loc[base_year]).loc[list(years)].to_numpy()
     return dT, ratio
 
 
@@ -202,24 +202,25 @@ def scenario_forcing(obs: CellForcing, box: dict[str, pd.DataFrame], scenario: s
                      start_year: int = 2024, end_year: int = 2100) -> CellForcing:
     """Forcing for ``start_year``..``end_year`` under ``scenario`` as seen by the reanalysis.
 
-    Observed 2001-2023 weather, with each cell's linear trend removed (re-centred on 2012),
-    cycled, plus the model's smoothed change (:func:`scenario_change`).
+    The observed 2001-2023 weather of each cell, with its linear trend (per calendar month) moved
+    to the trend line's 2023 level, cycled; plus the model's smoothed change since 2023
+    (:func:`scenario_change`), so the scenario continues from the observed climate of 2023.
     """
-    base = obs.sel("2001-01", "2023-12")
-    nyear = 23
-    years = np.arange(2001, 2024)
+    base = obs.sel(f"{MODEL_BASE[0]}-01", f"{MODEL_BASE[1]}-12")
+    years = np.arange(MODEL_BASE[0], MODEL_BASE[1] + 1)
+    nyear = years.size
 
-    def detrend(a: np.ndarray) -> np.ndarray:  # (nyear*12, ncell) -> same, trend removed per month
+    def to_end_level(a: np.ndarray) -> np.ndarray:  # (nyear*12, ncell): trend removed, at 2023
         a = a.reshape(nyear, 12, -1)
         x = years - years.mean()
         slope = np.einsum("y,ymc->mc", x, a - a.mean(axis=0)) / (x**2).sum()
-        return (a - x[:, None, None] * slope[None]).reshape(nyear * 12, -1)
+        return (a + (x[-1] - x)[:, None, None] * slope[None]).reshape(nyear * 12, -1)
 
-    t_d = detrend(base.t2m)
-    d_d = detrend(base.d2m)
-    p_log = detrend(np.log(np.maximum(base.tp, 0.01)))
+    t_d = to_end_level(base.t2m)
+    d_d = np.minimum(to_end_level(base.d2m), t_d)
+    p_log = to_end_level(np.log(np.maximum(base.tp, 0.01)))
     out_years = range(start_year, end_year + 1)
-    idx = np.concatenate([((y - 2001) % nyear) * 12 + np.arange(12) for y in out_years])
+    idx = np.concatenate([((y - years[0]) % nyear) * 12 + np.arange(12) for y in out_years])
     dT, ratio = scenario_change(box, scenario, out_years)
     dT = dT.reshape(-1)[:, None]
     ratio = ratio.reshape(-1)[:, None]

@@ -17,9 +17,10 @@ with ``Cu = Cs + theta Cw`` and ``Cf = Cs + theta Ci`` the thawed and frozen hea
 The large capacity of the freezing range holds the ground near 0 degC while latent heat is
 exchanged (the autumn "zero curtain"). Each time step solves the implicit (backward Euler)
 balance ``dz (H_new - H_old) / dt = div(k grad T(H_new))`` by Newton's method in the enthalpy
-(``T(H)`` is monotone and Lipschitz, so this converges robustly through phase change), then
-stops when the temperatures change by less than ``tol``; the step's energy error is the
-Newton residual (checked in the tests). Arrays are ``(nz, ncell)``: depth first.
+(``T(H)`` is monotone and Lipschitz, so this converges robustly through phase change); it
+stops when the temperatures change by less than ``tol``. The step's energy error is the final
+Newton residual (the tests check the budget closes within 1 %; measured ~1e-14). Arrays are
+``(nz, ncell)``: depth first.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 FACES: np.ndarray = np.array([
-    0.0, 0.02, 0.045, 0.07, 0.12, 0.19, 0.28, 0.40, 0.60, 0.80, 1.00, 1.40, 1.90, 2.40, 2.89,
-    3.80, 5.00, 6.60, 8.80, 11.5, 15.0, 20.0,
+    0.0, 0.035, 0.07, 0.15, 0.28, 0.50, 0.75, 1.00, 1.40, 1.90, 2.40, 2.89, 3.60, 4.50, 7.00,
+    11.0, 20.0,
 ])
 """Volume faces in metres below the surface (ERA5-Land layer boundaries are faces)."""
 
@@ -66,6 +67,7 @@ class Column:
         self.h_res = self.h0 * self.f_res  # latent heat still held below -w
         self.h1 = -self.c_f * self.width + self.h_res  # H at -w degC
         self.log_k_ratio = np.log(self.k_thawed / self.k_frozen)
+        self.inv_c_u, self.inv_c_f, self.inv_c_m = 1 / self.c_u, 1 / self.c_f, 1 / self.c_m
 
     @property
     def dz(self) -> np.ndarray:
@@ -81,11 +83,11 @@ class Column:
     def ncell(self) -> int:
         return self.theta.shape[1]
 
-    def take(self, idx: np.ndarray) -> Column:
-        """The columns ``idx`` (cell indices) as a new Column (used to stack scenario runs)."""
-        pick = lambda a: a[:, idx]  # noqa: E731
-        return Column(pick(self.c_solid), pick(self.theta), pick(self.k_thawed),
-                      pick(self.k_frozen), pick(self.width), pick(self.f_res), self.faces)
+    def tile(self, n: int) -> Column:
+        """The columns repeated ``n`` times along cells (to run several scenarios at once)."""
+        rep = lambda a: np.tile(a, (1, n))
+        return Column(rep(self.c_solid), rep(self.theta), rep(self.k_thawed),
+                      rep(self.k_frozen), rep(self.width), rep(self.f_res), self.faces)
 
 
 def liquid_fraction(T: np.ndarray, col: Column) -> np.ndarray:
@@ -102,9 +104,8 @@ def temperature(H: np.ndarray, col: Column) -> tuple[np.ndarray, np.ndarray]:
     """Invert H (J m-3) exactly: temperature (degC) and dT/dH (K m3 J-1), shapes of ``H``."""
     thawed = H >= col.h0
     deep = H < col.h1
-    t = np.where(thawed, (H - col.h0) / col.c_u,
-                 np.where(deep, (H - col.h_res) / col.c_f, (H - col.h0) / col.c_m))
-    slope = 1.0 / np.where(thawed, col.c_u, np.where(deep, col.c_f, col.c_m))
+    slope = np.where(thawed, col.inv_c_u, np.where(deep, col.inv_c_f, col.inv_c_m))
+    t = (H - np.where(deep, col.h_res, col.h0)) * slope
     return t, slope
 
 
@@ -144,14 +145,15 @@ def _solve_tridiagonal(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarra
 
 def step(T: np.ndarray, H: np.ndarray, col: Column, dt: float, t_surface: np.ndarray,
          r_surface: np.ndarray, q_bottom: np.ndarray | float, newton: int = 8, tol: float = 1e-3,
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+         h_guess: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Advance one implicit, energy-conserving step of ``dt`` seconds.
 
     ``T`` (nz, ncell) degC and ``H`` (nz, ncell) J m-3 are the state (``T = T(H)``). The
     surface boundary is a resistance ``r_surface`` (m2 K W-1, e.g. the snow pack; ``inf`` =
     insulated) to the driving temperature ``t_surface`` (ncell,) degC; ``q_bottom`` W m-2
     enters through the bottom face (geothermal flux, >0 warms). Conductivity is lagged (taken at
-    the old temperatures). Returns ``(T_new, H_new, flux_top)``, the last being the heat flux
+    the old temperatures). ``h_guess`` (e.g. an extrapolation of the previous steps) starts
+Newton's iterations (default: ``H``). Returns ``(T_new, H_new, flux_top)``, the last being the heat flux
     into the ground (ncell,) W m-2 over the step.
     """
     dz = col.dz[:, None]
@@ -174,7 +176,7 @@ def step(T: np.ndarray, H: np.ndarray, col: Column, dt: float, t_surface: np.nda
         out[:-1] += g_dn[:-1] * t[1:]
         return out
 
-    h = H.copy()
+    h = H.copy() if h_guess is None else h_guess
     t, slope = temperature(h, col)
     for _ in range(newton):
         resid = w * (h - H) - net_in(t)

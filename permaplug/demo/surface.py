@@ -106,3 +106,39 @@ def potential_evaporation(t2m: np.ndarray, ssrd: np.ndarray) -> np.ndarray:
     ``0.12 ssrd sqrt(max(t2m, 0))`` (ssrd W m-2), capped at 120 mm (about 90 mm in a July
     in interior Alaska, nothing in freezing months)."""
     return np.clip(0.12 * ssrd * np.sqrt(np.clip(t2m, 0.0, None)), 0.0, 120.0)
+
+
+def bucket_wetness(inflow: np.ndarray, pet: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Relative wetness (0..1) of a soil-water bucket, monthly, (nt, ncell).
+
+    ``inflow`` (rain + snowmelt) and ``pet`` in mm per month (nt, ncell); ``capacity`` mm (ncell,).
+    Each month: ``W += inflow``; evaporation ``pet W / capacity``; drainage of 30 % of the water
+    above 70 % of capacity; ``W`` kept within [5 %, 100 %] of capacity. Starts at 60 %.
+    """
+    w = 0.6 * capacity
+    out = np.empty_like(inflow)
+    for m in range(inflow.shape[0]):
+        w = w + inflow[m]
+        w = w - pet[m] * np.clip(w / capacity, 0.0, 1.0)
+        w = w - 0.3 * np.maximum(w - 0.7 * capacity, 0.0)
+        w = np.clip(w, 0.05 * capacity, capacity)
+        out[m] = w / capacity
+    return out
+
+
+def degree_day_snow(snowfall: np.ndarray, t2m: np.ndarray, days: np.ndarray, ddf: float = 3.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly snow pack (used on the model grid, where no soil model runs).
+
+    ``snowfall`` mm per month and ``t2m`` degC (nt, n); ``days`` (nt,). Returns the end-of-month
+    water equivalent (mm) and the melt (mm per month), each (nt, n).
+    """
+    swe = np.zeros(snowfall.shape[1])
+    swe_out = np.empty_like(snowfall)
+    melt_out = np.empty_like(snowfall)
+    for m in range(snowfall.shape[0]):
+        swe = swe + snowfall[m]
+        melt = np.minimum(swe, ddf * np.maximum(t2m[m], 0.0) * days[m])
+        swe = swe - melt
+        swe_out[m], melt_out[m] = swe, melt
+    return swe_out, melt_out

@@ -23,17 +23,17 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm.auto import tqdm
 
-from permaplug.core import schema  # noqa: E402
-from permaplug.core.atomic import atomic_path, write_text_atomic  # noqa: E402
-from permaplug.core.errors import ConfigError, DataError  # noqa: E402
-from permaplug.core.explainer import ExplainInputs  # noqa: E402
-from permaplug.core.plugins import get_explainer  # noqa: E402
+from permaplug.core import schema
+from permaplug.core.atomic import atomic_path, write_text_atomic
+from permaplug.core.errors import ConfigError, DataError
+from permaplug.core.explainer import ExplainInputs
+from permaplug.core.plugins import get_explainer
 
 TOP_N = 15
 
@@ -144,6 +144,7 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
     ``table``: the run's historical table when already loaded (default: reloaded from the
     run's source and catalog). ``options`` go to the explainer plugin (e.g. ``nsamples``).
     """
+    from permaplug.training.loop import configure_threads
     from permaplug.training.predict import window_set
     from permaplug.training.runs import load_run, load_table
     from permaplug.training.windows import window_index
@@ -152,6 +153,7 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
         raise ConfigError("--n-background and --n-explained must be at least 1")
     run_dir = Path(run_dir)
     run = load_run(run_dir)
+    configure_threads(run.config.threads)  # one thread unless the run says otherwise
     explainer_obj = get_explainer(explainer)(**(options or {}))
     names = models or run.network_names
     if not names:
@@ -173,7 +175,8 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
     background, explained = inputs(bg_rows), inputs(ex_rows)
     out_dir = run_dir / "explanations" / explainer
     all_scores, gaps = [], {}
-    for name in tqdm(names, desc=f"explaining ({explainer})", disable=not progress, unit="model"):
+    for name in tqdm(names, desc=f"explaining ({explainer})",
+                     disable=None if progress else True, unit="model"):
         model = run.load_model(name)
         raw = explainer_obj.explain(model, background, explained, list(norm.dynamic_names),
                                     list(norm.static_names))
@@ -194,8 +197,8 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
         all_scores.append(scores)
         gaps[name] = additivity(ds)
     _csv(pd.concat(all_scores, ignore_index=True), out_dir / "scores.csv", label)
-    doc = {"data": label, "explainer": explainer, "n_background": int(len(bg_rows)),
-           "n_explained": int(len(ex_rows)), "test_years": list(run.config.test_years),
+    doc = {"data": label, "explainer": explainer, "n_background": len(bg_rows),
+           "n_explained": len(ex_rows), "test_years": list(run.config.test_years),
            "units": "degC", "models": gaps}
     write_text_atomic(out_dir / "additivity.json", json.dumps(doc, indent=1))
     return out_dir

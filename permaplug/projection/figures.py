@@ -7,13 +7,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
 
-from permaplug.core.atomic import atomic_path  # noqa: E402
-from permaplug.projection.indicators import COLUMN_BOTTOM_M  # noqa: E402
+from permaplug.core.atomic import atomic_path
+from permaplug.projection.indicators import COLUMN_BOTTOM_M
 
 SCENARIO_COLOURS = {"rcp26": "#1b9e77", "rcp45": "#7570b3", "rcp60": "#d95f02",
                     "rcp85": "#e7298a"}
@@ -36,10 +36,10 @@ def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
 
     ``proj``: (time, unit, layer, scenario, model) degC. ``observed`` (time, unit, layer) adds
     the last ``context_years`` of the historical record in black. Horizons longer than 15
-    years are drawn as 12-month running means.
+    years are drawn as 12-month running means (the whole observed record too).
     """
     p = proj.sel(model=model)
-    udim = [d for d in p.dims if d not in ("time", "layer", "scenario")][0]
+    udim = next(d for d in p.dims if d not in ("time", "layer", "scenario"))
     units, layers = p[udim].values, p["layer"].values
     years = pd.DatetimeIndex(p["time"].values).year
     smooth = years.max() - years.min() + 1 > 15
@@ -50,12 +50,16 @@ def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
             ax = axes[i, j]
             if observed is not None:
                 o = observed.sel({udim: u, "layer": layer})
-                o = o.sel(time=o["time"].dt.year > int(o["time"].dt.year.max()) - context_years)
+                if smooth:  # the whole record, smoothed like the projection
+                    o = o.rolling(time=12, center=True, min_periods=12).mean()
+                else:
+                    o = o.sel(time=o["time"].dt.year
+                              > int(o["time"].dt.year.max()) - context_years)
                 ax.plot(o["time"].values, o.values, color="black", lw=0.9, label="observed")
             for k, scen in enumerate(p["scenario"].values):
                 s = p.sel({udim: u, "layer": layer, "scenario": scen})
                 if smooth:
-                    s = s.rolling(time=12, center=True, min_periods=6).mean()
+                    s = s.rolling(time=12, center=True, min_periods=12).mean()
                 ax.plot(s["time"].values, s.values, color=_colour(str(scen), k), lw=0.9,
                         label=str(scen))
             ax.axhline(0.0, color="grey", lw=0.5, ls=":")
@@ -65,10 +69,12 @@ def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
                 ax.set_ylabel(f"{udim} {u}\ndegC", fontsize=8)
             ax.tick_params(labelsize=7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(labels))
+    fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=len(labels),
+               bbox_to_anchor=(0.5, -0.02))
     what = "12-month running mean" if smooth else "monthly"
-    fig.suptitle(f"{model}: projected soil temperature ({what}); data: {data_label}", fontsize=10)
     fig.autofmt_xdate()
+    fig.tight_layout(rect=(0, 0.01, 1, 0.97))
+    fig.suptitle(f"{model}: projected soil temperature ({what}); data: {data_label}", fontsize=10)
     return _save(fig, path)
 
 
@@ -105,10 +111,12 @@ def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path:
         ax.tick_params(labelsize=7)
     for n in range(len(units), nrow * ncol):
         axes[n // ncol, n % ncol].set_visible(False)
-    axes[0, 0].invert_yaxis()
     axes[0, 0].set_ylabel("thaw depth (m)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(labels))
+    fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=len(labels),
+               bbox_to_anchor=(0.5, -0.04))
+    axes[0, 0].set_ylim(COLUMN_BOTTOM_M + 0.2, 0.0)  # depth down, surface at the top
+    fig.tight_layout(rect=(0, 0.02, 1, 0.95))
     fig.suptitle(f"{model}: thaw depth of the annual-maximum profile (v: below "
                  f"{COLUMN_BOTTOM_M:g} m); data: {data_label}", fontsize=10)
     return _save(fig, path)

@@ -72,8 +72,8 @@ def project(run, table: xr.Dataset, corrected: xr.Dataset, end: int,
     months = projected_months(start, end)
     per_scen = []
     scen_names = [str(s) for s in corrected["scenario"].values]
-    bar = tqdm(total=len(scen_names) * len(models), desc="projecting", disable=not progress,
-               unit="model")
+    bar = tqdm(total=len(scen_names) * len(models), desc="projecting",
+               disable=None if progress else True, unit="model")
     for scen in scen_names:
         ptable = projection_table(table, corrected.sel(scenario=scen, drop=True), end)
         per_model = []
@@ -84,7 +84,7 @@ def project(run, table: xr.Dataset, corrected: xr.Dataset, end: int,
         per_scen.append(xr.concat(per_model, dim=pd.Index(models, name="model")))
     bar.close()
     proj = xr.concat(per_scen, dim=pd.Index(scen_names, name="scenario"))
-    udim = [d for d in proj.dims if d not in ("time", "layer", "scenario", "model")][0]
+    udim = next(d for d in proj.dims if d not in ("time", "layer", "scenario", "model"))
     return proj.transpose("time", udim, "layer", "scenario", "model")
 
 
@@ -109,12 +109,12 @@ def cf_dataset(proj: xr.DataArray, data_label: str, corrector: str, run_dir: Pat
     ds["layer"].attrs = {"long_name": "ERA5-Land soil layer (stl1 = 0-7 cm ... stl4 = 1-2.89 m)"}
     ds["scenario"].attrs = {"long_name": "RCP scenario of the bias-corrected climate forcing"}
     ds["model"].attrs = {"long_name": "trained network"}
-    udim = [d for d in proj.dims if d not in ("time", "layer", "scenario", "model")][0]
+    udim = next(d for d in proj.dims if d not in ("time", "layer", "scenario", "model"))
     if "lat_min" in ds.coords:
         ds["lat_min"].attrs = {"units": "degrees_north", "long_name": "band's southern edge"}
         ds["lat_max"].attrs = {"units": "degrees_north", "long_name": "band's northern edge"}
     ds[udim].attrs.setdefault("long_name", "latitude band" if udim == "band" else "grid cell")
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     ds.attrs = {
         "Conventions": "CF-1.8",
         "title": "permaplug scenario projections of Alaskan active-layer soil temperature",
@@ -201,10 +201,12 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
     """
     from permaplug.core.catalog import load_catalog
     from permaplug.correction.pipeline import corrected_scenarios
+    from permaplug.training.loop import configure_threads
     from permaplug.training.runs import load_run, load_table
 
     run_dir = Path(run_dir)
     run = load_run(run_dir)
+    configure_threads(run.config.threads)  # one thread unless the run says otherwise
     if end < 2024 or end > 2100:
         raise ConfigError(f"--end {end}: choose a year in 2024-2100")
     catalog_path = catalog_path if catalog_path is not None else run.config.catalog
@@ -264,5 +266,11 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         "rcp85_minus_rcp26_stl1_degC": scenario_difference(proj),
         "skill_against_truth": has_skill,
     }
+    if truth and {"rcp85", "rcp26"} <= set(truth) and all(
+            skill.covers(truth[k], proj) for k in ("rcp26", "rcp85")):
+        tru = xr.concat([truth[k].sel(time=proj["time"].values) for k in ("rcp26", "rcp85")],
+                        dim=pd.Index(["rcp26", "rcp85"], name="scenario"))
+        tru = tru.assign_coords(layer=proj["layer"].values).expand_dims(model=["truth"])
+        summary["truth_rcp85_minus_rcp26_stl1_degC"] = scenario_difference(tru)["truth"]
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
     return nc

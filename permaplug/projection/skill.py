@@ -62,7 +62,7 @@ def skill_table(projections: xr.DataArray, truth: dict[str, xr.DataArray], data_
             if years.min() > y0 or years.max() < y1:
                 continue
             sel = projections.sel(scenario=scen).sel(time=(years >= y0) & (years <= y1))
-            t = tru.sel(time=sel["time"].values, method=None) if _covers(tru, sel) else None
+            t = tru.sel(time=sel["time"].values, method=None) if covers(tru, sel) else None
             if t is None:
                 continue
             t = t.assign_coords(layer=sel["layer"].values)
@@ -81,6 +81,7 @@ def skill_table(projections: xr.DataArray, truth: dict[str, xr.DataArray], data_
                                        "bias_degC", "n", "data"])
 
 
-def _covers(truth: xr.DataArray, sel: xr.DataArray) -> bool:
+def covers(truth: xr.DataArray, sel: xr.DataArray) -> bool:
+    """True when ``truth`` has every month of ``sel``."""
     have = pd.DatetimeIndex(truth["time"].values)
     return pd.DatetimeIndex(sel["time"].values).isin(have).all()

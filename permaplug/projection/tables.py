@@ -29,6 +29,29 @@ def projected_months(start: pd.Timestamp, end_year: int) -> pd.DatetimeIndex:
     return months
 
 
+def as_datetime64(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with a ``datetime64`` time axis (monthly stamps of cftime calendars converted)."""
+    if np.issubdtype(ds["time"].dtype, np.datetime64):
+        return ds
+    stamps = pd.DatetimeIndex([f"{t.year:04d}-{t.month:02d}-01" for t in ds["time"].values])
+    return ds.assign_coords(time=stamps.values)
+
+
+def check_finite(future: xr.Dataset, corrector: str = "") -> None:
+    """DataError naming the first scenario feature with missing values (NaN) in ``future``."""
+    for name in SCENARIO_FEATURES:
+        bad = np.isnan(future[name].values)
+        if bad.any():
+            da = future[name]
+            pos = np.argwhere(bad)[0]
+            where = ", ".join(f"{d} {da[d].values[i]}" if d != "time" else
+                              f"{pd.Timestamp(da[d].values[i]):%Y-%m}"
+                              for d, i in zip(da.dims, pos, strict=True))
+            by = f" (corrector {corrector})" if corrector else ""
+            raise DataError(f"corrected scenario{by} has {int(bad.sum())} missing value(s) of "
+                            f"{name!r} in the projected months, first at {where}")
+
+
 def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030) -> xr.Dataset:
     """``hist`` (time, unit) continued by ``scenario`` (time, unit) through December ``end``.
 
@@ -37,6 +60,7 @@ def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030) ->
     """
     if "scenario" in scenario.dims:
         raise DataError("projection_table takes one scenario: select it first")
+    scenario = as_datetime64(scenario)
     udim = unit_dim(hist)
     hist_time = pd.DatetimeIndex(hist["time"].values)
     start = hist_time[-1] + pd.offsets.MonthBegin(1)
@@ -54,6 +78,7 @@ def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030) ->
     future = scenario[list(SCENARIO_FEATURES)].sel(time=months.values)
     if udim in future.dims:
         future = future.sel({udim: hist[udim].values})
+    check_finite(future, str(scenario.attrs.get("bias_correction", "")))
     cal = calendar_features(months.values)
     data_vars = {}
     for name, da in hist.data_vars.items():

@@ -37,8 +37,9 @@ background:#f6f7f9}
 header{background:#16324f;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:22px}
 header p{margin:0;opacity:.85;font-size:13px}nav{padding:8px 28px;background:#e8edf3;font-size:13px}
 nav a{margin-right:14px;color:#16324f}main{padding:8px 28px 40px;max-width:1500px}
-section{background:#fff;border:1px solid #dde3ea;border-radius:6px;margin:18px 0;padding:6px 18px 14px}
-h2{font-size:18px;border-bottom:1px solid #dde3ea;padding-bottom:6px}h3{font-size:15px;margin:14px 0 6px}
+section{background:#fff;border:1px solid #dde3ea;border-radius:6px;margin:18px 0;
+padding:6px 18px 14px}h2{font-size:18px;border-bottom:1px solid #dde3ea;padding-bottom:6px}
+h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:12.5px;margin:6px 0 10px}
 th,td{border:1px solid #d5dbe3;padding:3px 8px;text-align:right}th{background:#eef2f6}
 td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #e3e7ec;margin:6px 0}
@@ -204,8 +205,8 @@ def indicator_section(run: Path) -> str:
     if not dirs:
         return _missing(f"{run.name}: no indicators (run `permaplug project {run}`)")
     parts = [f"<h3>{_e(run.name)}</h3>",
-             "<p class='small'>Per cell: median thaw depth of the annual-maximum profile / share "
-             "of years with a layer whose annual maximum stays below 0 &deg;C.</p>"]
+             ("<p class='small'>Per cell: median thaw depth of the annual-maximum profile / "
+              "share of years with a layer whose annual maximum stays below 0 &deg;C.</p>")]
     for d in dirs:
         parts.append(f"<h3>{_e(d.name)}</h3>")
         parts.append(_table(_thaw_summary(_read_csv(d / "indicators_years.csv"))))
@@ -242,7 +243,7 @@ BUILDERS = {"provenance": provenance, "comparison": comparison, "figure4": figur
 def render(run_dirs: list[Path]) -> str:
     """The report's HTML text."""
     labels = sorted({_label(r) for r in run_dirs})
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
     body = []
     for sid, title in SECTIONS:

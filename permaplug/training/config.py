@@ -25,10 +25,13 @@ class RunConfig:
 
     source: str = "era5land"
     catalog: str | None = None
+    spatial: str = "bands"  # bands | grid (issue 8: cells with a band coordinate)
     models: list[str] = field(default_factory=lambda: ["all"])
     epochs: int = 50
     batch_size: int = 32
     lr: float = 1e-3
+    lr_schedule: str = "constant"
+    weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
     train_years: list[int] = field(default_factory=lambda: list(schema.TRAIN_YEARS))
@@ -74,6 +77,8 @@ class RunConfig:
         return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
     def validate(self) -> None:
+        if self.spatial not in ("bands", "grid"):
+            raise ConfigError(f"--spatial {self.spatial!r}: use 'bands' or 'grid'")
         for key in ("train_years", "test_years"):
             years = getattr(self, key)
             if len(years) != 2 or int(years[0]) > int(years[1]):
@@ -90,6 +95,10 @@ class RunConfig:
             raise ConfigError("early_stopping must be >= 0")
         if int(self.early_stopping) and not float(self.val_fraction):
             raise ConfigError("--early-stopping needs a validation split (--val-fraction > 0)")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"lr_schedule {self.lr_schedule!r}: choose constant or cosine")
+        if float(self.weight_decay) < 0 or float(self.lr) <= 0:
+            raise ConfigError("lr must be > 0 and weight_decay >= 0")
         if int(self.window) < 13:
             raise ConfigError("window must be at least 13 months (seasonal-naive looks back 12)")
         if not isinstance(self.hparams, dict):

@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from permaplug.core import schema  # noqa: E402
-from permaplug.core.atomic import atomic_path  # noqa: E402
+from permaplug.core import schema
+from permaplug.core.atomic import atomic_path
 
 MAX_ROWS = 12  # gridded runs: show at most this many units
 

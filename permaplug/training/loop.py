@@ -32,6 +32,19 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     early_stopping: int = 0  # patience in epochs on the validation loss; 0 = off
+    weight_decay: float = 0.0  # Adam's L2 penalty
+    lr_schedule: str = "constant"  # constant | cosine (per epoch, from lr down to lr / 100)
+
+
+def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of ``epoch`` (0-based): a pure function of the epoch, so resuming needs no
+    scheduler state."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "cosine":
+        floor = cfg.lr / 100
+        return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * epoch / max(cfg.epochs, 1)))
+    raise ConfigError(f"lr_schedule {cfg.lr_schedule!r}: choose constant or cosine")
 
 
 @dataclass
@@ -104,7 +117,8 @@ def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet
         raise ConfigError("--early-stopping needs a validation split (--val-fraction > 0)")
     device = resolve_device(cfg.device)
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    epoch_lr(cfg, 0)  # validates the schedule name
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history, start, best_state, bad = History(), 0, None, 0
     best_val = math.inf
     state_path = checkpoint_dir / STATE_FILE if checkpoint_dir else None
@@ -125,6 +139,8 @@ def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet
         gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
         torch.manual_seed(_epoch_seed(cfg.seed, epoch) + 1)  # dropout
         order = torch.randperm(n, generator=gen)
+        for group in opt.param_groups:
+            group["lr"] = epoch_lr(cfg, epoch)
         total = 0.0
         for s in range(0, n, cfg.batch_size):
             x, band, static, y = train.batch(order[s : s + cfg.batch_size])

@@ -9,14 +9,17 @@ from permaplug.core import schema
 from permaplug.core.model import Model
 from permaplug.training.baseline import Baseline
 from permaplug.training.normalise import Normaliser
-from permaplug.training.windows import SeriesArrays, WindowSet
+from permaplug.training.windows import Z_FEATURE, SeriesArrays, WindowSet
 
 
 def window_set(arrays: SeriesArrays, normaliser: Normaliser, index: np.ndarray) -> WindowSet:
     """Normalised tensors of ``arrays`` with the window ``index`` (targets normalised too)."""
     normaliser.check(arrays)
+    names = list(arrays.dynamic_names)
+    z_col = names.index(Z_FEATURE) if Z_FEATURE in names else None
     return WindowSet(normaliser.dynamic(arrays.dynamic), normaliser.static(arrays.static),
-                     arrays.band, normaliser.target(arrays.target), index, normaliser.window)
+                     arrays.band, normaliser.target(arrays.target), index, normaliser.window,
+                     z_col)
 
 
 def _months_ext(arrays: SeriesArrays) -> torch.Tensor:

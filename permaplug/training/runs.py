@@ -46,17 +46,18 @@ from permaplug.training.zsignal import fit_z, z_series
 COMPLETE = "COMPLETE"
 
 
-def load_table(source: str, catalog: str | None) -> xr.Dataset:
-    """The assembled monthly table of ``source`` from ``catalog`` (None = bundled demo data)."""
+def load_table(source: str, catalog: str | None, spatial: str = "bands") -> xr.Dataset:
+    """The assembled monthly table of ``source`` from ``catalog`` (None = bundled demo data);
+    ``spatial``: ``bands`` (dims time, band) or ``grid`` (time, cell)."""
     from permaplug.core.catalog import load_catalog
     from permaplug.data.assemble import assemble_table
 
-    return assemble_table(load_catalog(catalog), source=source)
+    return assemble_table(load_catalog(catalog), source=source, spatial=spatial)
 
 
 def default_run_dir(source: str, models: list[str], root: Path | str = "runs") -> Path:
     """``runs/<UTC timestamp>-<source>-<model|all>``."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
     what = models[0] if len(models) == 1 else "all"
     return Path(root) / f"{stamp}-{source}-{what}"
 
@@ -97,7 +98,7 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
     val = np.zeros((0, 2), np.int64)
     if cfg.val_fraction:
         months = np.unique(train[:, 1])
-        cut = months[int(round(len(months) * (1 - cfg.val_fraction)))]
+        cut = months[round(len(months) * (1 - cfg.val_fraction))]
         val, train = train[train[:, 1] >= cut], train[train[:, 1] < cut]
     return Prepared(arrays, normaliser, train, val, test)
 
@@ -136,7 +137,8 @@ def fit_model(name: str, prep: Prepared, cfg: RunConfig, ckpt_dir: Path, resume:
         hist = {"train": [], "val": []}
     else:
         tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                         device=cfg.device, early_stopping=cfg.early_stopping)
+                         device=cfg.device, early_stopping=cfg.early_stopping,
+                         weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule)
         train = window_set(prep.arrays, prep.normaliser, prep.train)
         val = window_set(prep.arrays, prep.normaliser, prep.val) if len(prep.val) else None
         hist = train_model(model, train, tc, val, ckpt_dir, resume, progress, label=name).to_dict()
@@ -150,8 +152,12 @@ def fit_model(name: str, prep: Prepared, cfg: RunConfig, ckpt_dir: Path, resume:
 
 def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
                 resume: bool = False, progress: bool = True,
-                echo: Callable[[str], None] = print) -> Path:
-    """Train every model of ``cfg`` and write the run folder ``out_dir`` (see module doc)."""
+                echo: Callable[[str], None] = print, mark_complete: bool = True) -> Path:
+    """Train every model of ``cfg`` and write the run folder ``out_dir`` (see module doc).
+
+    ``mark_complete=False`` leaves the ``COMPLETE`` marker to the caller (``permaplug run``
+    writes it after its projection, explanation and report steps).
+    """
     cfg.validate()
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not resume:
@@ -159,18 +165,19 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
                           "continue it, or choose another folder)")
     models = resolve_models(cfg.models)
     configure_threads(cfg.threads)
-    table = load_table(cfg.source, cfg.catalog) if table is None else table
+    table = load_table(cfg.source, cfg.catalog, cfg.spatial) if table is None else table
     label = schema.data_label(table)
     prep = prepare(table, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / COMPLETE).unlink(missing_ok=True)
+    echo(f"Run folder: {out_dir}" + (" (resuming)" if resume else ""))
     resolved = {
         "data": label, "models": models, "permaplug_version": __version__,
         "dynamic_features": list(prep.arrays.dynamic_names),
         "static_features": list(prep.arrays.static_names),
-        "spatial_dim": prep.arrays.unit_dim, "n_units": int(len(prep.arrays.units)),
-        "windows": {"train": int(len(prep.train)), "validation": int(len(prep.val)),
-                    "test": int(len(prep.test))},
+        "spatial_dim": prep.arrays.unit_dim, "n_units": len(prep.arrays.units),
+        "windows": {"train": len(prep.train), "validation": len(prep.val),
+                    "test": len(prep.test)},
         "table_span": [str(prep.arrays.time[0])[:7], str(prep.arrays.time[-1])[:7]],
         "provenance": str(table.attrs.get("provenance", "")),
     }
@@ -195,8 +202,15 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
 
     write_outputs(out_dir, cfg, prep, label, pd.concat(frames, ignore_index=True), metrics,
                   histories)
-    write_text_atomic(out_dir / COMPLETE, _dt.datetime.now(_dt.timezone.utc).isoformat() + "\n")
+    if mark_complete:
+        mark_run_complete(out_dir)
     return out_dir
+
+
+def mark_run_complete(out_dir: Path, steps: list[str] | None = None) -> Path:
+    """Write the ``COMPLETE`` marker (UTC time and the steps done), the run folder's last file."""
+    lines = [_dt.datetime.now(_dt.UTC).isoformat(), *(steps or ["train", "evaluate"])]
+    return write_text_atomic(Path(out_dir) / COMPLETE, "\n".join(lines) + "\n")
 
 
 def write_outputs(out_dir: Path, cfg: RunConfig, prep: Prepared, label: str,

@@ -35,8 +35,8 @@ def write_comparison(frame: pd.DataFrame, out_dir: Path, label: str, test_years:
         "",
         f"data: {label}",
         "",
-        f"Pooled over {n_units} spatial units x {len(schema.TARGETS)} layers (RMSE and MAE in "
-        "degC; R² of the pooled series), then RMSE per layer.",
+        (f"Pooled over {n_units} spatial units x {len(schema.TARGETS)} layers (RMSE and MAE in "
+         "degC; R² of the pooled series), then RMSE per layer."),
         "",
     ]
     cols = list(frame.columns)

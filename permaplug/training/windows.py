@@ -1,7 +1,8 @@
 """Monthly arrays of an assembled table and the index of its 24-month windows.
 
 A window is a pair ``(unit, last)``: the input months are ``last - W + 1 .. last`` and the
-target is month ``last + 1`` (paper eq. 2.3-2.5). Windows are never copied out of the monthly
+target is month ``last + 1`` (paper eq. 2.3-2.5). The scenario signal ``z`` (when an input) is one
+value per window, z at the last input month, repeated at every step of the window. Windows are never copied out of the monthly
 arrays: :class:`WindowSet` gathers a batch through an ``unfold`` view when asked.
 
 The spatial dim is generic: ``band`` (six latitude bands) or ``cell`` (gridded mode, with a
@@ -18,6 +19,8 @@ import xarray as xr
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
+
+Z_FEATURE = "z"
 
 
 def unit_dim(ds: xr.Dataset | xr.DataArray) -> str:
@@ -93,10 +96,8 @@ def table_arrays(table: xr.Dataset, dynamic_names: tuple[str, ...],
     time = np.asarray(table["time"].values).astype("datetime64[ns]")
     if len(time) > 1 and not (np.diff(time.astype("datetime64[M]").astype(int)) == 1).all():
         raise DataError("table 'time' is not a gap-free monthly series")
-    if udim == "band":
-        band = np.asarray(table["band"].values, dtype=np.int64)
-    elif "band" in table.coords:
-        band = np.asarray(table["band"].values, dtype=np.int64)
+    if udim == "band" or "band" in table.coords:
+        band = np.array(table["band"].values, dtype=np.int64)
     else:
         raise DataError("gridded table has no 'band' coordinate on its 'cell' dimension")
     dyn = np.stack([_variable(table, n, udim, z) for n in dynamic_names], axis=-1)
@@ -118,7 +119,7 @@ def table_arrays(table: xr.Dataset, dynamic_names: tuple[str, ...],
         else:
             targets.append(np.full((len(band), len(time)), np.nan, np.float32))
     return SeriesArrays(
-        time=time, month=pd.DatetimeIndex(time).month.to_numpy(), unit_dim=udim,
+        time=time, month=np.array(pd.DatetimeIndex(time).month), unit_dim=udim,
         units=np.asarray(table[udim].values), band=band, dynamic=dyn, static=static,
         target=np.stack(targets, axis=-1), dynamic_names=tuple(dynamic_names),
         static_names=tuple(static_names), data_label=schema.data_label(table),
@@ -140,11 +141,15 @@ def window_index(arrays: SeriesArrays, years: tuple[int, int], window: int = sch
         return np.zeros((0, 2), np.int64)
     uu, ll = np.meshgrid(np.arange(n_units), last, indexing="xy")
     idx = np.stack([uu.ravel(), ll.ravel()], axis=1).astype(np.int64)
-    finite_in = np.isfinite(arrays.dynamic).all(axis=-1)  # [U, T]
+    names = list(arrays.dynamic_names)
+    per_step = [i for i, n in enumerate(names) if n != Z_FEATURE]
+    finite_in = np.isfinite(arrays.dynamic[:, :, per_step]).all(axis=-1)  # [U, T]
     # a window is valid when all its input months are finite: rolling count over the window
     csum = np.concatenate([np.zeros((n_units, 1)), np.cumsum(~finite_in, axis=1)], axis=1)
     bad_inputs = csum[idx[:, 0], idx[:, 1] + 1] - csum[idx[:, 0], idx[:, 1] + 1 - window]
     keep = bad_inputs == 0
+    if Z_FEATURE in names:  # z is taken at the last input month only
+        keep &= np.isfinite(arrays.dynamic[idx[:, 0], idx[:, 1], names.index(Z_FEATURE)])
     if need_target:
         keep &= np.isfinite(arrays.target[idx[:, 0], idx[:, 1] + 1]).all(axis=-1)
     return idx[keep]
@@ -172,12 +177,15 @@ def target_windows(arrays: SeriesArrays, target_months, window: int = schema.WIN
 class WindowSet:
     """Normalised arrays as tensors plus a window index; batches are gathered on demand.
 
+    ``z_col``: the column of the scenario signal z, set to z at each window's last month.
+
     ``batch(rows)`` -> ``x [B, W, F]``, ``band [B]``, ``static [B, S]``, ``y [B, L]`` (y is
     NaN-free only for windows built with ``need_target``).
     """
 
     def __init__(self, dynamic: np.ndarray, static: np.ndarray, band: np.ndarray,
-                 target: np.ndarray, index: np.ndarray, window: int = schema.WINDOW) -> None:
+                 target: np.ndarray, index: np.ndarray, window: int = schema.WINDOW,
+                 z_col: int | None = None) -> None:
         self.dynamic = torch.as_tensor(np.ascontiguousarray(dynamic, np.float32))  # [U, T, F]
         # [U, T - W + 1, F, W]: a view, every window without a copy
         self._windows = self.dynamic.unfold(1, window, 1)
@@ -186,6 +194,7 @@ class WindowSet:
         self.target = torch.as_tensor(np.ascontiguousarray(target, np.float32))  # [U, T, L]
         self.index = torch.as_tensor(np.asarray(index, np.int64)).reshape(-1, 2)
         self.window = window
+        self.z_col = z_col  # feature column holding z: filled with z at the last input month
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -193,7 +202,9 @@ class WindowSet:
     def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, ...]:
         idx = self.index[rows]
         unit, last = idx[:, 0], idx[:, 1]
-        x = self._windows[unit, last - self.window + 1].transpose(1, 2)  # [B, W, F]
+        x = self._windows[unit, last - self.window + 1].transpose(1, 2)  # [B, W, F], a copy
+        if self.z_col is not None:
+            x[:, :, self.z_col] = self.dynamic[unit, last, self.z_col].unsqueeze(1)
         n_time = self.target.shape[1]
         y = self.target[unit, (last + 1).clamp(max=n_time - 1)]
         y = torch.where((last + 1 < n_time)[:, None], y, torch.nan)  # past the table's end

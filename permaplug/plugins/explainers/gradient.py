@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from permaplug.core.explainer import ExplainInputs, Explainer
+from permaplug.core.explainer import Explainer, ExplainInputs
 from permaplug.plugins.explainers._common import FixedBand, check_inputs, predict, result_dataset
 
 

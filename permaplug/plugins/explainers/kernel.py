@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from permaplug.core.explainer import ExplainInputs, Explainer
+from permaplug.core.explainer import Explainer, ExplainInputs
 from permaplug.plugins.explainers._common import FixedBand, check_inputs, predict, result_dataset
 
 
@@ -37,7 +37,7 @@ class KernelShap(Explainer):
         pick = np.sort(rng.choice(len(background), n_bg, replace=False))
         n, w, f = explained.x.shape
         n_static = explained.static.shape[-1]
-        flat = lambda inp, i: np.concatenate(  # noqa: E731
+        flat = lambda inp, i: np.concatenate(
             [inp.x[i].reshape(len(i), w * f).cpu().numpy(), inp.static[i].cpu().numpy()], 1)
         bg_flat = flat(background, pick)
         was_training = model.training

@@ -1,6 +1,8 @@
 """``bilstm``: a bidirectional LSTM; both directions' summaries of the window predict the layers."""
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 
 from permaplug.core.model import Model, ModelDims
@@ -16,7 +18,7 @@ class BiLSTMModel(Model):
 
     name = "bilstm"
     description = "Bidirectional LSTM (final forward and backward states -> linear head)"
-    default_hparams = {"hidden_size": 64, "num_layers": 1, "dropout": 0.0}
+    default_hparams: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 1, "dropout": 0.0}
 
     def __init__(self, dims: ModelDims, **hparams) -> None:
         super().__init__(dims, **hparams)

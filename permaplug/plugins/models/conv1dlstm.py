@@ -1,6 +1,8 @@
 """``conv1dlstm``: 1-D convolutions extract local temporal patterns, an LSTM reads them in order."""
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 
 from permaplug.core.model import Model, ModelDims
@@ -12,7 +14,7 @@ class Conv1DLSTMModel(Model):
 
     name = "conv1dlstm"
     description = "1-D convolution front end followed by an LSTM (last hidden state -> head)"
-    default_hparams = {"filters": 64, "kernel_size": 3, "hidden_size": 64, "num_layers": 1,
+    default_hparams: ClassVar[dict[str, Any]] = {"filters": 64, "kernel_size": 3, "hidden_size": 64, "num_layers": 1,
                        "dropout": 0.1}
 
     def __init__(self, dims: ModelDims, **hparams) -> None:

@@ -1,6 +1,8 @@
 """``gru``: a stacked gated recurrent unit network; the last step's state predicts the 4 layers."""
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 
 from permaplug.core.model import Model, ModelDims
@@ -12,7 +14,7 @@ class GRUModel(Model):
 
     name = "gru"
     description = "Gated recurrent unit network (stacked GRU, last hidden state -> linear head)"
-    default_hparams = {"hidden_size": 64, "num_layers": 2, "dropout": 0.1}
+    default_hparams: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 2, "dropout": 0.1}
 
     def __init__(self, dims: ModelDims, **hparams) -> None:
         super().__init__(dims, **hparams)

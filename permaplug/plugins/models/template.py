@@ -22,6 +22,8 @@ hyper-parameters that override ``default_hparams``; ``forward(x [B,W,F], band [B
 """
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 
 from permaplug.core.model import Model, ModelDims
@@ -33,7 +35,7 @@ class WindowMLP(Model):
 
     name = "window-mlp"
     description = "Example: a multilayer perceptron over the flattened window"
-    default_hparams = {"hidden_size": 64}
+    default_hparams: ClassVar[dict[str, Any]] = {"hidden_size": 64}
 
     def __init__(self, dims: ModelDims, **hparams) -> None:
         super().__init__(dims, **hparams)

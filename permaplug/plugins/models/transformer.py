@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 
@@ -28,7 +29,7 @@ class TransformerModel(Model):
 
     name = "transformer"
     description = "Transformer encoder with sinusoidal positional encoding (last token -> head)"
-    default_hparams = {"d_model": 64, "nhead": 4, "num_layers": 2, "dim_feedforward": 128,
+    default_hparams: ClassVar[dict[str, Any]] = {"d_model": 64, "nhead": 4, "num_layers": 2, "dim_feedforward": 128,
                        "dropout": 0.1}
 
     def __init__(self, dims: ModelDims, **hparams) -> None:

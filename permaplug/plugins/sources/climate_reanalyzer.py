@@ -72,10 +72,11 @@ def read_series(path: Path) -> pd.Series:
     try:
         table = pd.read_csv(path, skiprows=HEADER_LINES, usecols=["Year", *MONTHS])
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot parse the table after line {HEADER_LINES} ({exc})") from exc
+        raise DataError(f"{path}: cannot parse the table after line {HEADER_LINES} "
+                        f"({exc})") from exc
     long = table.melt(id_vars="Year", value_vars=list(MONTHS), var_name="month", value_name="v")
     long["month"] = long["month"].map({m: i for i, m in enumerate(MONTHS, 1)})
-    index = pd.to_datetime(dict(year=long["Year"], month=long["month"], day=1))
+    index = pd.to_datetime({"year": long["Year"], "month": long["month"], "day": 1})
     values = long["v"].astype(float).where(long["v"] != MISSING)
     return pd.Series(values.to_numpy(), index=index).sort_index()
 
@@ -118,8 +119,9 @@ def read_points(folder: Path, variables: Sequence[str] = ("temp", "precip", "dew
     for var in variables:
         out_name, _, _, attrs = VARIABLE_FILES[var]
         frame = pd.concat(series[var], axis=1)
+        time = frame.index.values.astype("datetime64[ns]")
         data_vars[out_name] = xr.DataArray(frame.to_numpy(), dims=("time", "point"),
-                                           coords={"time": frame.index.values.astype("datetime64[ns]")}, attrs=dict(attrs))
+                                           coords={"time": time}, attrs=dict(attrs))
     ds = xr.Dataset(data_vars)
     ds = ds.assign_coords(
         point=np.arange(len(names)),
@@ -130,7 +132,8 @@ def read_points(folder: Path, variables: Sequence[str] = ("temp", "precip", "dew
     ds["lat"].attrs = {"units": "degrees_north", "standard_name": "latitude"}
     ds["lon"].attrs = {"units": "degrees_east", "standard_name": "longitude"}
     ds.attrs[schema.DATA_LABEL_ATTR] = DATA_LABEL
-    ds.attrs["provenance"] = f"Climate Reanalyzer ERA5 point exports: {len(files)} files in {folder}"
+    ds.attrs["provenance"] = (f"Climate Reanalyzer ERA5 point exports: {len(files)} files "
+                              f"in {folder}")
     return ds
 
 
@@ -181,7 +184,8 @@ class ClimateReanalyzerSource(Source):
         if spatial == "bands":
             ds = points_to_bands(ds)
         elif spatial != "points":
-            raise DataError(f"climate-reanalyzer: option spatial={spatial!r}; use 'points' or 'bands'")
+            raise DataError(f"climate-reanalyzer: option spatial={spatial!r}; "
+                            "use 'points' or 'bands'")
         if label:
             ds.attrs[schema.DATA_LABEL_ATTR] = label
         return ds

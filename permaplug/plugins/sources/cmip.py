@@ -71,7 +71,7 @@ from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
 from permaplug.data import units as U
-from permaplug.data.bands import band_mean, grid_cells
+from permaplug.data.bands import band_mean, grid_cells, subset_region
 from permaplug.data.calendar import GAP_POLICIES, fill_gaps, to_month_start
 from permaplug.plugins.sources.era5land import expand_paths
 
@@ -133,22 +133,25 @@ def convert_variable(cmip_var: str, da: xr.DataArray, what: str) -> xr.DataArray
     return out.rename(name).assign_attrs(schema.cf_attrs(name))
 
 
-def _decode(path: Path) -> xr.Dataset:
+def _decode(path: Path, lazy: bool = True) -> xr.Dataset:
     try:
-        return xr.open_dataset(path, chunks={},
+        return xr.open_dataset(path, chunks={} if lazy else None,
                                decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise DataError(f"{path}: cannot open as NetCDF ({type(exc).__name__}: {exc})") from exc
 
 
-def read_drs_variable(files: Sequence[DRSName], what: str) -> xr.DataArray:
-    """Concatenate the files of one variable/experiment along time (month-start stamps)."""
+def read_drs_variable(files: Sequence[DRSName], what: str, lazy: bool = True) -> xr.DataArray:
+    """Concatenate the files of one variable/experiment along time (month-start stamps).
+
+    ``lazy``: dask arrays (gridded mode); otherwise read per file (band means are small).
+    """
     parts = []
     for f in sorted(files, key=lambda d: d.path.name):
-        ds = _decode(f.path)
+        ds = _decode(f.path, lazy)
         if f.var not in ds.data_vars:
             raise DataError(f"{f.path}: no variable {f.var!r} inside (file name says so)")
-        da = ds[f.var]
+        da = subset_region(ds[f.var], what=str(f.path))
         drop = [c for c in da.coords if c not in da.dims and c not in ("lat", "lon")]
         da = da.drop_vars(drop)
         da = to_month_start(da.to_dataset(), what=str(f.path))[f.var]
@@ -167,15 +170,15 @@ def _land_fraction(sftlf: str | Path | None, fx_files: list[DRSName]) -> xr.Data
     ds = _decode(path)
     if "sftlf" not in ds:
         raise DataError(f"{path}: no variable 'sftlf'")
-    lf = ds["sftlf"].squeeze(drop=True).load()
+    lf = subset_region(ds["sftlf"].squeeze(drop=True)).load()
     units = str(lf.attrs.get("units", "%")).strip()
     return lf / 100.0 if units in ("%", "percent") or float(lf.max()) > 1.5 else lf
 
 
 def _spatial(ds: xr.Dataset, spatial: str, land: xr.DataArray | None, region: str | None,
              what: str) -> xr.Dataset:
-    if spatial == "bands":
-        return band_mean(ds, land_fraction=land, region=region, what=what)
+    if spatial == "bands":  # small: computed once here instead of at every later access
+        return band_mean(ds, land_fraction=land, region=region, what=what).load()
     if spatial == "grid":
         mask = None if land is None else (land > 0.5)
         return grid_cells(ds, land=mask, region=region, what=what)
@@ -254,7 +257,8 @@ def open_drs(paths: Any, *, model: str | None = None, member: str | None = None,
     for v in cmip_vars:
         if (v, HISTORICAL) not in groups:
             raise DataError(f"cmip: {model} has {v} for scenarios but not for historical")
-        da = read_drs_variable(groups[(v, HISTORICAL)], f"{what} {v} historical")
+        da = read_drs_variable(groups[(v, HISTORICAL)], f"{what} {v} historical",
+                               lazy=spatial != "bands")
         hist_vars[CMIP_TO_CANONICAL[v]] = convert_variable(v, da, f"{what} historical")
     hist = _spatial(xr.Dataset(hist_vars), spatial, land, region, what).drop_vars(
         ["n_cells"], errors="ignore")
@@ -265,7 +269,7 @@ def open_drs(paths: Any, *, model: str | None = None, member: str | None = None,
         for v in cmip_vars:
             if (v, s) not in groups:
                 raise DataError(f"cmip: {model} {s} has no {v} files")
-            da = read_drs_variable(groups[(v, s)], f"{what} {v} {s}")
+            da = read_drs_variable(groups[(v, s)], f"{what} {v} {s}", lazy=spatial != "bands")
             svars[CMIP_TO_CANONICAL[v]] = convert_variable(v, da, f"{what} {s}")
         sc = _spatial(xr.Dataset(svars), spatial, land, region, what).drop_vars(
             ["n_cells"], errors="ignore")

@@ -75,7 +75,13 @@ from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
 from permaplug.data import units as U
-from permaplug.data.bands import band_mean, canonical_order, find_latlon, grid_cells
+from permaplug.data.bands import (
+    band_mean,
+    canonical_order,
+    find_latlon,
+    grid_cells,
+    subset_region,
+)
 from permaplug.data.calendar import to_month_start
 
 CANONICAL = ("t2m", "skt", "tp", "sf", "strd", "ssrd", "slhf", "sshf",
@@ -132,7 +138,7 @@ def expand_paths(paths: str | Path | Sequence[str | Path], what: str) -> list[Pa
 def _open_nc(path: Path) -> xr.Dataset:
     try:
         return xr.open_dataset(path, chunks={}, decode_timedelta=False)
-    except Exception as exc:  # noqa: BLE001 - backend errors vary; report one line
+    except Exception as exc:
         raise DataError(f"{path}: cannot open as NetCDF ({type(exc).__name__}: {exc})") from exc
 
 
@@ -164,7 +170,7 @@ def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.
         ds = normalise_cds_time(_open_nc(p), p)
         if rename:
             ds = ds.rename({k: v for k, v in rename.items() if k in ds.data_vars})
-            for k, v in rename.items():
+            for v in rename.values():
                 if v in ds.data_vars and not ds[v].attrs.get("units"):
                     ds[v].attrs["units"] = EE_UNITS[v]
             if "lon" in ds.dims and "lat" in ds.dims:
@@ -173,9 +179,16 @@ def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.
         if not [v for v in keep if v != "lsm"]:
             raise DataError(f"{p}: no ERA5-Land variable (expected some of {', '.join(CANONICAL)}"
                             + (" or Earth Engine band names" if rename else "") + ")")
-        parts.append(ds[keep])
-    ds = xr.concat(parts, dim="time", data_vars="all", coords="minimal", compat="override",
-                   join="outer") if len(parts) > 1 else parts[0]
+        parts.append(subset_region(ds[keep], what=str(p)))
+    # files with the same times but different variables (the CDS splits a request by step
+    # type into several files) are merged; then periods are concatenated
+    by_times: dict[bytes, list[xr.Dataset]] = {}
+    for part in parts:
+        by_times.setdefault(np.asarray(part["time"].values).tobytes(), []).append(part)
+    periods = [xr.merge(group, compat="override", join="outer") if len(group) > 1 else group[0]
+               for group in by_times.values()]
+    ds = xr.concat(periods, dim="time", data_vars="all", coords="minimal", compat="override",
+                   join="outer") if len(periods) > 1 else periods[0]
     ds = ds.sortby("time")
     t = pd.Index(ds["time"].values)
     if t.duplicated().any():
@@ -360,11 +373,11 @@ def open_era5land(paths: str | Path | Sequence[str | Path], *, format: str = "au
     monthly = to_canonical_units(to_monthly(raw, product, what), what)
     prod = monthly.attrs.pop("permaplug_product", product)
     if fmt != "ee-csv":
-        lat_name, lon_name = find_latlon(monthly, what)
+        find_latlon(monthly, what)  # a clear error before aggregating
         if land is not None:
             land = land.load()
         if spatial == "bands":
-            monthly = band_mean(monthly, land_fraction=land, region=region, what=what)
+            monthly = band_mean(monthly, land_fraction=land, region=region, what=what).load()
             how = "cos(lat)-weighted mean of land cells inside the region polygon per band"
         else:
             monthly = grid_cells(monthly, land=None if land is None else land > 0.5,
@@ -375,7 +388,8 @@ def open_era5land(paths: str | Path | Sequence[str | Path], *, format: str = "au
     monthly.attrs = {
         schema.DATA_LABEL_ATTR: data_label,
         "provenance": (f"era5land source: {len(files)} {fmt} file(s) "
-                       f"({', '.join(str(f) for f in files[:3])}{', ...' if len(files) > 3 else ''});"
+                       f"({', '.join(str(f) for f in files[:3])}"
+                       f"{', ...' if len(files) > 3 else ''});"
                        f" product {prod}; {how}"),
         "Conventions": "CF-1.8",
     }

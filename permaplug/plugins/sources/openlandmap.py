@@ -79,7 +79,7 @@ def _open_tif(path: Path) -> xr.DataArray:
 
     try:
         da = xr.open_dataarray(path, engine="rasterio", mask_and_scale=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise DataError(f"{path}: cannot read GeoTIFF ({type(exc).__name__}: {exc})") from exc
     crs = da.rio.crs
     if crs is None:

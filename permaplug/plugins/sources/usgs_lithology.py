@@ -8,7 +8,8 @@ FILE CONVENTIONS READ
   https://doi.org/10.3133/sim3340. Any CRS with a ``.prj``/SRS definition (the release uses an
   Alaska Albers projection); polygons are reprojected to EPSG:3338 (Alaska Albers equal area).
 * Attribute field holding the map unit symbol: option ``unit_field`` (default ``STATE_UNIT``,
-  e.g. ``Qs``, ``Kgr``, ``Tv``). Alternatively ``class_field`` names a field that already
+  e.g. ``Qs``, ``Kgr``, ``Tv``; check your copy's attribute table -- a missing field is an
+  error listing the fields present). Alternatively ``class_field`` names a field that already
   holds one of the nine class names (then no unit table is used).
 * Map unit -> class table: a CSV with columns ``pattern,class[,note]``; each ``pattern`` is a
   regular expression matched against the whole unit symbol, first match wins. The package's
@@ -49,7 +50,7 @@ DEFAULT_LABEL = "USGS SIM 3340 (real)"
 
 def default_unit_table() -> Path:
     """The package's heuristic unit -> class table."""
-    return Path(str(resources.files("permaplug.resources") / "lithology" / "unit_classes.csv"))
+    return Path(str(resources.files("permaplug") / "resources" / "lithology" / "unit_classes.csv"))
 
 
 def load_unit_table(path: str | Path | None = None) -> list[tuple[re.Pattern[str], str]]:
@@ -105,7 +106,7 @@ def read_map(path: Path, layer: str | None = None):
         raise DataError(f"{path}: lithology map not found")
     try:
         gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
-    except Exception as exc:  # noqa: BLE001 - GDAL errors vary
+    except Exception as exc:
         raise DataError(f"{path}: cannot read vector data ({type(exc).__name__}: {exc})") from exc
     if gdf.crs is None:
         raise DataError(f"{path}: no coordinate reference system (missing .prj / SRS)")

@@ -1,0 +1,256 @@
+"""Build the demo data set: simulate, write every file in its provider's format, write the catalog.
+
+Layout of a demo folder::
+
+    catalog.yaml                                    intake-2 catalog (the default catalog)
+    README.md                                       what is real, what is emulated
+    era5land/era5land_monthly_alaska_2001-2023.nc   ERA5-Land CDS monthly means layout
+    cmip5/<var>_<table>_IPSL-CM5A-MR_<exp>_r1i1p1_<span>.nc, sftlf_fx_...nc
+    static/geologic_map_alaska_demo.gpkg            USGS SIM 3340 layout (map-unit polygons)
+    static/openlandmap/sol_*.tif                    OpenLandMap GeoTIFF layout
+    truth/emulator_truth_<rcp>_2001-2100.nc         emulator soil temperatures per scenario
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time as _time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from permaplug import __version__
+from permaplug.core import schema
+from permaplug.core.atomic import atomic_path, write_text_atomic
+from permaplug.core.errors import ConfigError
+from permaplug.data.region import alaska_mask
+from permaplug.demo import derive, formats
+from permaplug.demo.emulator import STEPS_PER_MONTH
+from permaplug.demo.forcing import model_cell_fields, read_era5_points
+from permaplug.demo.grid import demo_grid, ipsl_grid
+from permaplug.demo.simulate import Simulation, simulate
+from permaplug.demo.soil import OLM_DEPTHS_CM, static_fields
+
+DEMO_VERSION = "1"
+"""Version of the demo data (emulator + formats); the cache folder is named after it."""
+READER = "permaplug.core.catalog:PermaplugReader"
+LITHOLOGY_FILE = "static/geologic_map_alaska_demo.gpkg"
+ERA5_FILE = "era5land/era5land_monthly_alaska_2001-2023.nc"
+
+
+def truth_file(scenario: str) -> str:
+    """Relative path of a scenario's emulator-truth file."""
+    return f"truth/emulator_truth_{scenario}_2001-2100.nc"
+
+
+def _history(seed: int, resolution: float) -> str:
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f"{stamp} permaplug {__version__} demo build (demo data v{DEMO_VERSION}, "
+            f"seed={seed}, resolution={resolution:g} deg)")
+
+
+def _entry(plugin: str, options: dict, role: str, description: str, **meta) -> dict:
+    return {
+        "description": description,
+        "reader": READER,
+        "kwargs": {"plugin": plugin, "options": {**options, "data_label": schema.DEMO_LABEL}},
+        "metadata": {"role": role, "data_label": schema.DEMO_LABEL, **meta},
+    }
+
+
+def catalog_dict(seed: int, resolution: float, ncell: int) -> dict:
+    """The demo catalog (intake 2) as a dict."""
+    entries = {
+        "era5land": _entry(
+            "era5land", {"paths": f"{{CATALOG_DIR}}/{ERA5_FILE}"}, "reanalysis",
+            "ERA5-Land-format monthly fields 2001-2023: real ERA5 air temperature and "
+            "precipitation spread over cells, emulated soil temperatures and other variables"),
+        "ipsl-cm5a-mr": _entry(
+            "cmip", {"paths": "{CATALOG_DIR}/cmip5", "scenarios": list(schema.SCENARIOS)},
+            "scenario", "CMIP5-format IPSL-CM5A-MR historical + RCP2.6/4.5/6.0/8.5: the real "
+            "model's Alaska tas/pr (with its biases) spread over its grid; other variables "
+            "derived"),
+        "usgs-lithology": _entry(
+            "usgs-lithology", {"path": f"{{CATALOG_DIR}}/{LITHOLOGY_FILE}"}, "static",
+            "emulated lithology map in the USGS SIM 3340 layout"),
+        "openlandmap": _entry(
+            "openlandmap", {"path": "{CATALOG_DIR}/static/openlandmap"}, "static",
+            "emulated bulk density and organic carbon in the OpenLandMap GeoTIFF layout"),
+    }
+    for s in schema.SCENARIOS:
+        entries[f"truth-{s}"] = _entry(
+            "era5land", {"paths": f"{{CATALOG_DIR}}/{truth_file(s)}"}, "scenario_truth",
+            f"emulator truth: the emulator's soil temperatures under {s} forcing (observed "
+            "climate + the model's change) 2024-2100, after the 2001-2023 reanalysis run; "
+            "never used for training", scenario=s)
+    return {
+        "version": 2,
+        "metadata": {
+            "description": "permaplug demo data: a physics emulator on real ERA5 and "
+                           "IPSL-CM5A-MR forcing, written in the real providers' formats",
+            "data_label": schema.DEMO_LABEL, "demo_version": DEMO_VERSION, "seed": seed,
+            "resolution_deg": resolution, "land_cells": ncell,
+            "permaplug_version": __version__,
+        },
+        "entries": entries,
+    }
+
+
+def _write_reanalysis(sim: Simulation, out: Path, history: str) -> None:
+    g = sim.grid
+    fields = derive.era5land_fields(g.cell_lat, sim.forcing, sim.output, sim.soil)
+    fields.pop("_days")
+    gridded = {k: g.to_grid(np.asarray(v)) for k, v in fields.items()}
+    formats.write_era5land(out / ERA5_FILE, sim.forcing.time, g.lat, g.lon, gridded, g.mask,
+                           history)
+
+
+def _write_truth(sim: Simulation, out: Path, history: str) -> None:
+    g = sim.grid
+    for s, (forcing, output) in sim.truth.items():
+        time = sim.forcing.time.append(forcing.time)
+        fields = {"t2m": np.concatenate([sim.forcing.t2m, forcing.t2m]),
+                  "tp": np.concatenate([sim.forcing.tp, forcing.tp])}
+        for i in range(schema.N_LAYERS):
+            fields[f"stl{i + 1}"] = np.concatenate([sim.output.stl[:, i], output.stl[:, i]])
+        gridded = {k: g.to_grid(v) for k, v in fields.items()}
+        formats.write_era5land(out / truth_file(s), time, g.lat, g.lon, gridded, g.mask,
+                               f"{history}; emulator truth under {s}")
+
+
+def _dew_depression() -> np.ndarray:
+    """Observed climatological t2m - d2m (K) per calendar month, mean of the real points."""
+    pts = read_era5_points().sel(time=slice("1991-01-01", "2020-12-01"))
+    dep = (pts["t2m"] - pts["d2m"]).groupby("time.month").mean(("time", "point"))
+    return dep.values
+
+
+def _write_cmip(sim: Simulation, out: Path, history: str) -> None:
+    folder = out / "cmip5"
+    folder.mkdir(parents=True, exist_ok=True)
+    lat, lon = ipsl_grid()
+    lat2, _ = np.meshgrid(lat, lon, indexing="ij")
+    g = sim.grid
+    in_box = (g.cell_lat >= 58) & (g.cell_lat <= 71) & (g.cell_lon + 360 >= 193) \
+        & (g.cell_lon + 360 <= 219)
+    box_lat = float(g.cell_lat[in_box].mean()) if in_box.any() else float(g.cell_lat.mean())
+    dep = _dew_depression()
+    hist = sim.box["historical"]
+    for s in schema.SCENARIOS:
+        full = pd.concat([hist, sim.box[s]]).sort_index()
+        tas, pr = model_cell_fields(full, lat2.ravel(), sim.gradients, box_lat)
+        fields = derive.model_fields(lat2.ravel(), full.index, tas, pr, dep)
+        n_hist = len(hist)
+        for var, values in fields.items():
+            grid_values = values.reshape(len(full), lat.size, lon.size)
+            formats.write_cmip(folder, var, s, full.index[n_hist:], lat, lon,
+                               grid_values[n_hist:], history)
+            if s == schema.SCENARIOS[0]:
+                formats.write_cmip(folder, var, "historical", full.index[:n_hist], lat, lon,
+                                   grid_values[:n_hist], history)
+    # land fraction: share of 8 x 8 sub-samples of each cell inside mainland Alaska
+    sub = (np.arange(8) + 0.5) / 8 - 0.5
+    slat = lat[:, None, None, None] + sub[None, None, :, None] * (180 / 142)
+    slon = lon[None, :, None, None] + sub[None, None, None, :] * 2.5
+    frac = alaska_mask(slat, slon).mean(axis=(2, 3)) * 100.0
+    formats.write_sftlf(folder, lat, lon, frac, history)
+
+
+def _write_static(sim: Simulation, out: Path, seed: int) -> None:
+    g = sim.grid
+    lat2, lon2 = np.meshgrid(g.lat, g.lon, indexing="ij")
+    full = static_fields(lat2.ravel(), lon2.ravel(), seed)  # same fields as the land cells'
+    formats.write_lithology(out / LITHOLOGY_FILE, lat2.ravel(), lon2.ravel(), full.lith,
+                            g.resolution)
+    olm = out / "static" / "openlandmap"
+    olm.mkdir(parents=True, exist_ok=True)
+    land = alaska_mask(lat2, lon2)
+    shape = (len(OLM_DEPTHS_CM), g.lat.size, g.lon.size)
+    formats.write_openlandmap(olm, "bdod", OLM_DEPTHS_CM, full.bdod.reshape(shape), g.lat, g.lon,
+                              land)
+    formats.write_openlandmap(olm, "soc", OLM_DEPTHS_CM, full.soc.reshape(shape), g.lat, g.lon,
+                              land)
+
+
+README = """# permaplug demo data (emulated)
+
+Built by `permaplug demo build` (permaplug {version}, demo data v{demo}, seed {seed},
+resolution {res:g} deg, {ncell} land cells). Every dataset read from here is labelled
+`data: demo emulator`.
+
+Real: monthly 2 m air temperature, dew point and precipitation (ERA5, 14 Alaska points,
+Climate Reanalyzer exports, 1940-2023) and the IPSL-CM5A-MR Alaska box means of tas and pr
+(Goldenson et al. 2018; historical run1 + RCP run1), spread over cells with the latitudinal
+gradient measured from the points. Contains modified Copernicus Climate Change Service
+information (ERA5).
+
+Emulated: soil temperatures (1-D heat conduction with freezing, snow, geothermal flux), all other
+ERA5-Land variables, the other CMIP5 variables, lithology, bulk density, organic carbon, and the
+scenario truth files. The files use the real providers' formats but are NOT provider data.
+See docs/demo-data.md in permaplug for every formula.
+"""
+
+
+def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: int | None = None,
+               progress: bool = True, steps_per_month: int = STEPS_PER_MONTH) -> Path:
+    """Build the demo data set into ``out_dir`` and return the path of its ``catalog.yaml``.
+
+    Deterministic for a given ``seed``. ``n_cells`` (about that many land cells) overrides
+    ``resolution`` (degrees). Everything is written into a temporary sibling folder that
+    replaces ``out_dir`` at the end (an existing ``out_dir`` must be empty or a previous demo
+    build, recognised by its ``catalog.yaml``). ``steps_per_month`` sets the emulator's time
+    step (default 4, about a week; tests use 1 for speed -- the catalog records it).
+    """
+    if not 1 <= steps_per_month <= 30:
+        raise ConfigError(f"steps_per_month={steps_per_month}: use 1 to 30")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
+                                                       and not (out_dir / "catalog.yaml").exists())):
+        raise ConfigError(f"{out_dir}: exists and is not a permaplug demo folder; "
+                          "choose an empty or new folder")
+    grid = demo_grid(resolution, n_cells)
+    t0 = _time.perf_counter()
+    sim = simulate(grid, seed=seed, progress=progress, steps_per_month=steps_per_month)
+    history = _history(seed, grid.resolution)
+    with atomic_path(out_dir, suffix="") as tmp:
+        tmp.mkdir(parents=True)
+        _write_reanalysis(sim, tmp, history)
+        _write_truth(sim, tmp, history)
+        _write_cmip(sim, tmp, history)
+        _write_static(sim, tmp, seed)
+        cat = catalog_dict(seed, grid.resolution, grid.ncell)
+        cat["metadata"]["steps_per_month"] = steps_per_month
+        cat["metadata"]["build_seconds"] = round(_time.perf_counter() - t0, 1)
+        write_text_atomic(tmp / "catalog.yaml", yaml.safe_dump(cat, sort_keys=False))
+        write_text_atomic(tmp / "README.md", README.format(
+            version=__version__, demo=DEMO_VERSION, seed=seed, res=grid.resolution,
+            ncell=grid.ncell))
+    return out_dir / "catalog.yaml"
+
+
+def cache_root() -> Path:
+    """The user cache folder: ``$PERMAPLUG_CACHE_DIR`` or platformdirs' user cache dir."""
+    env = os.environ.get("PERMAPLUG_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("permaplug"))
+
+
+def demo_dir() -> Path:
+    """Folder of the default demo data in the cache (versioned)."""
+    return cache_root() / f"demo-v{DEMO_VERSION}"
+
+
+def ensure_demo_catalog(progress: bool = True) -> Path:
+    """The default demo catalog, built on first use (into a temporary folder, then renamed)."""
+    target = demo_dir()
+    catalog = target / "catalog.yaml"
+    if catalog.exists():
+        return catalog
+    if target.exists():  # a folder without its catalog is a leftover: rebuild it
+        shutil.rmtree(target)
+    return build_demo(target, seed=0, progress=progress)

@@ -1,0 +1,146 @@
+"""Run the emulator on the real forcing: spin-up, 2001-2023, and the four scenario truth runs."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from permaplug.core import schema
+from permaplug.core.errors import DataError
+from permaplug.demo import emulator as E
+from permaplug.demo import surface as S
+from permaplug.demo import worker
+from permaplug.demo.forcing import (
+    CellForcing,
+    Gradients,
+    ipsl_box_series,
+    reanalysis_forcing,
+    scenario_forcing,
+)
+from permaplug.demo.grid import DemoGrid
+from permaplug.demo.soil import Soil, StaticFields, soil_from_statics, static_fields
+
+SPINUP_STEPS_PER_MONTH = 2  # spin-up 1940-1990: 15-day steps (deep equilibrium, not output)
+TRUTH_YEARS = (2024, 2100)
+
+
+@dataclass
+class Simulation:
+    """Everything the writers need: land-cell forcing and output for 2001-2023 (``obs``), the
+    truth runs (scenario -> (forcing, output) for 2024-2100), soil, statics, gradients."""
+
+    grid: DemoGrid
+    statics: StaticFields
+    soil: Soil
+    forcing: CellForcing
+    output: E.MonthlyOutput
+    truth: dict[str, tuple[CellForcing, E.MonthlyOutput]]
+    gradients: Gradients
+    box: dict[str, pd.DataFrame]
+    forcing_all: CellForcing
+
+
+def snow_density(lat: np.ndarray) -> np.ndarray:
+    """Snow density (kg m-3): 300 in the taiga, rising to 380 on the wind-packed tundra (> 70 N)."""
+    return 300.0 + 80.0 * np.clip((np.asarray(lat) - 66.0) / 4.0, 0.0, 1.0)
+
+
+def _snowfall(f: CellForcing) -> np.ndarray:
+    return f.tp * S.snowfall_share(f.t2m)
+
+
+def _days(f: CellForcing) -> np.ndarray:
+    return f.time.days_in_month.to_numpy(float)
+
+
+def _truth_worker(state: E.State, col, surface: E.Surface, t2m: np.ndarray, sf: np.ndarray,
+                  days: np.ndarray, steps: int) -> E.MonthlyOutput:
+    """Run stacked scenario columns (module-level so a worker process can import it)."""
+    _, out = E.run(state, col, surface, t2m, sf, days, steps_per_month=steps, record=True)
+    return out
+
+
+def _run_jobs(jobs: list[tuple]) -> list[E.MonthlyOutput]:
+    """Run each job in its own ``python -m permaplug.demo.worker`` process (npz in and out)."""
+    with tempfile.TemporaryDirectory(prefix="permaplug-demo-") as tmp:
+        procs = []
+        for i, job in enumerate(jobs):
+            job_file, out_file = Path(tmp) / f"job{i}.npz", Path(tmp) / f"out{i}.npz"
+            worker.save_job(job_file, *job)
+            procs.append((subprocess.Popen(
+                [sys.executable, "-m", "permaplug.demo.worker", str(job_file), str(out_file)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out_file))
+        results = []
+        for proc, out_file in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+                raise DataError(f"demo emulator worker failed: {tail[0]}")
+            results.append(worker.load_output(out_file))
+    return results
+
+
+def _split(out: E.MonthlyOutput, n: int) -> list[E.MonthlyOutput]:
+    parts = [np.split(getattr(out, k), n, axis=-1) for k in E.MonthlyOutput.__dataclass_fields__]
+    return [E.MonthlyOutput(*(p[i] for p in parts)) for i in range(n)]
+
+
+def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
+             steps_per_month: int = E.STEPS_PER_MONTH, workers: int | None = None) -> Simulation:
+    """Spin up (1940-1959 cycled once, then 1940-2000), run 2001-2023, then each RCP to 2100.
+
+    The four truth runs start from the end-2023 state; they run as two stacked batches in two
+    worker processes (``python -m permaplug.demo.worker``) when ``workers`` (default: up to 2
+    CPUs) allows, else as one batch in this process.
+    """
+    lat, lon = grid.cell_lat, grid.cell_lon
+    statics = static_fields(lat, lon, seed)
+    soil = soil_from_statics(statics)
+    col = soil.column
+    forcing, grad = reanalysis_forcing(lat, lon, seed)
+    surface = E.Surface(density=snow_density(lat), n_thaw=soil.n_thaw)
+    state = E.initial_state(col, forcing.sel("1940-01", "1969-12").t2m.mean(axis=0))
+
+    spin = min(SPINUP_STEPS_PER_MONTH, steps_per_month)
+    stages = [("1940-01", "1959-12", spin, "spin-up (cycle)"),
+              ("1940-01", "1990-12", spin, "spin-up 1940-1990"),
+              ("1991-01", "2000-12", steps_per_month, "spin-up 1991-2000")]
+    for start, end, steps, desc in stages:
+        f = forcing.sel(start, end)
+        state, _ = E.run(state, col, surface, f.t2m, _snowfall(f), _days(f), steps, record=False,
+                         progress=progress, desc=desc)
+    obs = forcing.sel("2001-01", "2023-12")
+    state, output = E.run(state, col, surface, obs.t2m, _snowfall(obs), _days(obs),
+                          steps_per_month, progress=progress, desc="2001-2023")
+
+    box = ipsl_box_series()
+    scen_forcing = {s: scenario_forcing(forcing, box, s, *TRUTH_YEARS) for s in schema.SCENARIOS}
+    if workers is None:  # worker processes pay off on real grids only
+        workers = min(2, os.cpu_count() or 1) if grid.ncell >= 200 else 1
+    batches = [list(schema.SCENARIOS[:2]), list(schema.SCENARIOS[2:])] if workers > 1 \
+        else [list(schema.SCENARIOS)]
+    jobs = []
+    for batch in batches:
+        fs = [scen_forcing[s] for s in batch]
+        jobs.append((state.tile(len(batch)), col.tile(len(batch)), surface.tile(len(batch)),
+                     np.concatenate([f.t2m for f in fs], axis=1),
+                     np.concatenate([_snowfall(f) for f in fs], axis=1), _days(fs[0]),
+                     steps_per_month))
+    truth_out: dict[str, E.MonthlyOutput] = {}
+    bar = tqdm(total=len(schema.SCENARIOS), desc="scenario truth runs", unit="run",
+               disable=not progress, leave=False)
+    results = _run_jobs(jobs) if workers > 1 else [_truth_worker(*job) for job in jobs]
+    for batch, res in zip(batches, results):
+        for s, part in zip(batch, _split(res, len(batch))):
+            truth_out[s] = part
+            bar.update()
+    bar.close()
+    truth = {s: (scen_forcing[s], truth_out[s]) for s in schema.SCENARIOS}
+    return Simulation(grid, statics, soil, obs, output, truth, grad, box, forcing)

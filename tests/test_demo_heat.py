@@ -1,0 +1,145 @@
+"""Physics checks of the demo emulator's heat-conduction scheme (issue 4, item 6)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from permaplug.demo import emulator as E
+from permaplug.demo import heat
+
+YEAR_S = 365.0 * 86400.0
+
+
+def _uniform(ncell: int = 2, theta: float = 0.0, k: float = 1.2, c: float = 2.0e6,
+             faces: np.ndarray | None = None) -> heat.Column:
+    faces = heat.FACES if faces is None else faces
+    ones = np.ones((faces.size - 1, ncell))
+    return heat.Column(c_solid=c * ones, theta=theta * ones, k_thawed=k * ones,
+                       k_frozen=k * ones, width=0.5 * ones, f_res=0.05 * ones, faces=faces)
+
+
+def _harmonic(series: np.ndarray, t_years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitude and phase (rad) of the annual harmonic of series (nt, nz)."""
+    basis = np.stack([np.sin(2 * np.pi * t_years), np.cos(2 * np.pi * t_years),
+                      np.ones_like(t_years)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, series, rcond=None)
+    return np.hypot(coef[0], coef[1]), np.arctan2(coef[1], coef[0])
+
+
+def test_annual_wave_matches_the_damped_wave_solution():
+    """Without phase change, amplitude ratio exp(-z/d) and lag z/(omega d) within 5 %, using the
+    emulator's own grid and its ~7.6-day step (4 steps per month)."""
+    col = _uniform(theta=0.0, k=1.2, c=2.0e6)
+    kappa = 1.2 / 2.0e6
+    omega = 2 * np.pi / YEAR_S
+    d = np.sqrt(2 * kappa / omega)  # damping depth, ~3.4 m
+    steps_per_year = 48
+    dt = YEAR_S / steps_per_year
+    T = np.zeros((col.dz.size, 2))
+    H = heat.enthalpy(T, col)
+    amp_surface = 10.0
+    record, times = [], []
+    for n in range(steps_per_year * 12):
+        t_end = (n + 1) * dt
+        surface = amp_surface * np.sin(omega * t_end) * np.ones(2)
+        T, H, _ = heat.step(T, H, col, dt, surface, np.zeros(2), 0.0)
+        if n >= steps_per_year * 8:
+            record.append(T[:, 0].copy())
+            times.append(t_end / YEAR_S)
+    amp, phase = _harmonic(np.array(record), np.array(times))
+    z = col.z
+    checked = np.flatnonzero((z > 0.2) & (z < d))  # the ERA5-Land layers' depths, down to d
+    assert checked.size >= 6
+    for i in checked:
+        ratio_expected = np.exp(-z[i] / d)
+        lag_expected = z[i] / d  # radians: (z / (omega d)) * omega
+        lag = (0.0 - phase[i]) % (2 * np.pi)
+        assert amp[i] / amp_surface == pytest.approx(ratio_expected, rel=0.05), f"z={z[i]}"
+        assert lag == pytest.approx(lag_expected, rel=0.05), f"z={z[i]}"
+
+
+def test_closed_column_with_freezing_conserves_energy():
+    """Insulated top and bottom, ground crossing 0 degC: total enthalpy H(T) stays within 1 %
+    of the column's latent heat content after two years of 7.6-day steps."""
+    rng = np.random.default_rng(0)
+    col = _uniform(ncell=5, theta=0.35, k=1.5, c=1.2e6)
+    T = np.linspace(-6.0, 4.0, col.dz.size)[:, None] + rng.normal(0, 2, (1, 5))
+    H = heat.enthalpy(T, col)
+    e0 = heat.column_energy(heat.enthalpy(T, col), col)
+    for _ in range(96):
+        T, H, flux = heat.step(T, H, col, YEAR_S / 48, np.zeros(5), np.full(5, np.inf), 0.0)
+        assert np.all(flux == 0)
+    e1 = heat.column_energy(heat.enthalpy(T, col), col)
+    latent = heat.RHO_L * 0.35 * col.faces[-1]
+    assert np.max(np.abs(e1 - e0)) / latent < 0.01
+    assert np.ptp(T[:, 0]) < 5.0  # heat did move: the initial 10 K contrast relaxed
+
+
+def test_driven_column_energy_budget_closes():
+    """Freeze-thaw cycles through a snow-like resistance plus a geothermal flux: the change in
+    column enthalpy equals the time-integrated boundary fluxes within 1 %."""
+    col = _uniform(ncell=3, theta=0.4, k=1.2, c=1.3e6)
+    T = np.zeros((col.dz.size, 3))
+    H = heat.enthalpy(T, col)
+    e0 = heat.column_energy(heat.enthalpy(T, col), col)
+    dt = YEAR_S / 48
+    gained = np.zeros(3)
+    for n in range(48 * 3):
+        surface = (-8.0 + 18.0 * np.sin(2 * np.pi * n / 48)) * np.array([1.0, 1.2, 0.8])
+        T, H, flux = heat.step(T, H, col, dt, surface, np.full(3, 0.4), 0.06)
+        gained += (flux + 0.06) * dt
+    change = heat.column_energy(heat.enthalpy(T, col), col) - e0
+    assert np.max(np.abs(change - gained)) <= 0.01 * np.max(np.abs(gained))
+    assert np.min(T[0]) < -1 and np.max(heat.liquid_fraction(T, col)) >= 0  # really froze
+
+
+@settings(max_examples=50, deadline=None)
+@given(t=st.floats(-40, 20), theta=st.floats(0.0, 0.6), width=st.floats(0.1, 2.0))
+def test_temperature_inverts_enthalpy(t, theta, width):
+    ones = np.ones((1, 1))
+    col = heat.Column(c_solid=1.5e6 * ones, theta=theta * ones, k_thawed=ones, k_frozen=ones,
+                      width=width * ones, f_res=0.05 * ones, faces=np.array([0.0, 1.0]))
+    back, slope = heat.temperature(heat.enthalpy(np.full((1, 1), t), col), col)
+    assert back[0, 0] == pytest.approx(t, abs=1e-9)
+    assert slope[0, 0] > 0
+
+
+def test_latent_heat_makes_a_zero_curtain():
+    """A wet column cooled from +2 degC stays in its freezing range (0 to -w) far longer at
+    0.6 m than a dry one, and the liquid share falls monotonically with temperature."""
+    dt = YEAR_S / 48
+
+    def weeks_near_zero(theta: float) -> int:
+        col = _uniform(ncell=1, theta=theta, k=1.2, c=1.5e6)
+        T = np.full((col.dz.size, 1), 2.0)
+        H = heat.enthalpy(T, col)
+        i = int(np.argmin(np.abs(col.z - 0.62)))
+        n = 0
+        for _ in range(48):
+            T, H, _ = heat.step(T, H, col, dt, np.array([-5.0]), np.array([0.3]), 0.0)
+            n += int(-0.5 <= T[i, 0] <= 0.05)
+        return n
+
+    assert weeks_near_zero(0.4) >= 4 * max(weeks_near_zero(0.0), 1)
+    col = _uniform(ncell=1, theta=0.3)
+    temps = np.linspace(-3, 1, 41)[:, None]
+    f = heat.liquid_fraction(temps, heat.Column(*(a[:1].repeat(41, 0) for a in (
+        col.c_solid, col.theta, col.k_thawed, col.k_frozen, col.width, col.f_res)),
+        faces=np.linspace(0, 1, 42)))
+    assert np.all(np.diff(f[:, 0]) >= 0) and f[-1, 0] == 1.0 and f[0, 0] == pytest.approx(0.05)
+
+
+def test_snow_insulates_the_ground():
+    """Same winter air, deeper snow: warmer ground at 0.5 m (the emulator's snow resistance)."""
+    col = _uniform(ncell=2, theta=0.3, k=1.2, c=1.5e6)
+    surface = E.Surface(density=np.array([300.0, 300.0]), n_thaw=np.ones(2))
+    months = 36
+    t2m = np.tile(-12 + 16 * np.sin(2 * np.pi * (np.arange(12) - 3) / 12), 3)[:, None] * [1, 1]
+    sf = np.tile(np.where(np.arange(12) >= 9, 1.0, 0.0), 3)[:, None] * np.array([10.0, 60.0])
+    state = E.initial_state(col, np.full(2, -5.0))
+    _, out = E.run(state, col, surface, t2m, sf, np.full(months, 30.4))
+    winter = np.array([m % 12 in (0, 1, 2) for m in range(months)])
+    assert out.snow_depth[winter, 1].mean() > 3 * out.snow_depth[winter, 0].mean()
+    assert out.stl[winter, 2, 1].mean() > out.stl[winter, 2, 0].mean() + 1.0
