@@ -10,7 +10,10 @@ from permaplug.core import schema
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.correction.evaluate import bias_table, ks_distance, spread_table
 from permaplug.correction.pipeline import (
-    Correction, correct_dataset, corrected_scenarios, drop_units_without_reference,
+    Correction,
+    correct_dataset,
+    corrected_scenarios,
+    drop_units_without_reference,
     parse_calibration,
 )
 from permaplug.correction.report import build_report, write_report
@@ -148,9 +151,8 @@ def test_units_without_reference_are_left_out(data):
     assert drop_units_without_reference(scen, obs, ["t2m"], (2001, 2023))[2] == []
 
 
-def test_bias_and_spread_tables_hold_the_right_numbers(data, qm_result):
+def test_bias_and_spread_tables_hold_the_right_numbers(data):
     scen, obs = data
-    r = qm_result
     cal = slice("2001", "2023")
     raw_cal = scen.sel(scenario="rcp85", time=cal).drop_vars("scenario")
     bias = bias_table(obs, {"raw": raw_cal}, ["t2m"])

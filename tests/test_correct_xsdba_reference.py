@@ -28,7 +28,9 @@ def ref_data():
             xr.open_dataset(REF_DIR / "ahccd_1950-2013.nc") as o:
         model = m.load()
         obs = o.load().transpose("time", "location")
-    # canonical names and units: tasmax in degC, precipitation as daily totals in mm
+    # canonical names and units: tasmax in degC, precipitation as daily totals in mm;
+    # the calibration period and the following 50 years keep the test fast
+    model = model.sel(time=slice("1981-01-01", "2060-12-31"))
     sim = xr.Dataset({
         "tasmax": (model.tasmax - 273.15).assign_attrs(units="degC"),
         "tp": (model.pr * 86400.0).assign_attrs(units="mm"),
@@ -54,7 +56,7 @@ def test_qm_equals_direct_xsdba_eqm_temperature(ref_data):
     np.testing.assert_allclose(ours.values, direct.transpose(*ours.dims).values.astype("float32"),
                                rtol=0, atol=0)
     # the correction is real: the model's Kugluktuk cold-season bias is large and removed
-    kug = dict(location="Kugluktuk")
+    kug = {"location": "Kugluktuk"}
     raw_bias = float((hist.tasmax.sel(kug) - ref.tasmax.sel(kug)).mean())
     cor_bias = float((ours.sel(time=CAL, **kug) - ref.tasmax.sel(kug)).mean())
     assert abs(raw_bias) > 1.0 and abs(cor_bias) < 0.1

@@ -76,3 +76,25 @@ def test_indicator_frames_and_scenario_difference(proj):
     d = (proj.sel(scenario="rcp85") - proj.sel(scenario="rcp26")).sel(layer="stl1", model="gru")
     assert diff["gru"]["2024-2030"] == pytest.approx(float(d.mean()), rel=1e-6)
     assert "2071-2100" not in diff["gru"]
+
+
+def test_gridded_projection_figures_average_cells_per_band(tmp_path):
+    from permaplug.projection import figures
+
+    rng = np.random.default_rng(0)
+    time = pd.date_range("2024-01-01", periods=24, freq="MS")
+    band = np.repeat(np.arange(6), 2)  # two cells per band
+    data = rng.normal(size=(24, 12, 4, 2, 1))
+    proj = xr.DataArray(data, dims=("time", "cell", "layer", "scenario", "model"),
+                        coords={"time": time, "cell": np.arange(12), "band": ("cell", band),
+                                "layer": list(schema.TARGETS), "scenario": ["rcp26", "rcp85"],
+                                "model": ["gru"]})
+    agg = figures.by_band(proj)
+    assert agg.sizes["band"] == 6
+    np.testing.assert_allclose(agg.isel(band=2).values, data[:, 4:6].mean(axis=1))
+    figures.scenario_panels(proj, "gru", "test synthetic", tmp_path / "p.png")
+    per_layer, per_year = pipeline.indicator_frames(
+        proj.isel(scenario=0, model=0, drop=True).rename("t"), proj, "test synthetic")
+    assert "cell" in per_year and "band" in per_year
+    figures.thaw_depth_figure(per_year, "gru", "test synthetic", tmp_path / "t.png")
+    assert (tmp_path / "p.png").stat().st_size > 10000 and (tmp_path / "t.png").exists()

@@ -99,3 +99,15 @@ def test_report_loads_in_headless_chromium_without_console_errors(full_run, tmp_
     keep = os.environ.get("PERMAPLUG_KEEP_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_report_of_two_runs_names_both_in_every_section(full_run, tmp_path):
+    other = tmp_path / "second-run"
+    other.mkdir()
+    (other / "config.yaml").write_text("source: era5land\nresolved:\n  data: demo emulator\n")
+    text = write_report([full_run, other], tmp_path / "r.html").read_text()
+    assert "data: demo emulator; test synthetic" in text
+    assert "emulator results, not observations" in text  # the demo run is flagged
+    for sid, _ in SECTIONS:
+        body = text.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]
+        assert full_run.name in body and "second-run" in body, sid

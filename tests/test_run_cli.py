@@ -158,10 +158,16 @@ def test_config_file_and_command_line(tmp_path):
                                     "hparams": {"bilstm": {"hidden_size": 8}}}))
     out = tmp_path / "r"
     res = _run("--config", str(conf), "--epochs", "2", "--out", str(out), "--no-project",
-               "--no-explain", "--no-report", "--quiet")
+               "--no-explain", "--no-report", "--quiet", "--drop-feature", "year",
+               "--drop-feature", "soc_l1")
     assert res.exit_code == 0, res.output
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["epochs"] == 2 and cfg["models"] == ["bilstm"] and cfg["use_z"] is False
+    assert cfg["drop_features"] == ["year", "soc_l1"]
+    assert cfg["resolved"]["dynamic_features"] == [f for f in schema.DYNAMIC_FEATURES
+                                                   if f != "year"]
+    assert "soc_l1" not in cfg["resolved"]["static_features"]
+    assert "soc_l2" in cfg["resolved"]["static_features"]
     assert cfg["hparams"]["bilstm"] == {"hidden_size": 8}
     hist = json.loads((out / "checkpoints" / "bilstm" / "history.json").read_text())
     assert len(hist["train"]) == 2
@@ -175,6 +181,7 @@ def test_config_file_and_command_line(tmp_path):
     (["--hparam", "tcn.hidden_size=3", "--model", "tcn"], "no hyper-parameter"),
     (["--early-stopping", "3"], "--val-fraction"),
     (["--resume"], "not a run folder"),
+    (["--drop-feature", "t3m"], "--drop-feature 't3m'"),
 ])
 def test_bad_options_are_one_line_errors(args, message, tmp_path):
     base = [a for a in SMALL if a not in ("--epochs", "2")]

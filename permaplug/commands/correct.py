@@ -11,8 +11,14 @@ from permaplug.core import schema
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import DataError
 from permaplug.correction.pipeline import (
-    CONTINUATION, FEATURES, Correction, correct_dataset, drop_units_without_reference,
-    open_inputs, parse_calibration, split_soil_water_if_needed,
+    CONTINUATION,
+    FEATURES,
+    Correction,
+    correct_dataset,
+    drop_units_without_reference,
+    open_inputs,
+    parse_calibration,
+    split_soil_water_if_needed,
 )
 
 

@@ -34,4 +34,5 @@ def explain(run_dir: Path, explainer: str, n_background: int, n_explained: int,
                f"{doc['n_explained']} explained test windows): {out}")
     for model, g in doc["models"].items():
         click.echo(f"  {model}: additivity gap mean {g['mean_abs_gap_degC']:.4f} degC "
-                   f"({100 * g['relative_gap']:.1f} % of |prediction - expected value|)")
+                   f"({100 * g['relative_gap']:.1f} % of |prediction - expected value|; "
+                   f"{g.get('method', explainer)})")

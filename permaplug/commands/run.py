@@ -57,6 +57,8 @@ def _build_config(ctx: click.Context, params: dict):
     for opt, fld in _FIELDS.items():
         if _explicit(ctx, opt) or fld not in data:
             data[fld] = params[opt]
+    if _explicit(ctx, "drop_features") or "drop_features" not in data:
+        data["drop_features"] = list(params["drop_features"])
     if _explicit(ctx, "models") or "models" not in data:
         data["models"] = [m for item in params["models"] for m in item.split(",") if m]
     if isinstance(data.get("models"), str):
@@ -88,7 +90,7 @@ def _build_config(ctx: click.Context, params: dict):
 @click.option("--epochs", type=int, default=50, show_default=True, help="Training epochs.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per batch.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="cosine",
               show_default=True, help="Learning rate per epoch: constant, or cosine decay.")
 @click.option("--weight-decay", type=float, default=0.0, show_default=True,
               help="Adam weight decay (L2 penalty).")
@@ -112,6 +114,8 @@ def _build_config(ctx: click.Context, params: dict):
               help="Stop after N epochs without a better validation loss (0 = off).")
 @click.option("--z/--no-z", "use_z", default=True, show_default=True,
               help="Include the scenario signal z as an input feature (paper).")
+@click.option("--drop-feature", "drop_features", multiple=True, metavar="NAME",
+              help="Leave an input feature out (repeatable), e.g. --drop-feature year.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default 1).")
 @click.option("--project/--no-project", "do_project", default=True, show_default=True,
               help="Project the trained networks under the scenarios afterwards.")
@@ -139,7 +143,7 @@ def run(ctx: click.Context, **params) -> None:
         cfg = RunConfig.load(out / CONFIG_FILE)
         given, _ = _build_config(ctx, params)
         fields = [f for f in _FIELDS.values() if f not in ("device", "threads")]
-        for fld in [*fields, "train_years", "test_years", "hparams"]:
+        for fld in [*fields, "train_years", "test_years", "hparams", "drop_features"]:
             opt = {"catalog": "catalog_path"}.get(fld, fld)
             if _explicit(ctx, opt) and getattr(given, fld) != getattr(cfg, fld):
                 raise ConfigError(f"--resume: {fld} {getattr(given, fld)!r} differs from the "

@@ -134,4 +134,5 @@ def summary(bias: pd.DataFrame, spread: pd.DataFrame) -> pd.DataFrame:
     num_s = [c for c in spread.columns if c not in ("variable", "unit", "units")]
     s = spread.groupby("variable", sort=False)[num_s].mean()
     s.columns = [f"spread {c}" for c in s.columns]
-    return b.join(s, how="outer").reset_index()
+    order = list(dict.fromkeys([*bias["variable"], *spread["variable"]]))
+    return b.join(s, how="outer").reindex(order).rename_axis("variable").reset_index()

@@ -8,15 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+import xarray as xr
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from permaplug.core import schema  # noqa: E402
-from permaplug.core.atomic import atomic_path  # noqa: E402
+from permaplug.core import schema
+from permaplug.core.atomic import atomic_path
 
 COLOURS = {"rcp26": "#2166ac", "rcp45": "#67a9cf", "rcp60": "#ef8a62", "rcp85": "#b2182b"}
 
@@ -36,17 +34,16 @@ def plot_correction(obs: xr.Dataset, raw: xr.Dataset, corrected: xr.Dataset,
     Colour = scenario; line style = raw (dashed), corrected (solid), ``extra`` corrections
     (dotted, e.g. QDM next to QM); black = reanalysis. Years before ``start_year`` are not shown.
     """
-    from matplotlib.lines import Line2D
-
     n = len(variables)
     ncol = min(3, n)
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 2.6 * nrow + 1.0), squeeze=False,
-                             sharex=True, layout="constrained")
-    styles = [("raw", raw, dict(ls="--", lw=0.7, alpha=0.6)),
-              (corrected.attrs.get("bias_correction", "corrected"), corrected, dict(lw=1.2))]
+    # matplotlib's object API: no pyplot state, no backend switch (renders with Agg)
+    fig = Figure(figsize=(5.2 * ncol, 2.6 * nrow + 1.0), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharex=True)
+    styles = [("raw", raw, {"ls": "--", "lw": 0.7, "alpha": 0.6}),
+              (corrected.attrs.get("bias_correction", "corrected"), corrected, {"lw": 1.2})]
     for (lab, ds), ls in zip((extra or {}).items(), [":", "-.", (0, (1, 3)), (0, (5, 1))]):
-        styles.append((lab, ds, dict(ls=ls, lw=1.1)))
+        styles.append((lab, ds, {"ls": ls, "lw": 1.1}))
     scenarios = [str(s) for s in raw.scenario.values]
     for ax, var in zip(axes.ravel(), variables):
         for _, ds, style in styles:
@@ -72,7 +69,6 @@ def plot_correction(obs: xr.Dataset, raw: xr.Dataset, corrected: xr.Dataset,
     fig.suptitle(title, fontsize=10)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return Path(path)
 
 

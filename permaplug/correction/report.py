@@ -37,8 +37,8 @@ class CorrectionReport:
             f"calibration: {m['calibration']} (historical run continued by {m['continuation']})",
             f"correctors compared: {m['labels']}",
             "",
-            "Bias = mean(model - reference) and KS = Kolmogorov-Smirnov distance over the "
-            "calibration months; spread = mean(rcp85) - mean(rcp26) over each period.",
+            ("Bias = mean(model - reference) and KS = Kolmogorov-Smirnov distance over the "
+             "calibration months; spread = mean(rcp85) - mean(rcp26) over each period."),
             "",
             "## Summary (mean over units)",
             "",

@@ -24,7 +24,7 @@ MODEL_MRSO_BASE, MODEL_MRSO_RANGE = 180.0, 260.0  # kg m-2, a 2 m bucket
 
 def mid_month_doy(time: pd.DatetimeIndex) -> np.ndarray:
     """Day of year of each month's middle (nt,)."""
-    return (time.dayofyear + (time.days_in_month - 1) / 2.0).to_numpy(float)
+    return (time.day_of_year + (time.days_in_month - 1) / 2.0).to_numpy(float)
 
 
 def radiation(lat: np.ndarray, time: pd.DatetimeIndex, t2m: np.ndarray, d2m: np.ndarray

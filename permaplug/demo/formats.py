@@ -231,10 +231,10 @@ def write_openlandmap(folder: Path, prop: str, depths_cm: tuple[int, ...], value
     ``values`` (ndepth, nlat, nlon) with ``lat`` descending; ``valid`` (nlat, nlon) bool.
     """
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     res = float(abs(lat[1] - lat[0])) if lat.size > 1 else float(abs(lon[1] - lon[0]))
-    transform = from_origin(lon[0] - res / 2, lat[0] + res / 2, res, res)
+    transform = Affine(res, 0.0, lon[0] - res / 2, 0.0, -res, lat[0] + res / 2)  # north-up
     out = []
     for d, grid in zip(depths_cm, values):
         stored = np.clip(np.round(grid / OLM_SCALE[prop]), 0, 254).astype("uint8")

@@ -160,7 +160,8 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
         raise ConfigError(f"run {run_dir}: no trained network to explain (baselines have no "
                           "input attributions)")
     if table is None:
-        table = load_table(run.config.source, run.config.catalog)
+        table = load_table(run.config.source, run.config.catalog,
+                           getattr(run.config, "spatial", "bands"))
     label = run.data_label
     arrays = run.arrays(table)
     norm = run.normaliser
@@ -195,7 +196,7 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
         scores.insert(0, "model", name)
         scores["data"] = label
         all_scores.append(scores)
-        gaps[name] = additivity(ds)
+        gaps[name] = {**additivity(ds), "method": str(raw.attrs.get("method", explainer))}
     _csv(pd.concat(all_scores, ignore_index=True), out_dir / "scores.csv", label)
     doc = {"data": label, "explainer": explainer, "n_background": len(bg_rows),
            "n_explained": len(ex_rows), "test_years": list(run.config.test_years),

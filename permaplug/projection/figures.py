@@ -30,15 +30,25 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def by_band(da: xr.DataArray) -> xr.DataArray:
+    """Gridded arrays (a ``cell`` dim with a ``band`` coordinate) averaged per band; others
+    returned unchanged."""
+    if "cell" not in da.dims:
+        return da
+    return da.groupby("band").mean("cell")
+
+
 def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
                     observed: xr.DataArray | None = None, context_years: int = 2) -> Path:
     """Bands x layers panels of one model's projection, one line per scenario.
 
     ``proj``: (time, unit, layer, scenario, model) degC. ``observed`` (time, unit, layer) adds
     the last ``context_years`` of the historical record in black. Horizons longer than 15
-    years are drawn as 12-month running means (the whole observed record too).
+    years are drawn as 12-month running means (the whole observed record too). Gridded
+    projections are averaged per band.
     """
-    p = proj.sel(model=model)
+    p = by_band(proj.sel(model=model))
+    observed = by_band(observed) if observed is not None else None
     udim = next(d for d in p.dims if d not in ("time", "layer", "scenario"))
     units, layers = p[udim].values, p["layer"].values
     years = pd.DatetimeIndex(p["time"].values).year
@@ -83,9 +93,13 @@ def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path:
 
     ``per_year``: indicator rows with ``year``, unit column, ``series`` (``observed`` or a
     scenario), ``thaw_depth_m``. Depths below the 2.89 m column are drawn at 2.89 m with
-    triangles; the depth axis points down.
+    triangles; the depth axis points down. Gridded rows (a ``cell`` column) are summarised
+    by the median over each band's cells.
     """
-    ucol = "band" if "band" in per_year else "cell"
+    ucol = "band"
+    if "cell" in per_year:  # gridded: the median over each band's cells
+        per_year = (per_year.groupby(["series", "band", "year"], sort=False)["thaw_depth_m"]
+                    .median().reset_index())
     units = sorted(per_year[ucol].unique())
     ncol = min(3, len(units))
     nrow = int(np.ceil(len(units) / ncol))

@@ -211,7 +211,8 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
         raise ConfigError(f"--end {end}: choose a year in 2024-2100")
     catalog_path = catalog_path if catalog_path is not None else run.config.catalog
     cat = load_catalog(catalog_path)
-    table = load_table(run.config.source, catalog_path)
+    table = load_table(run.config.source, catalog_path,
+                       getattr(run.config, "spatial", "bands"))
     years = pd.DatetimeIndex(table["time"].values).year
     calibration = (int(years.min()), int(years.max()))
     corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,

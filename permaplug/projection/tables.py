@@ -76,8 +76,10 @@ def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030) ->
                         f"{'..' + format(absent[-1], '%Y-%m') if len(absent) > 1 else ''} "
                         f"(it spans {have[0]:%Y-%m}..{have[-1]:%Y-%m}); lower --end")
     future = scenario[list(SCENARIO_FEATURES)].sel(time=months.values)
-    if udim in future.dims:
-        future = future.sel({udim: hist[udim].values})
+    if udim not in future.dims:
+        raise DataError(f"corrected scenario has dims ({', '.join(map(str, future.dims))}) but "
+                        f"the historical table's spatial dim is {udim!r}")
+    future = future.sel({udim: hist[udim].values})
     check_finite(future, str(scenario.attrs.get("bias_correction", "")))
     cal = calendar_features(months.values)
     data_vars = {}

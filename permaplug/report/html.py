@@ -188,7 +188,7 @@ def scenarios(run: Path) -> str:
 
 def _thaw_summary(per_year: pd.DataFrame) -> pd.DataFrame:
     """Median thaw depth and share of years with near-surface permafrost per series and unit."""
-    ucol = "band" if "band" in per_year else "cell"
+    ucol = "band" if "band" in per_year else "cell"  # gridded rows carry their band
     rows = []
     for (model, series), g in per_year.groupby(["model", "series"], sort=False):
         row = {"model": model, "series": series,
@@ -227,6 +227,8 @@ def shap_section(run: Path) -> str:
                      f"{_e(add.get('data', ''))}</p>")
         if add.get("models"):
             gaps = pd.DataFrame([{"model": m, **g} for m, g in add["models"].items()])
+            gaps = gaps[["model", *[c for c in gaps.columns if c not in ("model", "method")],
+                         *(["method"] if "method" in gaps else [])]]
             parts.append(_table(gaps, "{:.4f}"))
         scores = _read_csv(d / "scores.csv")
         top = scores[scores["rank"] <= 5][["model", "rank", "feature", "kind", "score"]]

@@ -30,7 +30,7 @@ class RunConfig:
     epochs: int = 50
     batch_size: int = 32
     lr: float = 1e-3
-    lr_schedule: str = "constant"
+    lr_schedule: str = "cosine"
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
@@ -41,6 +41,7 @@ class RunConfig:
     use_z: bool = True
     window: int = schema.WINDOW
     static: list[str] | None = None  # None: every schema static feature the table has
+    drop_features: list[str] = field(default_factory=list)  # e.g. ["year"]
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: int | None = None
 
@@ -101,6 +102,12 @@ class RunConfig:
             raise ConfigError("lr must be > 0 and weight_decay >= 0")
         if int(self.window) < 13:
             raise ConfigError("window must be at least 13 months (seasonal-naive looks back 12)")
+        known = set(schema.DYNAMIC_FEATURES) | set(schema.STATIC_FEATURES)
+        bad = [f for f in self.drop_features if f not in known]
+        if bad:
+            raise ConfigError(f"--drop-feature {bad[0]!r}: not an input feature (dynamic: "
+                              f"{', '.join(schema.DYNAMIC_FEATURES)}; or a static feature; "
+                              "z is dropped with --no-z)")
         if not isinstance(self.hparams, dict):
             raise ConfigError("hparams must map model names to {name: value}")
 

@@ -33,7 +33,7 @@ class TrainConfig:
     device: str = "cpu"
     early_stopping: int = 0  # patience in epochs on the validation loss; 0 = off
     weight_decay: float = 0.0  # Adam's L2 penalty
-    lr_schedule: str = "constant"  # constant | cosine (per epoch, from lr down to lr / 100)
+    lr_schedule: str = "cosine"  # constant | cosine (per epoch, from lr down to lr / 100)
 
 
 def epoch_lr(cfg: TrainConfig, epoch: int) -> float:

@@ -33,8 +33,8 @@ from permaplug.core.model import Model, ModelDims
 from permaplug.core.plugins import get_model
 from permaplug.training import figures
 from permaplug.training.baseline import Baseline
-from permaplug.training.checkpoint import load_checkpoint, save_checkpoint
-from permaplug.training.config import BASELINES, CONFIG_FILE, RunConfig, resolve_models
+from permaplug.training.checkpoint import load_checkpoint, read_config, save_checkpoint
+from permaplug.training.config import CONFIG_FILE, RunConfig, resolve_models
 from permaplug.training.loop import TrainConfig, configure_threads, remove_state, train_model
 from permaplug.training.metrics import model_metrics
 from permaplug.training.normalise import Normaliser
@@ -79,9 +79,11 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
     The validation split holds out the LAST ``val_fraction`` of the training target months
     (chronological, so validation never precedes training data it could leak into).
     """
+    drop = set(cfg.drop_features)
     static = cfg.static if cfg.static is not None else [
         s for s in schema.STATIC_FEATURES if s in table]
-    dynamic = list(schema.DYNAMIC_FEATURES) + (["z"] if cfg.use_z else [])
+    static = [s for s in static if s not in drop]
+    dynamic = [f for f in schema.DYNAMIC_FEATURES if f not in drop] + (["z"] if cfg.use_z else [])
     z_stats = fit_z(table, tuple(cfg.train_years), cfg.window) if cfg.use_z else None
     z = z_series(table, z_stats) if cfg.use_z else None
     arrays = table_arrays(table, tuple(dynamic), tuple(static), z)
@@ -263,8 +265,8 @@ class Run:
 
     @property
     def network_names(self) -> list[str]:
-        return [m for m in self.model_names if m not in BASELINES
-                and get_model(m).trainable]
+        return [m for m in self.model_names
+                if read_config(self.path / "checkpoints" / m).get("trainable", True)]
 
     @property
     def metrics(self) -> dict:
