@@ -101,15 +101,20 @@ def full_run(epochs: int) -> dict:
         out = Path(tmp) / "run"
         cmd = [str(exe), "run", "--model", "all", "--epochs", str(epochs), "--out", str(out),
                "--no-project", "--no-explain", "--no-report", "--quiet"]
+        load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t0
+        load_after = os.getloadavg()[0]
         if proc.returncode:
             raise SystemExit(f"permaplug run failed:\n{proc.stdout}\n{proc.stderr}")
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # MB on Linux
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = usage.ru_maxrss / 1024  # MB on Linux
+        cpu = usage.ru_utime + usage.ru_stime
         table = (out / "comparison.md").read_text()
     print(proc.stdout)
-    return {"wall": wall, "peak_mb": peak, "table": table, "cmd": " ".join(cmd[1:])}
+    return {"wall": wall, "cpu": cpu, "peak_mb": peak, "table": table, "cmd": " ".join(cmd[1:]),
+            "load": (load_before, load_after)}
 
 
 def render(rows, n_windows, label, run, epochs) -> str:
@@ -124,8 +129,11 @@ def render(rows, n_windows, label, run, epochs) -> str:
               for r in rows]
     if run:
         lines += ["", f"### `permaplug {run['cmd'].split(' --out')[0]}` (data: {label})", "",
-                  (f"Wall time {run['wall']:.0f} s, peak resident memory {run['peak_mb']:.0f} MB "
-                   f"({epochs} epochs, five networks and three baselines)."), "",
+                  (f"Wall time {run['wall']:.0f} s, CPU time {run['cpu']:.0f} s, peak resident "
+                   f"memory {run['peak_mb']:.0f} MB ({epochs} epochs, five networks and three "
+                   "baselines; demo data already cached). 1-minute load average "
+                   f"{run['load'][0]:.1f} before and {run['load'][1]:.1f} after: other jobs "
+                   "shared the two cores, so wall time > CPU time."), "",
                   "Comparison table of that run:", ""]
         lines += ["> " + ln if ln else ">" for ln in run["table"].strip().splitlines()]
     lines += ["", "Reproduce: `python benchmarks/bench_training.py --write`.", END]

@@ -195,6 +195,12 @@ def test_grid_with_dask_chunks_along_space(data):
     np.testing.assert_allclose(lazy["t2m"].values, eager["t2m"].values, rtol=1e-10)
     # precipitation uses random jitter: lazily computed values differ only below the threshold
     assert float(lazy["tp"].min()) >= 0.0
+    # QDM's moving periods work on dask too
+    q_eager = get_corrector("qdm")(variables=["t2m"]).fit(calib(g_scen), g_obs).apply(g_scen)
+    q_lazy = get_corrector("qdm")(variables=["t2m"]).fit(
+        calib(g_scen).chunk({"cell": 2}), g_obs.chunk({"cell": 2})).apply(lazy_in)
+    assert q_lazy["t2m"].chunks is not None
+    np.testing.assert_allclose(q_lazy["t2m"].values, q_eager["t2m"].values, rtol=1e-10)
 
 
 def test_errors_name_the_problem(data):
@@ -214,6 +220,8 @@ def test_errors_name_the_problem(data):
     kelvin["t2m"] = kelvin["t2m"].assign_attrs(units="K")
     with pytest.raises(DataError, match="units differ"):
         get_corrector("qm")().fit(kelvin, obs)
+    with pytest.raises(DataError, match="'band' coordinates of obs_hist and model_hist differ"):
+        get_corrector("qm")().fit(calib(scen), obs.assign_coords(band=obs.band + 1))
     c = get_corrector("qm")().fit(calib(scen), obs)
     with pytest.raises(DataError, match="lacks fitted variable.*tp"):
         c.apply(scen.drop_vars("tp"))
@@ -221,3 +229,19 @@ def test_errors_name_the_problem(data):
         get_corrector("qm")().fit(calib(scen), obs.assign_coords(time=obs.time + np.timedelta64(1, "D")))
     with pytest.raises(ConfigError, match="stride_years"):
         get_corrector("qdm")(period_years=10, stride_years=20)
+
+
+def test_load_corrector_refuses_foreign_files(tmp_path):
+    from permaplug.correction.io import load_corrector
+
+    with pytest.raises(ConfigError, match="corrector file not found"):
+        load_corrector(tmp_path / "missing.nc")
+    xr.Dataset({"x": ("t", [1.0])}).to_netcdf(tmp_path / "other.nc")
+    with pytest.raises(ConfigError, match="not a permaplug corrector file"):
+        load_corrector(tmp_path / "other.nc")
+    (tmp_path / "text.nc").write_text("not netcdf")
+    with pytest.raises(ConfigError, match="not a readable corrector file"):
+        load_corrector(tmp_path / "text.nc")
+    state = xr.Dataset(attrs={"permaplug_corrector": "qm"})
+    with pytest.raises(ConfigError, match="corrector state is for 'qm', not 'qdm'"):
+        get_corrector("qdm").from_state(state)

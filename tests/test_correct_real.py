@@ -1,24 +1,23 @@
 """Real data: IPSL-CM5A-MR ``tas`` (CMIP5, Alaska land box) against real ERA5 points.
 
 * ``shared/data/cmip5_alaska_box`` (Goldenson et al. 2018): monthly land means over
-  193-219 E, 58-71 N; historical run1 1850-2005 continued by each RCP's run1 2006-2099.
-* ``shared/data/era5_alaska_points``: ERA5 monthly 2 m temperature at 14 points (64-70 N),
-  read with the sources engineer's ``climate_reanalyzer.read_points`` and averaged per band.
-
-The box CSVs are parsed here with pandas (three header rows: model, run, time).
+  193-219 E, 58-71 N; historical run1 1850-2005 continued by each RCP's run1 2006-2099; read
+  with the cmip source's table reader (``cmip.open_region_table``), the box value given to
+  every band.
+* ``shared/data/era5_alaska_points``: ERA5 monthly 2 m temperature at 14 points (64-70 N), read
+  with ``climate_reanalyzer.read_points`` and averaged per band (bands 2-5 hold points).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 from permaplug.core import schema
 from permaplug.correction.pipeline import correct_dataset
 from permaplug.plugins.sources.climate_reanalyzer import points_to_bands, read_points
+from permaplug.plugins.sources.cmip import open_region_table
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not DATA.is_dir():
@@ -26,39 +25,30 @@ if not DATA.is_dir():
 BOX, POINTS = DATA / "cmip5_alaska_box", DATA / "era5_alaska_points"
 pytestmark = pytest.mark.skipif(not (BOX.is_dir() and POINTS.is_dir()),
                                 reason="shared/data real files absent")
-MODEL, RUN = "IPSL-CM5A-MR", "run1"
-
-
-def read_box(path: Path, model: str = MODEL, run: str = RUN) -> pd.Series:
-    """One model/run column of a Goldenson box CSV as a monthly series (file units)."""
-    head = pd.read_csv(path, header=None, nrows=2)
-    cols = [i for i in range(1, head.shape[1])
-            if head.iloc[0, i] == model and head.iloc[1, i] == run]
-    assert cols, f"{path.name}: no {model} {run} column"
-    body = pd.read_csv(path, header=None, skiprows=3)
-    t = pd.to_datetime(body[0].str[:10], format="%Y-%m-%d").dt.to_period("M").dt.to_timestamp()
-    return pd.Series(body[cols[0]].to_numpy(float), index=t)
 
 
 @pytest.fixture(scope="module")
 def real():
-    hist = read_box(BOX / "timeSeriesLO_tas_Alaska_Monthly_historical.csv")
-    series = []
-    for s in schema.SCENARIOS:
-        fut = read_box(BOX / f"timeSeriesLO_tas_Alaska_Monthly_{s}.csv")
-        series.append(pd.concat([hist.loc["1950":], fut]).to_numpy() - 273.15)
-    times = pd.concat([hist.loc["1950":], fut]).index.to_numpy()
+    scen, _ = open_region_table(BOX, model="IPSL-CM5A-MR", run="run1", variables=["tas"],
+                                spatial="bands", start="1950-01-01")
     obs = points_to_bands(read_points(POINTS, ("temp",)))
     bands = [b for b in range(schema.N_BANDS) if int(obs["n_points"][b]) > 0]
     obs = obs[["t2m"]].isel(band=bands)
-    values = np.repeat(np.stack(series)[:, :, None], len(bands), axis=2)
-    scen = xr.Dataset(
-        {"t2m": (("scenario", "time", "band"), values, schema.cf_attrs("t2m"))},
-        coords={"scenario": list(schema.SCENARIOS), "time": times, "band": obs.band.values},
-        attrs={schema.DATA_LABEL_ATTR: "IPSL-CM5A-MR (real, CMIP5 Alaska land box)",
-               "historical_end": "2005-12"},
-    )
+    scen = scen[["t2m"]].sel(band=obs.band.values)
+    scen.attrs[schema.DATA_LABEL_ATTR] = "IPSL-CM5A-MR (real, CMIP5 Alaska land box)"
     return scen, obs
+
+
+def test_reader_gives_the_file_values(real):
+    """An independent parse of one file: January 2090 of RCP 8.5, run1, K -> degC."""
+    scen, _ = real
+    raw = pd.read_csv(BOX / "timeSeriesLO_tas_Alaska_Monthly_rcp85.csv", header=None)
+    col = next(i for i in range(1, raw.shape[1])
+               if raw.iloc[0, i] == "IPSL-CM5A-MR" and raw.iloc[1, i] == "run1")
+    row = raw[raw[0].astype(str).str.startswith("2090-01")].iloc[0]
+    expect = float(row[col]) - 273.15
+    got = scen["t2m"].sel(scenario="rcp85", time="2090-01-01").values
+    assert got == pytest.approx([expect] * got.size, abs=1e-6)
 
 
 def test_real_winter_bias_is_large(real):

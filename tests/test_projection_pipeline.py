@@ -93,7 +93,7 @@ def test_gridded_projection_figures_average_cells_per_band(tmp_path):
     assert agg.sizes["band"] == 6
     np.testing.assert_allclose(agg.isel(band=2).values, data[:, 4:6].mean(axis=1))
     figures.scenario_panels(proj, "gru", "test synthetic", tmp_path / "p.png")
-    per_layer, per_year = pipeline.indicator_frames(
+    _, per_year = pipeline.indicator_frames(
         proj.isel(scenario=0, model=0, drop=True).rename("t"), proj, "test synthetic")
     assert "cell" in per_year and "band" in per_year
     figures.thaw_depth_figure(per_year, "gru", "test synthetic", tmp_path / "t.png")

@@ -24,6 +24,8 @@ def test_project_and_explain_refuse_a_folder_that_is_not_a_run(tmp_path):
 def test_explain_bad_options_are_one_line_errors(run):
     res = CliRunner().invoke(cli, ["explain", str(run.path), "--n-background", "0"])
     assert res.exit_code == 1 and "--n-background and --n-explained" in res.output
+    res = CliRunner().invoke(cli, ["explain", str(run.path), "--model", "persistence"])
+    assert res.exit_code == 1 and "--model persistence: not a trained network" in res.output
     res = CliRunner().invoke(cli, ["explain", str(run.path), "--explainer", "shapp"])
     assert res.exit_code == 1 and "Unknown explainer: 'shapp' (did you mean 'shap'?)" in res.output
 

@@ -94,11 +94,14 @@ def _is_path_key(key: str) -> bool:
 
 
 def _inside(path: str, root: Path) -> bool:
-    norm = Path(os.path.normpath(path))
-    try:
-        norm.relative_to(os.path.normpath(root))
-    except ValueError:
-        return False
+    """True when ``path`` stays inside ``root`` both as written and with symbolic links
+    resolved (a link inside the catalog folder pointing elsewhere is an escape)."""
+    for candidate, base in ((os.path.normpath(path), os.path.normpath(root)),
+                            (os.path.realpath(path), os.path.realpath(root))):
+        try:
+            Path(candidate).relative_to(base)
+        except ValueError:
+            return False
     return True
 
 
@@ -283,7 +286,14 @@ class PermaplugCatalog:
             what = f"role {role!r}" + (f" and source {source!r}" if source else "")
             have = ", ".join(f"{n} ({e.role or 'no role'}, {e.plugin})"
                              for n, e in self._entries.items())
-            raise CatalogError(f"{self.path}: no entry with {what}; entries: {have}")
+            hint = ""
+            if source:
+                import difflib
+
+                names = sorted({*self._entries, *(e.plugin for e in self._entries.values())})
+                close = difflib.get_close_matches(source, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise CatalogError(f"{self.path}: no entry with {what}{hint}; entries: {have}")
         return found[0]
 
 

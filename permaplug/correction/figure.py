@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-import xarray as xr
 
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
+from tqdm import tqdm
 from xsdba.adjustment import TrainAdjust
 from xsdba.base import Grouper, uses_dask
 
@@ -126,7 +127,8 @@ class XsdbaCorrector(Corrector):
             raise DataError(f"model_hist and obs_hist share only {common.size} time steps "
                             "(need at least 24 to calibrate)")
         self.fitted, self.rules = {}, {}
-        for var in variables:
+        for var in tqdm(variables, desc=f"fitting {self.name}", unit="var", disable=None,
+                        leave=False):
             ref = obs_hist[var].sel(time=common)
             hist = model_hist[var].sel(time=common)
             self._check_pair(var, ref, hist)
@@ -159,6 +161,11 @@ class XsdbaCorrector(Corrector):
         if set(ref.dims) != set(hist.dims):
             raise DataError(f"variable {var!r}: dims differ between obs_hist {ref.dims} and "
                             f"model_hist {hist.dims}")
+        for dim in ref.dims:
+            if dim != "time" and dim in ref.coords and dim in hist.coords and \
+                    not np.array_equal(ref[dim].values, hist[dim].values):
+                raise DataError(f"variable {var!r}: the '{dim}' coordinates of obs_hist and "
+                                f"model_hist differ (select the same units first)")
 
     # --- application ----------------------------------------------------------------------
     def _adjust(self, adj: TrainAdjust, sim: xr.DataArray) -> xr.DataArray:
@@ -175,7 +182,8 @@ class XsdbaCorrector(Corrector):
         if missing:
             raise DataError(f"scenario lacks fitted variable(s) {', '.join(missing)}")
         out = scenario.copy()
-        for var, adj in self.fitted.items():
+        for var, adj in tqdm(self.fitted.items(), desc=f"applying {self.name}", unit="var",
+                             disable=None, leave=False):
             sim = scenario[var]
             units = sim.attrs.get("units")
             if units != adj.train_units:

@@ -22,6 +22,7 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError, DataError
+from permaplug.data.gaps import MAX_GAP_MONTHS, apply_gap_policy, check_empty_units
 
 PARQUET_META_KEY = b"permaplug"
 
@@ -43,13 +44,18 @@ def _as_catalog(catalog: Any):
 
 def assemble_table(catalog: Any, source: str = "era5land",
                    static: Sequence[str] | None = ("usgs-lithology", "openlandmap"),
-                   spatial: str = "bands", require_targets: bool = True) -> xr.Dataset:
+                   spatial: str = "bands", require_targets: bool = True,
+                   max_gap: int = MAX_GAP_MONTHS, empty_units: str = "warn") -> xr.Dataset:
     """The monthly training table; see the module docstring.
 
     ``catalog``: a PermaplugCatalog, a catalog path, or None (bundled demo). ``source``: the
     reanalysis entry's plugin or entry name. ``static``: static plugins/entries to join (a
     requested one absent from the catalog is skipped with a warning and named in
     ``attrs['static_missing']``). ``spatial``: ``bands`` or ``grid``.
+
+    Gap policy (:mod:`permaplug.data.gaps`): NaN gaps of at most ``max_gap`` months are
+    interpolated with a warning, longer ones raise DataError. A band (or cell) without any data
+    warns and stays missing with ``empty_units="warn"``, raises with ``"error"`` (training).
     """
     if spatial not in ("bands", "grid"):
         raise ConfigError(f"--spatial {spatial!r}: use 'bands' or 'grid'")
@@ -69,6 +75,11 @@ def assemble_table(catalog: Any, source: str = "era5land",
                         "table")
     keep = [v for v in schema.TARGETS + schema.FORCING + schema.SOIL_WATER if v in ds.data_vars]
     table = ds[keep].transpose("time", unit)
+    what = f"{cat.path}: entry {name!r}"
+    empty, notes = check_empty_units(table, unit, what, empty_units)
+    table, filled = apply_gap_policy(table, unit, what, max_gap, empty)
+    for note in notes + filled:
+        warnings.warn(note, stacklevel=2)
     template = table[keep[0]]
     table = table.assign({k: v.broadcast_like(template).transpose("time", unit)
                           for k, v in calendar_features(table["time"]).items()})
@@ -114,6 +125,8 @@ def assemble_table(catalog: Any, source: str = "era5land",
     }
     if static_missing:
         table.attrs["static_missing"] = ", ".join(static_missing)
+    if filled:
+        table.attrs["gaps_interpolated"] = " | ".join(filled)
     return table
 
 

@@ -109,8 +109,9 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
     T, H, swe = state.T, state.H, state.swe.copy()
     out = None
     if record:
-        out = MonthlyOutput(*(np.zeros((nt, schema.N_LAYERS, ncell)) for _ in range(2)),
-                            *(np.zeros((nt, ncell)) for _ in range(4)))
+        # monthly means kept in float32 (the files are float32): halves memory on big grids
+        out = MonthlyOutput(*(np.zeros((nt, schema.N_LAYERS, ncell), np.float32) for _ in range(2)),
+                            *(np.zeros((nt, ncell), np.float32) for _ in range(4)))
     dh = None  # last step's enthalpy change: Newton starts from its extrapolation
     bar = tqdm(total=nt, desc=desc, unit="month", disable=not progress, leave=False)
     for m in range(nt):

@@ -159,6 +159,10 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
     if not names:
         raise ConfigError(f"run {run_dir}: no trained network to explain (baselines have no "
                           "input attributions)")
+    not_networks = [m for m in names if m not in run.network_names]
+    if not_networks:
+        raise ConfigError(f"--model {not_networks[0]}: not a trained network of run {run_dir} "
+                          f"(networks: {', '.join(run.network_names) or 'none'})")
     if table is None:
         table = load_table(run.config.source, run.config.catalog,
                            getattr(run.config, "spatial", "bands"))

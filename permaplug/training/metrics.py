@@ -25,8 +25,9 @@ def scores(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 def model_metrics(pred: pd.DataFrame, unit_col: str = "band") -> dict:
     """Metrics of one model's predictions (columns ``unit_col, layer, observed, predicted``).
 
-    Returns ``{"overall", "per_layer": {stl1..}, "per_band": {unit..}, "per_band_layer":
-    {unit: {stl1..}}}``; unit keys are strings (JSON).
+    Returns ``{"overall", "per_layer": {stl1..}, "per_band": {band..}, "per_band_layer":
+    {band: {stl1..}}}``; keys are strings (JSON). In gridded mode the cells of a band pool into
+    it (``unit_col`` = ``band``, the cell's band column).
     """
     out = {"overall": scores(pred["observed"], pred["predicted"]), "per_layer": {},
            "per_band": {}, "per_band_layer": {}}

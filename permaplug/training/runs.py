@@ -194,7 +194,7 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
         frame = predictions_frame(prep.arrays, prep.test, pred, name)
         frames.append(frame)
         kind = "baseline" if not model.trainable else "network"
-        metrics[name] = {**model_metrics(frame, prep.arrays.unit_dim), "data": label,
+        metrics[name] = {**model_metrics(frame), "data": label,
                          "kind": kind, "train_seconds": hist.get("train_seconds")}
         if kind == "network":
             histories[name] = hist

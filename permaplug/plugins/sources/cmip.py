@@ -134,11 +134,10 @@ def convert_variable(cmip_var: str, da: xr.DataArray, what: str) -> xr.DataArray
 
 
 def _decode(path: Path, lazy: bool = True) -> xr.Dataset:
-    try:
-        return xr.open_dataset(path, chunks={} if lazy else None,
-                               decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    except Exception as exc:
-        raise DataError(f"{path}: cannot open as NetCDF ({type(exc).__name__}: {exc})") from exc
+    from permaplug.data.netcdf import open_netcdf
+
+    return open_netcdf(path, chunks={} if lazy else None,
+                       decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
 
 
 def read_drs_variable(files: Sequence[DRSName], what: str, lazy: bool = True) -> xr.DataArray:

@@ -83,6 +83,7 @@ from permaplug.data.bands import (
     subset_region,
 )
 from permaplug.data.calendar import to_month_start
+from permaplug.data.netcdf import open_netcdf
 
 CANONICAL = ("t2m", "skt", "tp", "sf", "strd", "ssrd", "slhf", "sshf",
              "swvl1", "swvl2", "swvl3", "swvl4", "stl1", "stl2", "stl3", "stl4")
@@ -136,10 +137,8 @@ def expand_paths(paths: str | Path | Sequence[str | Path], what: str) -> list[Pa
 
 
 def _open_nc(path: Path) -> xr.Dataset:
-    try:
-        return xr.open_dataset(path, chunks={}, decode_timedelta=False)
-    except Exception as exc:
-        raise DataError(f"{path}: cannot open as NetCDF ({type(exc).__name__}: {exc})") from exc
+    """Open one file lazily; DataError naming it when truncated, corrupt or not NetCDF."""
+    return open_netcdf(path, chunks={}, decode_timedelta=False)
 
 
 def normalise_cds_time(ds: xr.Dataset, path: Path) -> xr.Dataset:
@@ -166,8 +165,10 @@ def normalise_cds_time(ds: xr.Dataset, path: Path) -> xr.Dataset:
 def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.Dataset:
     """CDS (or xee) NetCDF files -> one dataset with canonical names, native units, time dim."""
     parts = []
+    files: dict[int, Path] = {}
     for p in paths:
         ds = normalise_cds_time(_open_nc(p), p)
+        check_time_axis(ds, p)
         if rename:
             ds = ds.rename({k: v for k, v in rename.items() if k in ds.data_vars})
             for v in rename.values():
@@ -180,6 +181,7 @@ def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.
             raise DataError(f"{p}: no ERA5-Land variable (expected some of {', '.join(CANONICAL)}"
                             + (" or Earth Engine band names" if rename else "") + ")")
         parts.append(subset_region(ds[keep], what=str(p)))
+        files[id(parts[-1])] = p
     # files with the same times but different variables (the CDS splits a request by step
     # type into several files) are merged; then periods are concatenated
     by_times: dict[bytes, list[xr.Dataset]] = {}
@@ -187,13 +189,55 @@ def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.
         by_times.setdefault(np.asarray(part["time"].values).tobytes(), []).append(part)
     periods = [xr.merge(group, compat="override", join="outer") if len(group) > 1 else group[0]
                for group in by_times.values()]
+    owners = [files[id(group[0])] for group in by_times.values()]
+    check_overlap(periods, owners)
     ds = xr.concat(periods, dim="time", data_vars="all", coords="minimal", compat="override",
                    join="outer") if len(periods) > 1 else periods[0]
-    ds = ds.sortby("time")
-    t = pd.Index(ds["time"].values)
-    if t.duplicated().any():
-        ds = ds.isel(time=~t.duplicated())
-    return ds
+    return ds.sortby("time")
+
+
+STANDARD_CALENDARS = ("standard", "gregorian", "proleptic_gregorian")
+
+
+def _months(values: np.ndarray, n: int = 3) -> str:
+    shown = [str(v)[:10] for v in values[:n]]
+    return ", ".join(shown) + (", ..." if len(values) > n else "")
+
+
+def check_time_axis(ds: xr.Dataset, path: Path) -> None:
+    """DataError naming ``path`` for a non-standard calendar, duplicated or unsorted times.
+
+    ERA5(-Land) is on the proleptic Gregorian calendar; a ``360_day`` or ``noleap`` time axis
+    means climate-model output (read it with the ``cmip`` source, which re-stamps model months).
+    """
+    time = ds["time"]
+    calendar = str(time.encoding.get("calendar", "standard")).lower()
+    if time.dtype == object and len(time) and hasattr(time.values[0], "calendar"):
+        calendar = str(time.values[0].calendar or calendar).lower()
+    if calendar not in STANDARD_CALENDARS:
+        raise DataError(f"{path}: time uses the {calendar!r} calendar; ERA5-Land files use the "
+                        "standard (Gregorian) calendar (read climate-model output with the "
+                        "'cmip' source)")
+    t = pd.Index(np.asarray(time.values))
+    dup = t.duplicated()
+    if dup.any():
+        raise DataError(f"{path}: duplicated time stamps ({_months(np.unique(t[dup]))}); "
+                        "each time must appear once")
+    if not t.is_monotonic_increasing:
+        i = int(np.flatnonzero(np.diff(t.values.astype("datetime64[ns]").astype("int64")) < 0)[0])
+        raise DataError(f"{path}: time stamps are not in increasing order ({str(t[i + 1])[:10]} "
+                        f"follows {str(t[i])[:10]}); write the file sorted by time")
+
+
+def check_overlap(periods: Sequence[xr.Dataset], owners: Sequence[Path]) -> None:
+    """DataError naming both files when two periods hold the same time stamp."""
+    seen: dict[np.datetime64, Path] = {}
+    for part, owner in zip(periods, owners):
+        for t in np.asarray(part["time"].values):
+            other = seen.setdefault(t, owner)
+            if other != owner:
+                raise DataError(f"{owner}: time {str(t)[:10]} is also in {other} (duplicated "
+                                "time stamps across files; remove the overlap)")
 
 
 def read_ee_csv(paths: Sequence[Path], band_base: int | None = None) -> xr.Dataset:
@@ -234,7 +278,13 @@ def read_ee_csv(paths: Sequence[Path], band_base: int | None = None) -> xr.Datas
         out["time"] = time.dt.tz_localize(None) if time.dt.tz is not None else time
         out["band"] = idx.to_numpy()
         frames.append(out)
-    df = pd.concat(frames).drop_duplicates(subset=["time", "band"], keep="last")
+    df = pd.concat(frames)
+    dup = df.duplicated(subset=["time", "band"])
+    if dup.any():
+        first = df[dup].iloc[0]
+        raise DataError(f"{', '.join(str(p) for p in paths)}: duplicated rows for "
+                        f"{str(first['time'])[:10]} band {int(first['band'])} (each date and "
+                        "band must appear once)")
     ds = df.set_index(["time", "band"]).to_xarray()
     ds["time"] = ds["time"].values.astype("datetime64[ns]")
     for v in ds.data_vars:
