@@ -6,6 +6,7 @@ library's domain errors into one-line ``click`` errors (exit 1; usage mistakes e
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -21,13 +22,27 @@ class PermaplugGroup(click.Group):
     """A click group whose commands report :class:`PermaplugError` as one line, exit 1."""
 
     def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except PermaplugError as exc:
-            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except PermaplugError as exc:
+                raise click.ClickException(str(exc).splitlines()[0] if str(exc)
+                                           else type(exc).__name__) from None
+            except OSError as exc:
+                if not getattr(exc, "filename", None):
+                    raise
+                # the environment refused a file (permissions, disk full): one line, no traceback
+                raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from None
+            except KeyboardInterrupt:
+                click.echo("Interrupted.", err=True)
+                sys.exit(130)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``Warning: ...`` line on stderr (no source line)."""
+    click.echo(f"Warning: {str(message).splitlines()[0] if str(message) else category.__name__}",
+               err=True)
 
 
 @click.group(cls=PermaplugGroup, context_settings=CONTEXT_SETTINGS)

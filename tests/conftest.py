@@ -106,3 +106,28 @@ def demo_catalog(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("demo-small") / "demo"
     return build_demo(out, seed=0, resolution=1.5, steps_per_month=1, progress=False)
+
+
+RUN_FAST = ["--model", "gru", "--hparam", "hidden_size=8", "--epochs", "1",
+            "--train-years", "2001-2004", "--test-years", "2005-2006",
+            "--no-project", "--no-explain", "--no-report", "--quiet"]
+"""``permaplug run`` options for a one-epoch GRU on a tiny 2001-2006 catalog."""
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished run folder (GRU, one epoch, plus the baselines) on a tiny 2001-2006 catalog.
+    Treat it as read-only (copy it to damage it)."""
+    from click.testing import CliRunner
+
+    from permaplug.cli import cli
+
+    folder = tmp_path_factory.mktemp("tinyrun")
+    (folder / "era5").mkdir()
+    era5_dataset("2001-01", "2006-12").to_netcdf(folder / "era5" / "era5.nc")
+    (folder / "catalog.yaml").write_text(TINY_CATALOG, encoding="utf-8")
+    out = folder / "run"
+    res = CliRunner().invoke(cli, ["run", "--catalog", str(folder / "catalog.yaml"), *RUN_FAST,
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out

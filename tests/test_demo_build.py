@@ -111,7 +111,8 @@ def test_cmip_files_follow_drs_and_cmip_conventions(demo):
     variables = {"tas", "ts", "pr", "prsn", "rlds", "rsds", "hfls", "hfss", "mrsos", "mrso"}
     assert {v for v, _ in by} == variables
     for v in variables:
-        assert (by[(v, "historical")]["start"], by[(v, "historical")]["end"]) == ("185001", "200512")
+        hist = by[(v, "historical")]
+        assert (hist["start"], hist["end"]) == ("185001", "200512")
         for s in schema.SCENARIOS:
             assert (by[(v, s)]["start"], by[(v, s)]["end"]) == ("200601", "210012")
     hfls = xr.open_dataset(demo / "cmip5" / "hfls_Amon_IPSL-CM5A-MR_rcp45_r1i1p1_200601-210012.nc",
@@ -120,7 +121,8 @@ def test_cmip_files_follow_drs_and_cmip_conventions(demo):
     assert hfls["hfls"].attrs["units"] == "W m-2"
     july = np.array([t.month == 7 for t in hfls["time"].values])
     assert float(hfls["hfls"][july].mean()) > 10  # CMIP: upward positive
-    tas = xr.open_dataset(demo / "cmip5" / "tas_Amon_IPSL-CM5A-MR_historical_r1i1p1_185001-200512.nc",
+    tas = xr.open_dataset(demo / "cmip5" /
+                          "tas_Amon_IPSL-CM5A-MR_historical_r1i1p1_185001-200512.nc",
                           decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
     assert tas["tas"].attrs["units"] == "K" and 230 < float(tas["tas"].mean()) < 290
 

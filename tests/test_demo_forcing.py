@@ -52,7 +52,8 @@ def test_cells_follow_the_points_of_their_band(points, grid):
 
 def test_ipsl_box_series_are_the_real_model(tmp_path):
     box = F.ipsl_box_series()
-    assert len(box["historical"]) == 1872 and box["historical"].index[0] == pd.Timestamp("1850-01-01")
+    assert len(box["historical"]) == 1872
+    assert box["historical"].index[0] == pd.Timestamp("1850-01-01")
     raw = pd.read_csv(F.real_dir() / "cmip5_alaska_box" /
                       "timeSeriesLO_tas_Alaska_Monthly_rcp85.csv", skiprows=3, header=None)
     np.testing.assert_allclose(box["rcp85"]["tas"].iloc[:12].values, raw[2].iloc[:12] - 273.15)

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pandas as pd
 import torch
+from test_training_table import synthetic_table
 
 from permaplug.training.config import RunConfig
 from permaplug.training.runs import execute_run, load_run
-from test_training_table import synthetic_table
 
 
 def test_a_gridded_table_trains_and_reports_per_band(tmp_path):

@@ -61,7 +61,7 @@ class CorrectionReport:
 def _fmt(v: object) -> str:
     if isinstance(v, (float, np.floating)):
         if not np.isfinite(v):
-            return "nan"
+            return "n/a"
         return f"{v:.4g}" if abs(v) >= 1e4 or (abs(v) < 1e-3 and v != 0) else f"{v:.3f}"
     return str(v)
 

@@ -206,8 +206,8 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
     if not 1 <= steps_per_month <= 30:
         raise ConfigError(f"steps_per_month={steps_per_month}: use 1 to 30")
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
-                                                       and not (out_dir / "catalog.yaml").exists())):
+    is_demo = (out_dir / "catalog.yaml").exists()
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not is_demo)):
         raise ConfigError(f"{out_dir}: exists and is not a permaplug demo folder; "
                           "choose an empty or new folder")
     grid = demo_grid(resolution, n_cells)

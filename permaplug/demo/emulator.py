@@ -31,7 +31,8 @@ def snow_conductivity(density: np.ndarray) -> np.ndarray:
 
 @dataclass
 class State:
-    """Emulator state: soil ``T`` and ``H`` (nz, ncell), snow water equivalent ``swe`` (ncell,) mm."""
+    """Emulator state: soil ``T`` and ``H`` (nz, ncell), snow water equivalent ``swe`` (ncell,)
+    in mm."""
 
     T: np.ndarray
     H: np.ndarray
@@ -44,7 +45,7 @@ class State:
 
 @dataclass
 class Surface:
-    """Per-cell surface parameters: snow ``density`` kg m-3 and summer factor ``n_thaw`` (ncell,)."""
+    """Per-cell surface parameters: snow ``density`` kg m-3, summer factor ``n_thaw`` (ncell,)."""
 
     density: np.ndarray
     n_thaw: np.ndarray
@@ -55,7 +56,7 @@ class Surface:
 
 @dataclass
 class MonthlyOutput:
-    """Monthly means, each (nt, ..., ncell): ``stl`` (nt, 4, ncell) degC layer means, ``liquid``
+    """Monthly means (float32): ``stl`` (nt, 4, ncell) degC layer means, ``liquid``
     (nt, 4, ncell) liquid share of soil water, ``swe`` mm and ``snow_depth`` m (nt, ncell),
     ``melt`` mm per month (nt, ncell), ``ground_flux`` W m-2 (nt, ncell)."""
 

@@ -135,7 +135,8 @@ def _read_box(path: Path, run: str = "run1") -> pd.Series:
         table = pd.read_csv(path, skiprows=3, header=None)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read CMIP5 box series ({exc})") from exc
-    cols = [i for i in range(1, head.shape[1]) if head.iloc[0, i] == IPSL and head.iloc[1, i] == run]
+    cols = [i for i in range(1, head.shape[1])
+            if head.iloc[0, i] == IPSL and head.iloc[1, i] == run]
     if not cols:
         raise DataError(f"{path}: no {IPSL} {run} column")
     time = pd.to_datetime(table[0].astype(str).str.slice(0, 10))
@@ -191,7 +192,8 @@ def scenario_change(box: dict[str, pd.DataFrame], scenario: str, years: range,
     (historical run1 then the scenario), relative to that running mean in ``base_year``.
     """
     full = pd.concat([box["historical"], box[scenario]]).sort_index()
-    annual = {v: full[v].groupby([full.index.year, full.index.month]).mean().unstack() for v in full}
+    annual = {v: full[v].groupby([full.index.year, full.index.month]).mean().unstack()
+              for v in full}
     smooth = {v: annual[v].rolling(21, center=True, min_periods=11).mean() for v in annual}
     dT = (smooth["tas"] - smooth["tas"].loc[base_year]).loc[list(years)].to_numpy()
     ratio = (smooth["pr"] / smooth["pr"].loc[base_year]).loc[list(years)].to_numpy()

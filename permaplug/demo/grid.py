@@ -10,7 +10,7 @@ from permaplug.core.errors import ConfigError
 from permaplug.data.region import alaska_mask
 
 IPSL_NLAT, IPSL_NLON = 143, 144
-"""IPSL-CM5A-MR atmosphere grid: 143 latitudes pole to pole (1.2676 deg), 144 longitudes (2.5 deg)."""
+"""IPSL-CM5A-MR atmosphere grid: 143 latitudes pole to pole (1.2676 deg), 144 longitudes."""
 MODEL_BOX = (57.0, 73.0, 185.0, 225.0)
 """Latitude and longitude (0..360) span of the model cells written for the demo."""
 
@@ -70,7 +70,7 @@ def _grid(resolution: float) -> DemoGrid:
 
 
 def demo_grid(resolution: float = 0.5, n_cells: int | None = None) -> DemoGrid:
-    """The demo grid at ``resolution`` degrees, or the resolution giving about ``n_cells`` land cells.
+    """The demo grid at ``resolution`` degrees, or at the resolution giving ~``n_cells`` land cells.
 
     Raises ConfigError if a band ends up without land cells (resolution too coarse).
     """

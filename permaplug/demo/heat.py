@@ -1,4 +1,4 @@
-"""1-D heat conduction with freezing and thawing: an implicit enthalpy scheme, vectorised over cells.
+"""1-D heat conduction with freezing and thawing: implicit enthalpy scheme, vectorised over cells.
 
 The column is a stack of finite volumes (faces :data:`FACES`, metres, 0 at the ground surface,
 positive down). Every ERA5-Land layer boundary (0.07, 0.28, 1.00, 2.89 m) is a face, so layer
@@ -153,8 +153,8 @@ def step(T: np.ndarray, H: np.ndarray, col: Column, dt: float, t_surface: np.nda
     insulated) to the driving temperature ``t_surface`` (ncell,) degC; ``q_bottom`` W m-2
     enters through the bottom face (geothermal flux, >0 warms). Conductivity is lagged (taken at
     the old temperatures). ``h_guess`` (e.g. an extrapolation of the previous steps) starts
-Newton's iterations (default: ``H``). Returns ``(T_new, H_new, flux_top)``, the last being the heat flux
-    into the ground (ncell,) W m-2 over the step.
+    Newton's iterations (default: ``H``). Returns ``(T_new, H_new, flux_top)``, the last being
+    the heat flux into the ground (ncell,) W m-2 over the step.
     """
     dz = col.dz[:, None]
     k = conductivity(T, col)

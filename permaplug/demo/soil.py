@@ -90,7 +90,8 @@ def static_fields(lat: np.ndarray, lon: np.ndarray, seed: int) -> StaticFields:
         "metamorphic": -0.3 + 2.0 * upland,
         "unknown": -3.5,
     }
-    logits = np.stack([base[c] + 0.9 * smooth_field(lat, lon, rng) for c in schema.LITHOLOGY_CLASSES])
+    logits = np.stack([base[c] + 0.9 * smooth_field(lat, lon, rng)
+                       for c in schema.LITHOLOGY_CLASSES])
     lith = np.exp(logits - logits.max(axis=0))
     lith /= lith.sum(axis=0)
 

@@ -1,4 +1,4 @@
-"""Run one batch of emulator columns in a separate process: ``python -m permaplug.demo.worker IN OUT``.
+"""Run a batch of emulator columns in another process: ``python -m permaplug.demo.worker IN OUT``.
 
 ``IN`` is an ``.npz`` (no pickle) holding the state (``T H swe``), the column properties
 (``c_solid theta k_thawed k_frozen width f_res faces``), the surface (``density n_thaw``) and the

@@ -33,6 +33,7 @@ from permaplug.core.errors import ConfigError, DataError
 from permaplug.projection import figures, indicators, skill
 from permaplug.projection.tables import projected_months, projection_table
 
+
 def _as_list(scenarios: list[str] | str | None) -> list[str] | None:
     if scenarios is None:
         return None
