@@ -152,3 +152,13 @@ def test_interrupted_mid_epoch_resumes_with_schedule_and_weight_decay(prep, tmp_
     assert h.train == pytest.approx(h_full.train, rel=1e-6)
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_validation_split_is_the_last_training_months(prep):
+    p, cfg = prep
+    for fraction in (0.001, 0.25):
+        split = prepare(synthetic_table("2001-01", "2008-12", n_bands=2),
+                        RunConfig(**{**cfg.to_dict(), "val_fraction": fraction}))
+        assert len(split.val) > 0 and len(split.train) + len(split.val) == len(p.train)
+        assert split.val[:, 1].min() > split.train[:, 1].max()
+    assert len(split.val) == pytest.approx(0.25 * len(p.train), abs=2)

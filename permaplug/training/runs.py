@@ -100,7 +100,9 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
     val = np.zeros((0, 2), np.int64)
     if cfg.val_fraction:
         months = np.unique(train[:, 1])
-        cut = months[round(len(months) * (1 - cfg.val_fraction))]
+        if len(months) < 2:
+            raise DataError("too few training months for a validation split")
+        cut = months[min(max(round(len(months) * (1 - cfg.val_fraction)), 1), len(months) - 1)]
         val, train = train[train[:, 1] >= cut], train[train[:, 1] < cut]
     return Prepared(arrays, normaliser, train, val, test)
 
