@@ -137,7 +137,7 @@ def test_sigkill_during_training_then_resume(catalog, reference, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "MPLBACKEND": "Agg"}
     # many epochs so that the kill lands during training; resume uses the same options
-    args = [a if a != str(EPOCHS) else "400" for a in ARGS]
+    args = [a if a != str(EPOCHS) else "80" for a in ARGS]
     cmd = [sys.executable, "-m", "permaplug", "run", "--catalog", str(catalog), *args,
            "--out", str(out)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -156,7 +156,7 @@ def test_sigkill_during_training_then_resume(catalog, reference, tmp_path):
             proc.kill()
             proc.wait()
     epoch = int(torch.load(state, weights_only=True)["epoch"])
-    assert 0 <= epoch < 399
+    assert 0 <= epoch < 79
     assert not (out / "COMPLETE").exists() and not (out / "metrics.json").exists()
 
     ref = tmp_path / "reference"
@@ -215,7 +215,9 @@ def test_failed_table_write_leaves_nothing(tmp_path, monkeypatch):
 WRITERS = {"to_netcdf", "to_parquet", "savefig", "to_csv", "to_file", "to_raster",
            "write_table", "to_zarr"}
 TEMP_NAMES = {"tmp", "buf", "dst"}
-ALLOWED = {("data/fetch.py", "download")}  # writes the temporary path its caller passes
+# functions that write the temporary path their caller got from atomic_path
+ALLOWED = {("data/fetch.py", "download"),  # ESGF download(url, tmp)
+           ("scale/inference.py", "__init__"), ("scale/inference.py", "write")}  # block writers
 
 
 def _writes(tree: ast.AST):

@@ -143,11 +143,14 @@ def run(ctx: click.Context, **params) -> None:
         cfg = RunConfig.load(out / CONFIG_FILE)
         given, _ = _build_config(ctx, params)
         fields = [f for f in _FIELDS.values() if f not in ("device", "threads")]
-        for fld in [*fields, "train_years", "test_years", "hparams", "drop_features"]:
+        for fld in [*fields, "train_years", "test_years", "hparams", "drop_features", "models"]:
             opt = {"catalog": "catalog_path"}.get(fld, fld)
             if _explicit(ctx, opt) and getattr(given, fld) != getattr(cfg, fld):
                 raise ConfigError(f"--resume: {fld} {getattr(given, fld)!r} differs from the "
                                   f"run's {CONFIG_FILE} ({getattr(cfg, fld)!r})")
+        for fld in ("device", "threads"):  # where to compute may change on resume
+            if _explicit(ctx, fld):
+                setattr(cfg, fld, getattr(given, fld))
     else:
         cfg, models = _build_config(ctx, params)
         out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(cfg.source, models)

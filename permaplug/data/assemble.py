@@ -102,7 +102,15 @@ def assemble_table(catalog: Any, source: str = "era5land",
             raise DataError(f"{cat.path}: static entry {found[0]!r} holds none of the static "
                             "features (lith_*, bdod_l*, soc_l*)")
         part = sds[feats]
-        if unit == "cell":
+        per_cell = None
+        if unit == "cell":  # the entry's own files sampled at each cell (issue 8), when possible
+            from permaplug.scale.static import static_at_cells
+
+            per_cell = static_at_cells(cat, found[0], table)
+        if per_cell is not None:
+            part = per_cell[[v for v in feats if v in per_cell]]
+            provenance.append(f"static ({found[0]}) sampled per grid cell")
+        elif unit == "cell":
             part = part.sel(band=table["band"]).drop_vars(["band", "lat_min", "lat_max"],
                                                           errors="ignore")
         else:

@@ -67,6 +67,30 @@ def cds_request(year: int, variables: Sequence[str] | None = None,
     }
 
 
+def cds_secrets() -> list[str]:
+    """The CDS credentials of this machine (``CDSAPI_KEY`` and the ``key:`` of ~/.cdsapirc)."""
+    found = [os.environ.get("CDSAPI_KEY", "")]
+    rc = Path(os.environ.get("CDSAPI_RC", Path.home() / ".cdsapirc"))
+    try:
+        for line in rc.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "key":
+                found.append(value.strip())
+    except OSError:
+        pass
+    return [s for s in found if len(s) >= 4]
+
+
+def redact(text: str) -> str:
+    """``text`` with every known credential (and each ``:``-separated part of it) replaced by
+    ``***``: provider errors may quote the request, never our messages."""
+    for secret in cds_secrets():
+        for part in sorted({secret, *secret.split(":")}, key=len, reverse=True):
+            if len(part) >= 4:
+                text = text.replace(part, "***")
+    return text
+
+
 class CDSClient(Protocol):
     def retrieve(self, name: str, request: dict[str, Any], target: str) -> Any: ...
 
@@ -110,9 +134,8 @@ def fetch_era5land_cds(out: Path, start: int, end: int, variables: Sequence[str]
             except FetchError:
                 raise
             except Exception as exc:
-                raise FetchError(f"CDS request for {year} failed: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                                 ) from exc
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise FetchError(f"CDS request for {year} failed: {redact(first)}") from None
         if zipfile.is_zipfile(target):
             written.extend(_unzip_netcdf(target))
         else:

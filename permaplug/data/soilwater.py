@@ -70,6 +70,45 @@ def dirichlet_mle(p: np.ndarray, iters: int = 200, tol: float = 1e-8) -> np.ndar
     return alpha
 
 
+def dirichlet_mle_batch(p: np.ndarray, iters: int = 200, tol: float = 1e-8) -> np.ndarray:
+    """:func:`dirichlet_mle` for many units at once: ``p`` (units, n, k) -> alpha (units, k).
+
+    Same estimator, vectorised over units (each unit stops iterating at its own tolerance).
+    """
+    p = np.asarray(p, dtype=float)
+    valid = np.isfinite(p).all(axis=2)  # (units, n)
+    count = valid.sum(axis=1)
+    p = np.where(valid[..., None], np.clip(p, EPS, 1.0), np.nan)
+    p = p / p.sum(axis=2, keepdims=True)
+    out = np.full(p.shape[::2], np.nan)
+    ok = count >= 2
+    if not ok.any():
+        return out
+    p = p[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.nanmean(p, axis=1)
+        var = np.nanvar(p, axis=1, ddof=1)
+        ratio = mean * (1 - mean) / var - 1
+        ratio = np.where(np.isfinite(ratio), ratio, np.nan)
+        all_nan = np.isnan(ratio).all(axis=1)
+        s = np.full(len(p), np.nan)
+        s[~all_nan] = np.nanmedian(ratio[~all_nan], axis=1)
+    s = np.where(np.isfinite(s) & (s > 0), s, 1e3)
+    alpha = mean * s[:, None]
+    log_p = np.nanmean(np.log(p), axis=1)
+    active = np.ones(len(p), bool)
+    for _ in range(iters):
+        new = _inv_digamma(digamma(alpha[active].sum(axis=1))[:, None] + log_p[active])
+        done = np.max(np.abs(new - alpha[active]), axis=1) < tol * np.maximum(
+            1.0, alpha[active].max(axis=1))
+        alpha[active] = new
+        idx = np.flatnonzero(active)
+        active[idx[done]] = False
+        if not active.any():
+            break
+    out[ok] = alpha
+    return out
+
 def layer_fractions(obs: xr.Dataset) -> xr.DataArray:
     """Fractions of column water per layer: dims (..., layer) from swvl1..4 (m3 m-3)."""
     missing = [v for v in schema.SOIL_WATER if v not in obs]
@@ -97,12 +136,12 @@ def fit_dirichlet(obs: xr.Dataset) -> xr.Dataset:
     n_units = frac.sizes[unit] if unit else 1
     alpha = np.full((12, n_units, schema.N_LAYERS), np.nan)
     count = np.zeros((12, n_units), dtype=int)
-    for m in range(1, 13):
+    for m in range(1, 13):  # all units of a month at once (gridded mode: thousands of cells)
         sel = frac.isel(time=np.flatnonzero(month == m))
-        for u in range(n_units):
-            p = (sel.isel({unit: u}) if unit else sel).transpose("time", "layer").values
-            count[m - 1, u] = int(np.isfinite(p).all(axis=1).sum())
-            alpha[m - 1, u] = dirichlet_mle(p)
+        p = (sel.transpose(unit, "time", "layer") if unit else
+             sel.transpose("time", "layer").expand_dims("unit")).values
+        count[m - 1] = np.isfinite(p).all(axis=2).sum(axis=1)
+        alpha[m - 1] = dirichlet_mle_batch(p)
     dims = ("month", unit or "unit", "layer")
     coords = {"month": np.arange(1, 13), "layer": np.arange(1, schema.N_LAYERS + 1)}
     if unit:

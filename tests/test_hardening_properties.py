@@ -1,0 +1,307 @@
+"""Property tests (hypothesis) of windowing, normalisation, metrics and correctors with random
+shapes, lengths and NaNs, on the real functions of permaplug.training and permaplug.correction.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from permaplug.core.errors import DataError
+from permaplug.core.plugins import get_corrector
+from permaplug.training.metrics import model_metrics, scores
+from permaplug.training.normalise import Normaliser
+from permaplug.training.windows import SeriesArrays, WindowSet, target_windows, window_index
+
+# database=None: hypothesis writes no .hypothesis folder into the repository
+FAST = settings(max_examples=60, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@st.composite
+def series(draw, z: bool = False) -> tuple[SeriesArrays, int]:
+    """Random monthly arrays: U units, T months from a random start, F features, W window,
+    NaNs sprinkled into inputs and targets."""
+    window = draw(st.integers(1, 8))
+    n_units = draw(st.integers(1, 4))
+    n_time = draw(st.integers(1, window + 40))
+    n_feat = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**31 - 1))
+    nan_rate = draw(st.sampled_from([0.0, 0.02, 0.2]))
+    start = pd.Timestamp(draw(st.integers(1995, 2005)), draw(st.integers(1, 12)), 1)
+    rng = np.random.default_rng(seed)
+    dyn = rng.normal(size=(n_units, n_time, n_feat)).astype(np.float32)
+    dyn[rng.random(dyn.shape) < nan_rate] = np.nan
+    target = rng.normal(size=(n_units, n_time, 4)).astype(np.float32)
+    target[rng.random(target.shape) < nan_rate] = np.nan
+    time = pd.date_range(start, periods=n_time, freq="MS").values.astype("datetime64[ns]")
+    names = tuple(f"f{i}" for i in range(n_feat - 1)) + (("z",) if z else (f"f{n_feat - 1}",))
+    arrays = SeriesArrays(
+        time=time, month=pd.DatetimeIndex(time).month.to_numpy(), unit_dim="band",
+        units=np.arange(n_units), band=np.arange(n_units, dtype=np.int64), dynamic=dyn,
+        static=rng.normal(size=(n_units, 2)).astype(np.float32), target=target,
+        dynamic_names=names, static_names=("s0", "s1"), data_label="hypothesis")
+    return arrays, window
+
+
+def brute_force_windows(arrays: SeriesArrays, years: tuple[int, int], window: int) -> set:
+    """Every valid (unit, last) by the definition, one window at a time."""
+    out = set()
+    names = list(arrays.dynamic_names)
+    per_step = [i for i, n in enumerate(names) if n != "z"]
+    n_units, n_time = arrays.dynamic.shape[:2]
+    for u in range(n_units):
+        for last in range(window - 1, n_time - 1):
+            year = pd.Timestamp(arrays.time[last + 1]).year
+            if not years[0] <= year <= years[1]:
+                continue
+            inputs = arrays.dynamic[u, last - window + 1 : last + 1][:, per_step]
+            if not np.isfinite(inputs).all():
+                continue
+            if "z" in names and not np.isfinite(arrays.dynamic[u, last, names.index("z")]):
+                continue
+            if not np.isfinite(arrays.target[u, last + 1]).all():
+                continue
+            out.add((u, last))
+    return out
+
+
+# --- windowing -------------------------------------------------------------------------------
+@FAST
+@given(series(), st.integers(1994, 2010), st.integers(0, 8))
+def test_window_index_is_exactly_the_valid_windows(data, first, span):
+    arrays, window = data
+    years = (first, first + span)
+    idx = window_index(arrays, years, window)
+    assert idx.dtype == np.int64 and idx.shape[1:] == (2,)
+    assert {tuple(map(int, r)) for r in idx} == brute_force_windows(arrays, years, window)
+    assert len({tuple(r) for r in idx.tolist()}) == len(idx)  # no duplicates
+    # ordered by target month, then unit
+    keys = [(int(r[1]), int(r[0])) for r in idx]
+    assert keys == sorted(keys)
+
+
+@FAST
+@given(series(z=True), st.integers(0, 2**16))
+def test_window_batches_are_views_of_the_monthly_arrays(data, seed):
+    arrays, window = data
+    idx = window_index(arrays, (1990, 2020), window)
+    assume(len(idx) > 0)
+    z_col = arrays.dynamic.shape[-1] - 1
+    ws = WindowSet(np.nan_to_num(arrays.dynamic), arrays.static, arrays.band, arrays.target,
+                   idx, window, z_col=z_col)
+    # the unfolded windows share the monthly tensor's memory: nothing is materialised
+    assert ws._windows.untyped_storage().data_ptr() == ws.dynamic.untyped_storage().data_ptr()
+    rows = torch.as_tensor(np.random.default_rng(seed).permutation(len(idx))[:7])
+    x, band, static, y = ws.batch(rows)
+    assert x.shape == (len(rows), window, arrays.dynamic.shape[-1])
+    for k, r in enumerate(rows.tolist()):
+        u, last = (int(v) for v in idx[r])
+        expect = np.nan_to_num(arrays.dynamic)[u, last - window + 1 : last + 1].copy()
+        expect[:, z_col] = np.nan_to_num(arrays.dynamic)[u, last, z_col]  # z of the last month
+        np.testing.assert_array_equal(x[k].numpy(), expect)
+        np.testing.assert_array_equal(y[k].numpy(), arrays.target[u, last + 1])
+        np.testing.assert_array_equal(static[k].numpy(), arrays.static[u])
+        assert int(band[k]) == arrays.band[u]
+    # gathering a batch never writes into the shared monthly tensor
+    np.testing.assert_array_equal(ws.dynamic.numpy(), np.nan_to_num(arrays.dynamic))
+
+
+@FAST
+@given(series(), st.data())
+def test_target_windows_point_at_the_month_before(data, draw):
+    arrays, window = data
+    n_time = len(arrays.time)
+    pos = draw.draw(st.lists(st.integers(0, n_time), min_size=1, max_size=5))
+    months = pd.DatetimeIndex(arrays.time).append(
+        pd.DatetimeIndex([pd.Timestamp(arrays.time[-1]) + pd.offsets.MonthBegin(1)]))[pos]
+    if min(pos) < window:
+        with pytest.raises(DataError, match=f"needs {window} input months"):
+            target_windows(arrays, months, window)
+        return
+    idx = target_windows(arrays, months, window)
+    n_units = arrays.dynamic.shape[0]
+    assert idx.shape == (len(pos) * n_units, 2)
+    np.testing.assert_array_equal(idx[:, 1], np.repeat(np.asarray(pos) - 1, n_units))
+    np.testing.assert_array_equal(idx[:, 0], np.tile(np.arange(n_units), len(pos)))
+
+
+# --- normalisation ---------------------------------------------------------------------------
+@FAST
+@given(series(), st.integers(-1000, 1000), st.floats(0.01, 1000))
+def test_normaliser_uses_training_years_only(data, shift, scale):
+    arrays, window = data
+    years = pd.DatetimeIndex(arrays.time).year
+    train = (int(years.min()), int(years.min()) + 1)
+    sel = (years >= train[0]) & (years <= train[1])
+    dyn_ok = np.isfinite(arrays.dynamic[:, sel]).any(axis=(0, 1)).all()
+    tgt_ok = np.isfinite(arrays.target[:, sel]).any(axis=(0, 1)).all()
+    if not (dyn_ok and tgt_ok):
+        with pytest.raises(DataError, match="no finite value in the training years"):
+            Normaliser.fit(arrays, train, window)
+        return
+    arrays.dynamic = arrays.dynamic * scale + shift
+    norm = Normaliser.fit(arrays, train, window)
+    z = norm.dynamic(arrays.dynamic[:, sel])
+    with np.errstate(invalid="ignore"):
+        mean, std = np.nanmean(z, axis=(0, 1)), np.nanstd(z, axis=(0, 1))
+    np.testing.assert_allclose(mean, 0.0, atol=2e-3 * max(1.0, abs(shift) / scale))
+    constant = np.asarray(norm.dynamic_std) == 1.0
+    np.testing.assert_allclose(std[~constant], 1.0, rtol=2e-3)
+    # the test years do not move the statistics
+    later = arrays.dynamic.copy()
+    later[:, ~sel] += 1e6
+    arrays2 = SeriesArrays(**{**arrays.__dict__, "dynamic": later})
+    assert Normaliser.fit(arrays2, train, window).dynamic_mean == norm.dynamic_mean
+    # targets round-trip (degC -> normalised -> degC)
+    np.testing.assert_allclose(norm.target_inverse(norm.target(arrays.target)), arrays.target,
+                               rtol=1e-4, atol=1e-4)
+
+
+@FAST
+@given(data=series())
+def test_normaliser_json_round_trip(data, tmp_path_factory):
+    arrays, window = data
+    years = pd.DatetimeIndex(arrays.time).year
+    try:
+        norm = Normaliser.fit(arrays, (int(years.min()), int(years.max())), window)
+    except DataError:
+        assume(False)
+    path = tmp_path_factory.mktemp("norm") / "normaliser.json"
+    norm.save(path)
+    back = Normaliser.load(path)
+    assert back == norm
+    x = np.nan_to_num(arrays.dynamic)
+    np.testing.assert_array_equal(back.dynamic(x), norm.dynamic(x))
+
+
+# --- metrics ---------------------------------------------------------------------------------
+finite = st.floats(-60, 60, allow_nan=False, width=32)
+
+
+@FAST
+@given(st.lists(st.tuples(finite, finite, st.booleans(), st.booleans()), min_size=0,
+                max_size=60))
+def test_scores_ignore_missing_pairs_and_agree_with_definitions(rows):
+    o = np.array([r[0] if not r[2] else np.nan for r in rows], float)
+    p = np.array([r[1] if not r[3] else np.nan for r in rows], float)
+    s = scores(o, p)
+    ok = np.isfinite(o) & np.isfinite(p)
+    assert s["n"] == int(ok.sum())
+    if not ok.any():
+        assert math.isnan(s["rmse"]) and math.isnan(s["mae"]) and math.isnan(s["r2"])
+        return
+    oo, pp = o[ok], p[ok]
+    assert s["rmse"] == pytest.approx(float(np.sqrt(np.mean((pp - oo) ** 2))), rel=1e-9, abs=1e-12)
+    assert s["mae"] == pytest.approx(float(np.mean(np.abs(pp - oo))), rel=1e-9, abs=1e-12)
+    assert 0.0 <= s["mae"] <= s["rmse"] + 1e-12
+    sst = float(((oo - oo.mean()) ** 2).sum())
+    if sst > 1e-9:
+        from sklearn.metrics import r2_score
+
+        assert s["r2"] == pytest.approx(r2_score(oo, pp), rel=1e-6, abs=1e-9)
+        assert s["r2"] <= 1.0
+    else:
+        assert math.isnan(s["r2"])
+    # the order of the pairs does not matter
+    perm = np.random.default_rng(len(rows)).permutation(len(o))
+    assert scores(o[perm], p[perm]) == pytest.approx(s, nan_ok=True)
+
+
+@FAST
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(0, 2**16))
+def test_model_metrics_pool_bands_and_layers(n_bands, n_months, seed):
+    rng = np.random.default_rng(seed)
+    layers = ["stl1", "stl2", "stl3", "stl4"]
+    frame = pd.DataFrame([(b, lay, m) for m in range(n_months) for b in range(n_bands)
+                          for lay in layers], columns=["band", "layer", "month"])
+    frame["observed"] = rng.normal(size=len(frame))
+    frame["predicted"] = frame["observed"] + rng.normal(scale=0.5, size=len(frame))
+    frame.loc[rng.random(len(frame)) < 0.1, "observed"] = np.nan
+    out = model_metrics(frame)
+    assert out["overall"]["n"] == int(frame["observed"].notna().sum())
+    assert sum(v["n"] for v in out["per_layer"].values()) == out["overall"]["n"]
+    assert sum(v["n"] for v in out["per_band"].values()) == out["overall"]["n"]
+    for b, per in out["per_band_layer"].items():
+        sub = frame[frame["band"] == int(b)]
+        for lay, s in per.items():
+            ref = scores(sub.loc[sub["layer"] == lay, "observed"],
+                         sub.loc[sub["layer"] == lay, "predicted"])
+            assert s == pytest.approx(ref, nan_ok=True)
+
+
+# --- correctors ------------------------------------------------------------------------------
+SLOW_CORRECTORS = settings(max_examples=4, deadline=None, database=None,
+                           suppress_health_check=[HealthCheck.too_slow])
+
+
+def _monthly(n_years: int, n_units: int, offset: float, spread: float, seed: int,
+             nan_at: list[tuple[int, int]] = (), start_year: int = 2001) -> xr.Dataset:
+    t = pd.date_range(f"{start_year}-01", periods=12 * n_years, freq="MS")
+    rng = np.random.default_rng(seed)
+    season = 12 * np.cos(2 * np.pi * (t.month.to_numpy() - 7) / 12)[:, None]
+    t2m = offset + season + spread * rng.normal(size=(t.size, n_units))
+    tp = rng.gamma(2.0, 20.0, size=(t.size, n_units)) * (1 + offset / 100)
+    for i, u in nan_at:
+        t2m[i % t.size, u % n_units] = np.nan
+    return xr.Dataset({"t2m": (("time", "band"), t2m, {"units": "degC"}),
+                       "tp": (("time", "band"), tp, {"units": "mm"})},
+                      coords={"time": t, "band": np.arange(n_units)})
+
+
+@SLOW_CORRECTORS
+@given(n_years=st.integers(3, 5), n_units=st.integers(1, 3), bias=st.floats(-8, 8),
+       seed=st.integers(0, 2**16),
+       nan_at=st.lists(st.tuples(st.integers(0, 500), st.integers(0, 5)), max_size=4))
+def test_qm_keeps_nans_and_shape_and_maps_monotonically(n_years, n_units, bias, seed, nan_at):
+    obs = _monthly(n_years, n_units, 0.0, 3.0, seed)
+    model = _monthly(n_years, n_units, bias, 4.0, seed + 1, nan_at)
+    qm = get_corrector("qm")().fit(model, obs)
+    out = qm.apply(model)
+    for v in ("t2m", "tp"):
+        assert out[v].dims == model[v].dims and out[v].shape == model[v].shape
+        assert out[v].attrs["units"] == model[v].attrs["units"]
+        # NaN exactly where the input is NaN (missing months are not invented)
+        np.testing.assert_array_equal(np.isnan(out[v].values), np.isnan(model[v].values))
+    assert (out["tp"].values[np.isfinite(out["tp"].values)] >= 0).all()  # no negative rain
+    # within each calendar month and unit, a larger model value never maps to a smaller one
+    for u in range(n_units):
+        for m in range(1, 13):
+            sel = (model["time"].dt.month == m).values
+            x = model["t2m"].values[sel, u]
+            y = out["t2m"].values[sel, u]
+            ok = np.isfinite(x)
+            order = np.argsort(x[ok], kind="stable")
+            assert (np.diff(y[ok][order]) >= -1e-9).all()
+    # the monthly mean bias shrinks
+    raw = abs(model["t2m"].groupby("time.month").mean() - obs["t2m"].groupby("time.month").mean())
+    cor = abs(out["t2m"].groupby("time.month").mean() - obs["t2m"].groupby("time.month").mean())
+    assert float(cor.mean()) <= float(raw.mean()) + 0.5
+
+
+@SLOW_CORRECTORS
+@given(name=st.sampled_from(["qm", "qdm", "dqm", "none"]), n_years=st.integers(3, 5),
+       seed=st.integers(0, 2**16),
+       nan_at=st.lists(st.tuples(st.integers(0, 500), st.integers(0, 1)), max_size=3))
+def test_corrector_state_round_trips_through_netcdf(name, n_years, seed, nan_at, tmp_path_factory):
+    obs = _monthly(n_years, 2, 0.0, 3.0, seed)
+    model = _monthly(n_years, 2, 3.0, 4.0, seed + 1, nan_at)
+    cls = get_corrector(name)
+    fitted = cls().fit(model, obs)
+    scen = _monthly(n_years, 2, 5.0, 4.0, seed + 2, nan_at, start_year=2001 + n_years)
+    path = tmp_path_factory.mktemp("state") / "corrector.nc"
+    fitted.save(path)
+    again = cls.load(path)
+    a, b = fitted.apply(scen), again.apply(scen)
+    for v in ("t2m", "tp"):
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+        np.testing.assert_array_equal(np.isnan(a[v].values), np.isnan(scen[v].values))
+    if name == "none":
+        for v in ("t2m", "tp"):
+            np.testing.assert_array_equal(a[v].values, scen[v].values)
