@@ -207,8 +207,8 @@ def test_scores_ignore_missing_pairs_and_agree_with_definitions(rows):
 
         assert s["r2"] == pytest.approx(r2_score(oo, pp), rel=1e-6, abs=1e-9)
         assert s["r2"] <= 1.0
-    else:
-        assert math.isnan(s["r2"])
+    elif sst == 0.0:
+        assert math.isnan(s["r2"])  # constant observations: R2 undefined
     # the order of the pairs does not matter
     perm = np.random.default_rng(len(rows)).permutation(len(o))
     assert scores(o[perm], p[perm]) == pytest.approx(s, nan_ok=True)
@@ -305,3 +305,113 @@ def test_corrector_state_round_trips_through_netcdf(name, n_years, seed, nan_at,
     if name == "none":
         for v in ("t2m", "tp"):
             np.testing.assert_array_equal(a[v].values, scen[v].values)
+
+
+# --- the gap policy of the assembled table ----------------------------------------------------
+@FAST
+@given(values=st.lists(st.one_of(st.none(), st.floats(-50, 50)), min_size=1, max_size=60),
+       max_gap=st.integers(1, 3))
+def test_short_gaps_are_interpolated_and_long_ones_left(values, max_gap):
+    from permaplug.data.gaps import fill_short_gaps, nan_runs
+
+    x = np.array([np.nan if v is None else v for v in values], float)
+    out = fill_short_gaps(x, max_gap)
+    ok = np.isfinite(x)
+    np.testing.assert_array_equal(out[ok], x[ok])  # data are never changed
+    runs = nan_runs(~ok)
+    assert sum(b - a for a, b in runs) == int((~ok).sum())
+    for a, b in runs:
+        if not ok.any() or b - a > max_gap:
+            assert np.isnan(out[a:b]).all()
+            continue
+        assert np.isfinite(out[a:b]).all()
+        left = x[a - 1] if a > 0 else x[b]
+        right = x[b] if b < len(x) else x[a - 1]
+        lo, hi = min(left, right), max(left, right)
+        assert ((out[a:b] >= lo - 1e-9) & (out[a:b] <= hi + 1e-9)).all()
+
+
+@FAST
+@given(n_units=st.integers(1, 4), n_time=st.integers(3, 40), seed=st.integers(0, 2**16),
+       gap=st.integers(1, 4))
+def test_gap_policy_on_a_table(n_units, n_time, seed, gap):
+    from permaplug.data.gaps import apply_gap_policy
+
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(n_time, n_units))
+    start = int(rng.integers(0, max(1, n_time - gap)))
+    unit = int(rng.integers(0, n_units))
+    values[start : start + gap, unit] = np.nan
+    table = xr.Dataset({"t2m": (("time", "band"), values, {"units": "degC"})},
+                       coords={"time": pd.date_range("2001-01", periods=n_time, freq="MS"),
+                               "band": np.arange(n_units)})
+    n_missing = int(np.isnan(values).sum())
+    if n_missing == n_time:  # the whole series of the unit: not a gap but missing data
+        gap = n_time
+    if gap > 2:
+        with pytest.raises(DataError, match=f"'t2m' is missing for {n_missing} months in "
+                                            f"band {unit}"):
+            apply_gap_policy(table, "band", "table")
+        return
+    out, notes = apply_gap_policy(table, "band", "table")
+    assert not np.isnan(out["t2m"].values).any()
+    assert len(notes) == 1 and f"interpolated {n_missing} missing month(s) of 't2m'" in notes[0]
+    assert out["t2m"].attrs["units"] == "degC"
+    keep = ~np.isnan(values)
+    np.testing.assert_array_equal(out["t2m"].values[keep], values[keep])
+
+
+# --- random catalogs and damaged files: a PermaplugError or success, never a crash ------------
+_keys = st.sampled_from(["version", "metadata", "entries", "era5land", "kwargs", "plugin",
+                         "options", "paths", "path", "reader", "cls", "role", "data_label",
+                         "allow_absolute_paths", "description", "user_parameters", "data",
+                         "scenario", "x"])
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(
+    [2, "2", "era5land", "cmip", "reanalysis", "scenario_truth", "{CATALOG_DIR}/a.nc",
+     "../a.nc", "/etc/passwd", "{HOME}", "{CATALOG_DIR", "x://y", "permaplug.core.catalog:"
+     "PermaplugReader", "os:system", ""]), st.text(max_size=8))
+_yaml_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=4)), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(doc=st.one_of(_yaml_values, st.fixed_dictionaries(
+    {"version": st.just(2), "entries": st.dictionaries(_keys, _yaml_values, max_size=3)},
+    optional={"metadata": _yaml_values})))
+def test_random_catalogs_fail_only_with_catalog_errors(doc, tmp_path_factory):
+    import yaml
+
+    from permaplug.core.catalog import load_catalog
+    from permaplug.core.errors import PermaplugError
+
+    folder = tmp_path_factory.mktemp("cat")
+    path = folder / "catalog.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    try:
+        cat = load_catalog(path)
+    except PermaplugError as exc:
+        assert str(exc) and "\n" not in str(exc).strip()
+        return
+    for name in cat.names():  # a catalog that loads has only checked entries
+        entry = cat.entry(name)
+        assert isinstance(entry.plugin, str) and entry.plugin
+        assert isinstance(entry.options, dict)
+
+
+@settings(max_examples=12, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.floats(0.0, 0.999), fmt=st.sampled_from(["NETCDF4", "NETCDF3_64BIT"]),
+       flip=st.integers(0, 2**31))
+def test_damaged_netcdf_is_refused_with_a_data_error(cut, fmt, flip, tmp_path_factory):
+    from conftest import era5_dataset
+
+    from permaplug.data.netcdf import open_netcdf
+
+    folder = tmp_path_factory.mktemp("nc")
+    path = folder / "era5.nc"
+    era5_dataset("2001-01", "2001-06").to_netcdf(path, format=fmt)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * cut)])
+    with pytest.raises(DataError, match=str(path)):
+        open_netcdf(path).load()

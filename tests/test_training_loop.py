@@ -162,3 +162,25 @@ def test_validation_split_is_the_last_training_months(prep):
         assert len(split.val) > 0 and len(split.train) + len(split.val) == len(p.train)
         assert split.val[:, 1].min() > split.train[:, 1].max()
     assert len(split.val) == pytest.approx(0.25 * len(p.train), abs=2)
+
+
+def test_a_band_without_land_is_refused_before_training():
+    from permaplug.core.errors import DataError
+
+    table = synthetic_table("2001-01", "2008-12", n_bands=3)
+    for v in schema.TARGETS:
+        table[v] = table[v].where(table["band"] != 1)
+    cfg = RunConfig(train_years=[2001, 2006], test_years=[2007, 2008], use_z=False)
+    with pytest.raises(DataError, match=r"band 1 \(61.28-63.29 N\) has no land cell"):
+        prepare(table, cfg)
+
+
+def test_a_corrupt_or_pickled_checkpoint_is_refused_naming_the_file(prep, tmp_path):
+    from permaplug.core.errors import DataError
+
+    p, _ = prep
+    model, _ = _train(prep, "gru", epochs=1)
+    save_checkpoint(model, tmp_path / "ck", p.normaliser)
+    (tmp_path / "ck" / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="model.pt: refused by torch.load"):
+        load_checkpoint(tmp_path / "ck")

@@ -33,11 +33,13 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename == str(tmp):
+            exc.filename = str(target)  # report the file the user asked for, not the temporary
         raise
 
 

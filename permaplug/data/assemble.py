@@ -22,7 +22,12 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError, DataError
-from permaplug.data.gaps import MAX_GAP_MONTHS, apply_gap_policy, check_empty_units
+from permaplug.data.gaps import (
+    MAX_GAP_MONTHS,
+    apply_gap_policy,
+    check_empty_units,
+    missing_masks,
+)
 
 PARQUET_META_KEY = b"permaplug"
 
@@ -76,8 +81,9 @@ def assemble_table(catalog: Any, source: str = "era5land",
     keep = [v for v in schema.TARGETS + schema.FORCING + schema.SOIL_WATER if v in ds.data_vars]
     table = ds[keep].transpose("time", unit)
     what = f"{cat.path}: entry {name!r}"
-    empty, notes = check_empty_units(table, unit, what, empty_units)
-    table, filled = apply_gap_policy(table, unit, what, max_gap, empty)
+    masks = missing_masks(table, unit)
+    empty, notes = check_empty_units(table, unit, what, empty_units, masks)
+    table, filled = apply_gap_policy(table, unit, what, max_gap, empty, masks)
     for note in notes + filled:
         warnings.warn(note, stacklevel=2)
     template = table[keep[0]]

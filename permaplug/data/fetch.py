@@ -251,7 +251,14 @@ def fetch_era5land_gee(out: Path, start: int, end: int, collection: str = "month
             written.append(target)
             continue
         request = ee_request(year, year, collection)
-        rows = client.band_means(request)
+        try:
+            rows = client.band_means(request)
+        except FetchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ee.EEException, HTTP errors, quota...
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise FetchError(f"Earth Engine request for {year} failed: {redact(first)}"
+                             ) from None
         if not rows:
             raise FetchError(f"Earth Engine returned no rows for {year}")
         frame = pd.DataFrame(rows)

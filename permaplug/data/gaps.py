@@ -62,25 +62,34 @@ def _unit_name(table: xr.Dataset, unit_dim: str, i: int) -> str:
     return name
 
 
-def _missing(da: xr.DataArray, unit_dim: str) -> np.ndarray:
-    return np.asarray(da.isnull().transpose("time", unit_dim).values)
+def missing_masks(table: xr.Dataset, unit_dim: str) -> dict[str, np.ndarray]:
+    """``{variable: bool [time, unit]}`` of every ``(time, unit)`` variable, computed in one
+    pass (one ``dask.compute`` when the table is lazy)."""
+    names = [v for v in table.data_vars if set(table[v].dims) == {"time", unit_dim}]
+    masks = [table[v].isnull().transpose("time", unit_dim).data for v in names]
+    if any(not isinstance(m, np.ndarray) for m in masks):
+        import dask
+
+        masks = dask.compute(*masks)
+    return {v: np.asarray(m, dtype=bool) for v, m in zip(names, masks)}
 
 
-def check_empty_units(table: xr.Dataset, unit_dim: str, what: str,
-                      policy: str = "error") -> tuple[list[int], list[str]]:
+def check_empty_units(table: xr.Dataset, unit_dim: str, what: str, policy: str = "error",
+                      masks: dict[str, np.ndarray] | None = None) -> tuple[list[int], list[str]]:
     """Positions of units with no data at all, and warning messages (``policy="warn"``).
 
-    With ``policy="error"`` an empty unit raises :class:`DataError` naming it.
+    With ``policy="error"`` an empty unit raises :class:`DataError` naming it. ``masks``: the
+    :func:`missing_masks` of ``table`` when already computed.
     """
     if policy not in EMPTY_UNIT_POLICIES:
         raise DataError(f"{what}: empty-unit policy {policy!r}; use one of "
                         f"{', '.join(EMPTY_UNIT_POLICIES)}")
-    dynamic = [v for v in table.data_vars if set(table[v].dims) == {"time", unit_dim}]
-    if not dynamic:
+    masks = missing_masks(table, unit_dim) if masks is None else masks
+    if not masks:
         return [], []
     empty = np.ones(table.sizes[unit_dim], dtype=bool)
-    for v in dynamic:
-        empty &= _missing(table[v], unit_dim).all(axis=0)
+    for m in masks.values():
+        empty &= m.all(axis=0)
     found = [int(i) for i in np.flatnonzero(empty)]
     if not found:
         return [], []
@@ -94,22 +103,22 @@ def check_empty_units(table: xr.Dataset, unit_dim: str, what: str,
 
 
 def apply_gap_policy(table: xr.Dataset, unit_dim: str, what: str,
-                     max_gap: int = MAX_GAP_MONTHS, skip_units: list[int] | None = None
+                     max_gap: int = MAX_GAP_MONTHS, skip_units: list[int] | None = None,
+                     masks: dict[str, np.ndarray] | None = None
                      ) -> tuple[xr.Dataset, list[str]]:
     """Fill short gaps of every ``(time, unit)`` variable, refuse long ones (module docstring).
 
-    ``skip_units``: positions of empty units (not checked). Returns the table (filled
+    ``skip_units``: positions of empty units (not checked). ``masks``: the
+    :func:`missing_masks` of ``table`` when already computed. Returns the table (filled
     variables loaded into memory, others untouched) and one warning message per filled variable.
     """
     months = np.asarray(table["time"].values)
     skip = set(skip_units or ())
+    masks = missing_masks(table, unit_dim) if masks is None else masks
     messages: list[str] = []
     updates: dict[str, xr.DataArray] = {}
-    for v in table.data_vars:
+    for v, missing in masks.items():
         da = table[v]
-        if set(da.dims) != {"time", unit_dim}:
-            continue
-        missing = _missing(da, unit_dim)
         cols = [j for j in np.flatnonzero(missing.any(axis=0)) if int(j) not in skip]
         if not cols:
             continue

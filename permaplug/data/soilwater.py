@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy.special import digamma, polygamma
+from scipy.special import digamma, polygamma, zeta
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
@@ -73,7 +73,8 @@ def dirichlet_mle(p: np.ndarray, iters: int = 200, tol: float = 1e-8) -> np.ndar
 def dirichlet_mle_batch(p: np.ndarray, iters: int = 200, tol: float = 1e-8) -> np.ndarray:
     """:func:`dirichlet_mle` for many units at once: ``p`` (units, n, k) -> alpha (units, k).
 
-    Same estimator, vectorised over units (each unit stops iterating at its own tolerance).
+    Same maximum-likelihood estimate (to the tolerance), vectorised over units, reached by
+    Newton steps instead of the fixed point; each unit stops at its own tolerance.
     """
     p = np.asarray(p, dtype=float)
     valid = np.isfinite(p).all(axis=2)  # (units, n)
@@ -98,7 +99,19 @@ def dirichlet_mle_batch(p: np.ndarray, iters: int = 200, tol: float = 1e-8) -> n
     log_p = np.nanmean(np.log(p), axis=1)
     active = np.ones(len(p), bool)
     for _ in range(iters):
-        new = _inv_digamma(digamma(alpha[active].sum(axis=1))[:, None] + log_p[active])
+        # Newton step on the log-likelihood (Minka 2000, diagonal + rank-one Hessian), the
+        # fixed-point step where Newton would leave alpha > 0; same maximum, ~10x fewer steps
+        a, lp = alpha[active], log_p[active]
+        total = a.sum(axis=1, keepdims=True)
+        grad = digamma(total) - digamma(a) + lp
+        q = -zeta(2, a)
+        z = zeta(2, total)
+        b = (grad / q).sum(axis=1, keepdims=True) / (1.0 / z + (1.0 / q).sum(axis=1,
+                                                                          keepdims=True))
+        new = a - (grad - b) / q
+        bad = ~(np.isfinite(new) & (new > 0)).all(axis=1)
+        if bad.any():
+            new[bad] = _inv_digamma(digamma(total[bad]) + lp[bad])
         done = np.max(np.abs(new - alpha[active]), axis=1) < tol * np.maximum(
             1.0, alpha[active].max(axis=1))
         alpha[active] = new

@@ -40,6 +40,35 @@ def open_scenarios_grid(catalog: Any, scenario_entry: str | None = None,
     return scen
 
 
+def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
+                     calibration: tuple[int, int] | None = None,
+                     options: dict | None = None,
+                     cells_per_chunk: int = DEFAULT_CELL_CHUNK) -> tuple[xr.Dataset, Any]:
+    """Correct model-grid scenarios ``scen`` (scenario, time, cell on the model grid) on
+    ``table``'s cells; lazy result (dask, chunked along ``cell``) and the fitted corrector."""
+    from permaplug.correction.pipeline import (
+        CONTINUATION,
+        DEFAULT_CALIBRATION,
+        FEATURES,
+        correct_dataset,
+        split_soil_water_if_needed,
+    )
+
+    check_cells(table)
+    calibration = tuple(calibration or DEFAULT_CALIBRATION)
+    options = dict(options or {})
+    continuation = options.pop("continuation", CONTINUATION)
+    scen = to_cells(scen, table)
+    obs = table[[v for v in table.data_vars if "time" in table[v].dims]]
+    obs = chunk_cells(obs.assign_attrs(table.attrs), cells_per_chunk)
+    scen = chunk_cells(scen, cells_per_chunk)
+    scen = split_soil_water_if_needed(scen, obs)
+    result = correct_dataset(scen, obs, corrector, calibration, FEATURES, continuation, options)
+    out = result.corrected
+    out.attrs["mapped_to_cells"] = scen.attrs.get("mapped_to_cells", "")
+    return out, result.corrector
+
+
 def corrected_scenarios_grid(
     catalog: Any, table: xr.Dataset, corrector: str = "qm",
     calibration: tuple[int, int] | None = None, scenarios: Sequence[str] | None = None,
@@ -53,18 +82,11 @@ def corrected_scenarios_grid(
     ``ds`` with dims ``(scenario, time, cell)`` from the calibration start to the scenario end
     (computed when ``compute``, else lazy dask arrays chunked along ``cell``).
     """
-    from permaplug.correction.pipeline import (
-        CONTINUATION,
-        DEFAULT_CALIBRATION,
-        FEATURES,
-        correct_dataset,
-        split_soil_water_if_needed,
-    )
+    from permaplug.correction.pipeline import CONTINUATION, DEFAULT_CALIBRATION
 
     check_cells(table)
     calibration = tuple(calibration or DEFAULT_CALIBRATION)
-    options = dict(options or {})
-    continuation = options.pop("continuation", CONTINUATION)
+    continuation = (options or {}).get("continuation", CONTINUATION)
     scen = open_scenarios_grid(catalog, scenario_entry, start=f"{calibration[0]}-01-01")
     if scenarios is not None:
         have = [str(s) for s in scen["scenario"].values]
@@ -73,16 +95,10 @@ def corrected_scenarios_grid(
             raise ConfigError(f"scenario(s) {', '.join(unknown)} not in the scenario data "
                               f"(have {', '.join(have)})")
         scen = scen.sel(scenario=list(dict.fromkeys([*scenarios, continuation])))
-    scen = to_cells(scen, table)
-    obs = chunk_cells(table[[v for v in table.data_vars if "time" in table[v].dims]],
-                      cells_per_chunk)
-    scen = chunk_cells(scen, cells_per_chunk)
-    scen = split_soil_water_if_needed(scen, obs)
-    result = correct_dataset(scen, obs, corrector, calibration, FEATURES, continuation, options)
-    out = result.corrected
+    out, fitted = correct_on_cells(scen, table, corrector, calibration, options,
+                                   cells_per_chunk)
     if scenarios is not None:
         out = out.sel(scenario=list(scenarios))
-    out.attrs["mapped_to_cells"] = scen.attrs.get("mapped_to_cells", "")
     if compute:
         out = out.compute()
-    return out, result.corrector
+    return out, fitted

@@ -36,6 +36,16 @@ def save_checkpoint(model: Model, directory: Path, normaliser: Normaliser,
     return directory
 
 
+def safe_load(path: Path, device: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; anything else (pickled code, a corrupt file) is
+    refused with a DataError naming the file."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError, RuntimeError, EOFError...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path}: refused by torch.load(weights_only=True): {first}") from None
+
+
 def read_config(directory: Path) -> dict[str, Any]:
     path = directory / CONFIG_FILE
     try:
@@ -52,8 +62,12 @@ def load_checkpoint(directory: Path, device: str | torch.device = "cpu") -> Mode
     path = directory / MODEL_FILE
     if not path.exists():
         raise DataError(f"{path}: missing (the model did not finish training)")
-    state = torch.load(path, map_location=device, weights_only=True)
-    model.load_state_dict(state)
+    state = safe_load(path, device)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError) as exc:
+        raise DataError(f"{path}: does not match model {config['model']!r} "
+                        f"({str(exc).splitlines()[0]})") from None
     model.to(device)
     model.eval()
     return model

@@ -123,14 +123,24 @@ def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet
     best_val = math.inf
     state_path = checkpoint_dir / STATE_FILE if checkpoint_dir else None
     if resume and state_path is not None and state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = int(state["epoch"]) + 1
-        history = History(list(state["train"]), list(state["val"]), int(state["best_epoch"]))
-        best_val = float(state["best_val"])
-        bad = int(state["bad_epochs"])
-        best_state = state.get("best")
+        try:
+            state = torch.load(state_path, map_location=device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - UnpicklingError (pickled code), corrupt file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DataError(f"{state_path}: refused by torch.load(weights_only=True): {first}"
+                            ) from None
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            start = int(state["epoch"]) + 1
+            history = History(list(state["train"]), list(state["val"]), int(state["best_epoch"]))
+            best_val = float(state["best_val"])
+            bad = int(state["bad_epochs"])
+            best_state = state.get("best")
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise DataError(f"{state_path}: not a permaplug training state "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                            ) from None
     n = len(train)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, disable=not progress,
                desc=label or model.name, unit="epoch", leave=False)

@@ -87,6 +87,7 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
     z_stats = fit_z(table, tuple(cfg.train_years), cfg.window) if cfg.use_z else None
     z = z_series(table, z_stats) if cfg.use_z else None
     arrays = table_arrays(table, tuple(dynamic), tuple(static), z)
+    _check_units(table, arrays)
     normaliser = Normaliser.fit(arrays, tuple(cfg.train_years), cfg.window, z_stats)
     train = window_index(arrays, tuple(cfg.train_years), cfg.window)
     test = window_index(arrays, tuple(cfg.test_years), cfg.window)
@@ -105,6 +106,21 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
         cut = months[min(max(round(len(months) * (1 - cfg.val_fraction)), 1), len(months) - 1)]
         val, train = train[train[:, 1] >= cut], train[train[:, 1] < cut]
     return Prepared(arrays, normaliser, train, val, test)
+
+
+def _check_units(table: xr.Dataset, arrays: SeriesArrays) -> None:
+    """Refuse a unit without any soil temperature or forcing (e.g. a band with no land cell:
+    ERA5-Land is NaN over the sea), rather than train and evaluate around a hole."""
+    empty_target = np.isnan(arrays.target).all(axis=(1, 2))
+    empty_input = np.isnan(arrays.dynamic).all(axis=(1, 2))
+    for u in np.flatnonzero(empty_target | empty_input):
+        name = f"{arrays.unit_dim} {arrays.units[u]}"
+        if "lat_min" in table.coords and "lat_max" in table.coords and arrays.unit_dim == "band":
+            name += (f" ({float(table['lat_min'].values[u]):.2f}-"
+                     f"{float(table['lat_max'].values[u]):.2f} N)")
+        what = "soil temperature" if empty_target[u] else "input feature"
+        raise DataError(f"{name} has no land cell: no {what} value in the table; "
+                        "fix the region or the data before training")
 
 
 def _train_target(arrays: SeriesArrays, years: list[int]) -> torch.Tensor:

@@ -1,0 +1,127 @@
+"""Gridded mode helpers: cell chunking, nearest-model-cell mapping, per-cell correction."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from permaplug.core import schema
+from permaplug.core.errors import DataError
+from permaplug.scale.cells import cell_blocks, chunk_cells, nearest_cells, to_cells
+from permaplug.scale.correction import correct_on_cells
+
+FEATURES = schema.FORCING + schema.SOIL_WATER
+UNITS = {"t2m": "degC", "skt": "degC", "tp": "mm", "sf": "mm", "strd": "J m-2",
+         "ssrd": "J m-2", "slhf": "J m-2", "sshf": "J m-2", **{v: "m3 m-3" for v in
+                                                              schema.SOIL_WATER}}
+
+
+def _series(rng, time, offset: float, bias: float, n: int) -> dict[str, np.ndarray]:
+    """Plausible monthly values (time, n) of every feature; ``bias`` shifts temperatures."""
+    season = -np.cos(2 * np.pi * (time.month.to_numpy() - 0.5) / 12)[:, None]
+    shape = (len(time), n)
+    t2m = -8 + offset + 15 * season + bias + rng.normal(0, 1.5, shape)
+    out = {"t2m": t2m, "skt": t2m - 1 + rng.normal(0, 0.3, shape),
+           "tp": (1 + 0.3 * bias / 3) * rng.gamma(4, 10, shape),
+           "sf": np.clip(20 - 15 * season + rng.normal(0, 3, shape), 0.5, None),
+           "strd": 6e8 + 2e8 * season + 1e7 * rng.normal(size=shape),
+           "ssrd": 3e8 + 2.5e8 * season + 1e7 * rng.normal(size=shape),
+           "slhf": -4e7 - 3e7 * season + 3e6 * rng.normal(size=shape),
+           "sshf": -1e7 + 1e7 * season + 3e6 * rng.normal(size=shape)}
+    for i in range(1, 5):
+        out[f"swvl{i}"] = np.clip(0.3 + 0.03 * i + 0.04 * season + rng.normal(0, 0.01, shape),
+                                  0.05, 0.6)
+    return out
+
+
+def grid_table(n_cells: int = 6, seed: int = 0) -> xr.Dataset:
+    """Observed gridded table 2001-2012: cells along a meridian, 1 degC colder per degree N."""
+    rng = np.random.default_rng(seed)
+    time = pd.date_range("2001-01", "2012-12", freq="MS")
+    lat = np.linspace(60.2, 70.2, n_cells)
+    lon = np.full(n_cells, -150.0) + np.arange(n_cells) * 0.1
+    data = _series(rng, time, offset=-(lat - 60)[None, :], bias=0.0, n=n_cells)
+    ds = xr.Dataset({k: (("time", "cell"), v, {"units": UNITS[k]}) for k, v in data.items()},
+                    coords={"time": time, "cell": np.arange(n_cells), "lat": ("cell", lat),
+                            "lon": ("cell", lon), "band": ("cell", schema.band_of_latitude(lat))})
+    ds.attrs[schema.DATA_LABEL_ATTR] = "synthetic observations"
+    return ds
+
+
+def model_scenarios(seed: int = 1) -> xr.Dataset:
+    """Coarse model cells (lat 60..70 every 2.5 deg, 0..360 longitudes), 3 degC too warm."""
+    rng = np.random.default_rng(seed)
+    time = pd.date_range("2001-01", "2030-12", freq="MS")
+    lat = np.array([60.0, 62.5, 65.0, 67.5, 70.0])
+    lon = np.full(lat.size, 210.0)  # = -150 E
+    parts = []
+    for s, extra in (("rcp26", 0.0), ("rcp85", 0.05)):
+        trend = extra * (time.year.to_numpy() - 2001)[:, None]
+        d = _series(rng, time, offset=-(lat - 60)[None, :] + trend, bias=3.0, n=lat.size)
+        parts.append(xr.Dataset({k: (("time", "cell"), v, {"units": UNITS[k]})
+                                 for k, v in d.items()}))
+    ds = xr.concat(parts, dim=pd.Index(["rcp26", "rcp85"], name="scenario"))
+    ds = ds.assign_coords(time=time, cell=np.arange(lat.size), lat=("cell", lat),
+                          lon=("cell", lon))
+    ds.attrs[schema.DATA_LABEL_ATTR] = "synthetic model"
+    return ds
+
+
+def test_nearest_cells_by_great_circle_distance():
+    idx, dist = nearest_cells(np.array([60.0, 65.0, 70.0]), np.array([210.0, 210.0, 210.0]),
+                              np.array([64.0, 69.9, 60.0]), np.array([-150.0, -150.0, -140.0]))
+    assert idx.tolist() == [1, 2, 0]
+    # one degree of latitude is 111.2 km on a sphere of radius 6371 km
+    assert dist[0] == pytest.approx(111.19, abs=0.05)
+    assert dist[1] == pytest.approx(11.12, abs=0.05)
+
+
+def test_to_cells_takes_the_nearest_model_cell_and_keeps_table_coords():
+    table = grid_table()
+    scen = model_scenarios()
+    mapped = to_cells(scen, table)
+    assert mapped.sizes == {"scenario": 2, "time": 360, "cell": 6}
+    np.testing.assert_array_equal(mapped["lat"], table["lat"])
+    np.testing.assert_array_equal(mapped["band"], table["band"])
+    # table latitudes 60.2, 62.2, 64.2, 66.2, 68.2, 70.2 -> model 60, 62.5, 65, 65, 67.5, 70
+    expect = [0, 1, 2, 2, 3, 4]
+    for c, m in enumerate(expect):
+        np.testing.assert_array_equal(mapped["t2m"].isel(cell=c), scen["t2m"].isel(cell=m))
+    assert "nearest of 5 model cells" in mapped.attrs["mapped_to_cells"]
+
+
+def test_to_cells_refuses_cells_far_from_every_model_cell():
+    table = grid_table().assign_coords(lon=("cell", np.full(6, -100.0)))
+    with pytest.raises(DataError, match="km from the nearest model cell"):
+        to_cells(model_scenarios(), table)
+
+
+def test_chunk_cells_and_blocks():
+    ds = chunk_cells(grid_table(), 4)
+    assert ds["t2m"].chunks == ((144,), (4, 2))
+    assert [(s.start, s.stop) for s in cell_blocks(10, 4)] == [(0, 4), (4, 8), (8, 10)]
+    with pytest.raises(DataError, match="no 'cell' dimension"):
+        chunk_cells(grid_table().isel(cell=0))
+
+
+def test_per_cell_correction_removes_each_cells_bias_whatever_the_chunking():
+    table = grid_table()
+    scen = model_scenarios()
+    out, fitted = correct_on_cells(scen, table, "qm", (2001, 2012), {"nquantiles": 20}, 2)
+    assert out["t2m"].chunks is not None and out["t2m"].chunks[-1] == (2, 2, 2)
+    out = out.compute()
+    cal = out["t2m"].sel(scenario="rcp85", time=slice("2001", "2012"))
+    obs_clim = table["t2m"].groupby("time.month").mean()
+    raw = to_cells(scen, table)["t2m"].sel(scenario="rcp85", time=slice("2001", "2012"))
+    raw_err = abs(raw.groupby("time.month").mean() - obs_clim).mean()
+    err = abs(cal.groupby("time.month").mean() - obs_clim)
+    assert float(raw_err) > 2.5  # the model is 3 degC warm plus the cell's offset error
+    assert float(err.max()) < 0.3  # corrected: every cell's own monthly climate
+    # cells 2 and 3 share a model cell but get their own corrections (2 degC apart)
+    gap = (out["t2m"].isel(cell=2) - out["t2m"].isel(cell=3)).mean()
+    assert float(gap) == pytest.approx(2.0, abs=0.3)
+    # chunking changes nothing
+    one_chunk, _ = correct_on_cells(scen, table, "qm", (2001, 2012), {"nquantiles": 20}, 100)
+    xr.testing.assert_allclose(out, one_chunk.compute())
+    assert out.attrs["bias_correction"] == "qm"
