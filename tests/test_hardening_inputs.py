@@ -114,6 +114,15 @@ def test_long_nan_gap_is_refused(tiny_catalog):
     no_output(cat.parent)
 
 
+def test_long_nan_gap_is_refused_in_gridded_mode(tiny_catalog):
+    ds = era5_dataset()
+    ds["swvl3"][20:26, 4, 2] = np.nan  # one cell (66.5 N, -154 E), 6 months
+    cat = tiny_catalog(ds)
+    error_line(build(cat, cat.parent / "t.nc", "--spatial", "grid"), "'swvl3'", "6 months",
+               "(66.50 N, -154.00 E)", "2002-09..2003-02")
+    no_output(cat.parent)
+
+
 def test_duplicated_time_stamps(tiny_catalog):
     ds = era5_dataset()
     t = ds["valid_time"].values.copy()
@@ -139,6 +148,22 @@ def test_time_stamps_duplicated_across_files(tiny_catalog):
     cat = tiny_catalog(ds.sel(valid_time=slice("2001", "2002")), name="a.nc")
     ds.sel(valid_time=slice("2002-12", "2004")).to_netcdf(cat.parent / "era5" / "b.nc")
     error_line(build(cat, cat.parent / "t.nc"), "2002-12-01", "a.nc", "b.nc")
+
+
+def test_duplicated_rows_in_an_earth_engine_table(tmp_path):
+    """The band-reduced CSV layout of an Earth Engine export: one row per date and band."""
+    from permaplug.plugins.sources.era5land import EE_BANDS
+
+    rows = [{"date": f"2001-{m:02d}-01", "band": f"band_{b + 1}",
+             **{name: 270.0 + m for name in EE_BANDS}} for m in range(1, 13) for b in range(6)]
+    rows.append(dict(rows[7]))  # 2001-02-01 band_2 twice
+    (tmp_path / "ee").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "ee" / "alaska.csv", index=False)
+    cat = tmp_path / "catalog.yaml"
+    cat.write_text(TINY_CATALOG.replace("era5/*.nc", "ee/alaska.csv"))
+    error_line(build(cat, tmp_path / "t.nc"), "alaska.csv", "duplicated rows",
+               "2001-02-01 band 1")
+    assert not (tmp_path / "t.nc").exists()
 
 
 def test_360_day_calendar_is_refused_for_the_reanalysis(tiny_catalog):
@@ -269,8 +294,12 @@ def test_plugin_raising_while_registering(tiny_catalog, monkeypatch):
 def test_record_too_short_for_the_window(tiny_catalog):
     cat = tiny_catalog(era5_dataset("2001-01", "2001-12"))
     out = cat.parent / "run"
-    error_line(invoke("run", "--catalog", cat, *RUN_FAST, "--out", out), "24-month window")
+    res = invoke("run", "--catalog", cat, *RUN_FAST, "--out", out)
+    error_line(res, "24-month window")
     assert not out.exists()
+    # warnings on the way are one line each, without Python's source-line echo
+    assert "Warning: " in res.output and "no static entry 'usgs-lithology'" in res.output
+    assert "UserWarning" not in res.output and "return assemble_table" not in res.output
 
 
 def _no_land_in_band_4() -> xr.Dataset:
@@ -322,3 +351,16 @@ def test_scenario_features_do_not_match_the_model(demo_catalog, demo_run, tmp_pa
                  "rcp85", "--end", "2025", "--no-progress")
     error_line(res, "'strd'")
     assert sorted(p.relative_to(demo_run) for p in demo_run.rglob("*")) == before
+
+
+@pytest.mark.parametrize("pair, needle", [
+    ("gru.hidden_size=abc", "'hidden_size' = 'abc' must be int"),
+    ("gru.dropout=[1, 2]", "'dropout' = [1, 2] must be float"),
+    ("gru.hidden=8", "has no hyper-parameter 'hidden'"),
+])
+def test_bad_hyper_parameter_values(tiny_catalog, pair, needle):
+    cat = tiny_catalog(era5_dataset("2001-01", "2006-12"))
+    out = cat.parent / "run"
+    error_line(invoke("run", "--catalog", cat, *RUN_FAST, "--hparam", pair, "--out", out),
+               needle)
+    assert not out.exists()

@@ -7,6 +7,7 @@ import click
 
 from permaplug.commands.options import catalog_option
 from permaplug.core import schema
+from permaplug.scale.options import dask_scheduler_option
 
 
 @click.group(name="data")
@@ -34,18 +35,21 @@ def _summary(ds, out) -> str:
               help="Output file: .nc (NetCDF) or .parquet.")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
               help="Also write a PNG of the bands and their monthly series (bands mode).")
+@dask_scheduler_option
 def build(source: str, static: str, spatial: str, catalog_path: str | None, out: str,
-          plot: str | None) -> None:
+          plot: str | None, dask_scheduler: str | None) -> None:
     """Assemble the monthly table (targets, forcing, soil water, calendar, static) and write it."""
     from permaplug.data.assemble import assemble_table, write_table
+    from permaplug.scale.distributed import maybe_dask_client
 
     names = tuple(s.strip() for s in static.split(",") if s.strip())
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        table = assemble_table(catalog_path, source=source, static=names, spatial=spatial)
-    for w in caught:
-        click.echo(f"Warning: {w.message}", err=True)
-    write_table(table, out)
+    with maybe_dask_client(dask_scheduler, echo=click.echo):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = assemble_table(catalog_path, source=source, static=names, spatial=spatial)
+        for w in caught:
+            click.echo(f"Warning: {w.message}", err=True)
+        write_table(table, out)
     click.echo(_summary(table, out))
     if plot:
         from permaplug.data.figures import plot_table

@@ -52,14 +52,38 @@ class Model(torch.nn.Module):
 
     def __init__(self, dims: ModelDims, **hparams: Any) -> None:
         super().__init__()
-        unknown = set(hparams) - set(self.default_hparams)
-        if unknown:
-            raise ConfigError(
-                f"model {self.name!r}: unknown hyper-parameter(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(self.default_hparams)) or 'none'}"
-            )
+        self.check_hparams(hparams)
         self.dims = dims
         self.hparams: dict[str, Any] = {**self.default_hparams, **hparams}
+
+    @classmethod
+    def check_hparams(cls, hparams: dict[str, Any]) -> None:
+        """ConfigError (one line) for an unknown hyper-parameter, or a value whose type differs
+        from its default's (an int default takes an int, a float default a number, a bool a
+        bool, a str a str; a None default takes anything)."""
+        unknown = set(hparams) - set(cls.default_hparams)
+        if unknown:
+            raise ConfigError(
+                f"model {cls.name!r}: unknown hyper-parameter(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(cls.default_hparams)) or 'none'}"
+            )
+        for key, value in hparams.items():
+            default = cls.default_hparams[key]
+            if default is None:
+                continue
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif isinstance(default, (list, tuple)):
+                ok = isinstance(value, (list, tuple))
+            else:
+                ok = isinstance(value, type(default))
+            if not ok:
+                raise ConfigError(f"model {cls.name!r}: hyper-parameter {key!r} = {value!r} must "
+                                  f"be {type(default).__name__} like its default {default!r}")
 
     def forward(self, x: torch.Tensor, band: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"model {self.name!r} does not implement forward()")

@@ -102,6 +102,11 @@ STATIC_FEATURES: tuple[str, ...] = (
     + tuple(f"soc_l{i}" for i in range(1, N_LAYERS + 1))
 )
 
+VARIABLES["lat"] = Variable("lat", "degrees_north", "latitude", "latitude of the grid cell centre",
+                            kind="static")
+GRID_STATIC_FEATURES: tuple[str, ...] = ("lat",)
+"""Per-cell coordinates that are static inputs in gridded mode only (issue 8)."""
+
 # --- latitude bands -----------------------------------------------------------------------
 BAND_EDGES: tuple[float, ...] = (
     59.2632802, 61.2755545, 63.2878288, 65.3001031, 67.3123774, 69.3246517, 71.336926,

@@ -73,14 +73,15 @@ def corrected_scenarios_grid(
     catalog: Any, table: xr.Dataset, corrector: str = "qm",
     calibration: tuple[int, int] | None = None, scenarios: Sequence[str] | None = None,
     options: dict | None = None, scenario_entry: str | None = None,
-    cells_per_chunk: int = DEFAULT_CELL_CHUNK, compute: bool = True,
+    cells_per_chunk: int = DEFAULT_CELL_CHUNK, compute: bool = True, end: int | None = None,
 ) -> tuple[xr.Dataset, Any]:
     """Bias-corrected ``schema.FORCING + schema.SOIL_WATER`` on ``table``'s cells.
 
     ``table``: the gridded reanalysis table ``(time, cell)`` (the observations). Returns
     ``(ds, fitted corrector)`` like :func:`permaplug.correction.pipeline.corrected_scenarios`,
     ``ds`` with dims ``(scenario, time, cell)`` from the calibration start to the scenario end
-    (computed when ``compute``, else lazy dask arrays chunked along ``cell``).
+    (computed when ``compute``, else lazy dask arrays chunked along ``cell``); ``end``: last
+    year to correct (default: the scenario end), the calibration period is always included.
     """
     from permaplug.correction.pipeline import CONTINUATION, DEFAULT_CALIBRATION
 
@@ -88,6 +89,8 @@ def corrected_scenarios_grid(
     calibration = tuple(calibration or DEFAULT_CALIBRATION)
     continuation = (options or {}).get("continuation", CONTINUATION)
     scen = open_scenarios_grid(catalog, scenario_entry, start=f"{calibration[0]}-01-01")
+    if end is not None:
+        scen = scen.sel(time=slice(None, f"{max(int(end), calibration[1])}-12-31"))
     if scenarios is not None:
         have = [str(s) for s in scen["scenario"].values]
         unknown = [s for s in scenarios if s not in have]

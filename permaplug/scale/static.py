@@ -12,6 +12,7 @@ table gives each cell its band's values (``assemble_table``'s fallback).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,9 @@ def soil_at_cells(path: str, lat: np.ndarray, lon: np.ndarray, bdod_scale: float
              "lon": xr.DataArray(np.asarray(lon, float), dims="cell")}
     out = {}
     for prop, scale in (("bdod", bdod_scale), ("soc", soc_scale)):
-        stack = read_property(folder, prop, scale)
+        with warnings.catch_warnings():  # rasterio's Affine '*' deprecation, once per file
+            warnings.filterwarnings("ignore", message=".*matmul.*")
+            stack = read_property(folder, prop, scale)
         stack = stack.sortby("lat").sortby("lon")
         at = stack.sel(where, method="nearest").load()
         layered = xr.dot(w, at, dim="depth").where(at.notnull().all("depth"))
