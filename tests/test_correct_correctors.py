@@ -245,3 +245,33 @@ def test_load_corrector_refuses_foreign_files(tmp_path):
     state = xr.Dataset(attrs={"permaplug_corrector": "qm"})
     with pytest.raises(ConfigError, match="corrector state is for 'qm', not 'qdm'"):
         get_corrector("qdm").from_state(state)
+
+
+def test_qdm_corrects_calendar_months_with_constant_values():
+    """xsdba's QDM returns NaN where a month's values are all equal (polar-night ssrd = 0);
+    permaplug applies the month's mean factor there instead of leaking NaN downstream."""
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    from permaplug.plugins.correctors.qdm import QuantileDeltaMapping
+
+    t = pd.date_range("1991-01-01", periods=12 * 40, freq="MS")
+    rng = np.random.default_rng(1)
+
+    def ds(values):
+        return xr.Dataset({"ssrd": (("time", "band"), values[:, None],
+                                    {"units": "J m-2"})}, coords={"time": t, "band": [5]})
+
+    obs = rng.normal(3e8, 2e7, t.size)
+    model = rng.normal(3.5e8, 2e7, t.size)
+    obs[t.month == 12] = 0.0
+    model[t.month == 12] = 0.0
+    corr = QuantileDeltaMapping().fit(ds(model), ds(obs))
+    out = corr.apply(ds(model))["ssrd"]
+    assert int(out.isnull().sum()) == 0
+    dec = out.sel(time=t[t.month == 12])
+    np.testing.assert_allclose(dec.values, 0.0, atol=1e-6)
+    assert "constant" in out.attrs["bias_correction_fallback"]
+    june = out.sel(time=t[(t.month == 6) & (t.year <= 2020)])
+    assert abs(float(june.mean()) - float(obs[(t.month == 6) & (t.year <= 2020)].mean())) < 2e7

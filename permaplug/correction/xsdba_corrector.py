@@ -27,7 +27,7 @@ from xsdba.base import Grouper, uses_dask
 from permaplug.core.corrector import Corrector
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.schema import DATA_LABEL_ATTR
-from permaplug.correction.rules import Rule, apply_bounds, rule_for
+from permaplug.correction.rules import MULTIPLICATIVE, Rule, apply_bounds, rule_for
 
 SEP = "__"
 STATE_ATTR = "permaplug_corrector"
@@ -173,6 +173,29 @@ class XsdbaCorrector(Corrector):
         return adj.adjust(sim, interp=self.options["interp"],
                           extrapolation=self.options["extrapolation"])
 
+    @staticmethod
+    def _fill_degenerate(adj: TrainAdjust, sim: xr.DataArray, scen: xr.DataArray,
+                         rule: Rule) -> tuple[xr.DataArray, int]:
+        """Correct values xsdba left NaN although the input was valid.
+
+        xsdba's quantile delta mapping returns NaN for a calendar month whose values are all
+        equal (ties everywhere, e.g. zero solar radiation in polar night). There the month's
+        mean adjustment factor is applied instead (added, or multiplied for multiplicative
+        variables). Units with no reference data (all-NaN factors) stay NaN.
+        """
+        if "af" not in adj.ds or "month" not in adj.ds["af"].dims:
+            return scen, 0
+        gap = scen.isnull() & sim.notnull()
+        lazy = uses_dask(scen)
+        if not lazy and not int(gap.sum()):
+            return scen, 0
+        af = adj.ds["af"].mean("quantiles") if "quantiles" in adj.ds["af"].dims else adj.ds["af"]
+        af_t = af.sel(month=sim["time"].dt.month).drop_vars("month", errors="ignore")
+        filled = sim * af_t if rule.kind == MULTIPLICATIVE else sim + af_t
+        out = scen.where(~gap, filled.transpose(*scen.dims))
+        out.attrs = scen.attrs
+        return out, (0 if lazy else int((gap & out.notnull()).sum()))
+
     def apply(self, scenario: xr.Dataset) -> xr.Dataset:
         """Correct every fitted variable of ``scenario`` (any extra dims, e.g. ``scenario``)."""
         if not self.fitted:
@@ -196,13 +219,20 @@ class XsdbaCorrector(Corrector):
                 scen = self._adjust(adj, sim64)
                 if not uses_dask(scen):
                     scen = scen.load()
-            scen = apply_bounds(scen.transpose(*sim.dims), self.rules[var])
+            scen, n_filled = self._fill_degenerate(adj, sim64, scen.transpose(*sim.dims),
+                                                   self.rules[var])
+            scen = apply_bounds(scen, self.rules[var])
             scen = scen.astype(sim.dtype) if sim.dtype.kind == "f" else scen
             scen.attrs = {**sim.attrs, "history": _history(
                 sim.attrs, f"bias-corrected with permaplug {self.name} "
                            f"(xsdba {self.adjustment.__name__}, {self.info.get('calibration_start')}"
                            f"..{self.info.get('calibration_end')} against "
                            f"{self.info.get('obs_data')})")}
+            if n_filled:
+                scen.attrs["bias_correction_fallback"] = (
+                    f"{n_filled} values in calendar months whose values were constant (e.g. "
+                    f"polar-night solar radiation) corrected by the month's mean adjustment "
+                    f"factor: xsdba returns NaN there")
             out[var] = scen.drop_vars([c for c in scen.coords if c not in sim.coords])
         out.attrs = {**scenario.attrs, "bias_correction": self.name,
                      "bias_corrected_variables": ",".join(self.fitted),

@@ -91,11 +91,13 @@ class _ZarrWriter:
                            dims=("time", "cell", "layer"), attrs=_var_attrs())
         self.path = path
         self.template = template.assign({VARIABLE: var})
-        self.template.to_zarr(path, mode="w", compute=False, consolidated=True)
+        # Zarr format 2: consolidated metadata and string coordinates readable everywhere
+        self.template.to_zarr(path, mode="w", compute=False, consolidated=True, zarr_format=2)
 
     def write(self, sl: slice, values: np.ndarray) -> None:
         part = xr.Dataset({VARIABLE: (("time", "cell", "layer"), values)})
-        part.to_zarr(self.path, region={"time": slice(None), "cell": sl, "layer": slice(None)})
+        part.to_zarr(self.path, region={"time": slice(None), "cell": sl, "layer": slice(None)},
+                     zarr_format=2, consolidated=False)
 
     def close(self) -> None:
         import zarr
