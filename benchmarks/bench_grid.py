@@ -172,15 +172,18 @@ def markdown(results: dict[int, dict], chunk: int, dask: bool) -> str:
         "`build_demo(n_cells=N)`).", "",
         f"`python benchmarks/bench_grid.py --cells {' '.join(map(str, sizes))}"
         f"{' --dask' if dask else ''} --write`. Each stage runs in a fresh process; *peak* is "
-        "that process's maximum resident memory (about 400 MB of it is Python, torch, xarray "
-        f"and dask once imported). Cells are chunked {chunk} at a time. Stages: **data** = "
+        "that process's maximum resident memory (of which "
+        f"{min(r['start_mb'] for n in sizes for r in results[n]['rows']):.0f} MB is Python, "
+        "torch, xarray and dask once imported); *CPU* is the whole process's CPU time "
+        "(startup and imports included, a few seconds), *wall* the stage's own wall time. "
+        f"Cells are chunked {chunk} at a time. Stages: **data** = "
         "`assemble_table(spatial='grid')` + NetCDF; **correct** = per-cell quantile mapping of "
         "all four RCPs 2001-2100 (xsdba on dask, chunked along cells); **epoch** = one "
         f"epoch of `gru` (hidden 32, batch {BATCH}) over every training window of every cell; "
         "**infer** = chunked inference for 12 months of every cell into Zarr."
         + (" Data, correction and inference ran on a dask LocalCluster (2 workers)."
            if dask else ""), "",
-        "| cells | stage | work | wall (s) | CPU (s) | s per 1k cells | peak (MB) | load |",
+        "| cells | stage | work | wall (s) | CPU (s) | CPU s per 1k cells | peak (MB) | load |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:
@@ -189,7 +192,7 @@ def markdown(results: dict[int, dict], chunk: int, dask: bool) -> str:
             work = next((f"{row[k]:,} {k}" for k in ("windows", "values", "predictions", "months")
                          if k in row), "")
             lines.append(f"| {cells} | {row['stage']} | {work} | {row['seconds']:.1f} | "
-                         f"{row['cpu_seconds']:.1f} | {row['seconds'] / cells * 1000:.2f} | "
+                         f"{row['cpu_seconds']:.1f} | {row['cpu_seconds'] / cells * 1000:.2f} | "
                          f"{row['peak_mb']:.0f} | {row['load']} |")
     lines += ["", "Demo grid builds (the emulator, for reference): " + "; ".join(
         f"{results[n]['demo']['land_cells']} cells at {results[n]['demo']['resolution']} deg in "
@@ -238,12 +241,16 @@ def main() -> None:
     p.add_argument("--dask", action="store_true", help="use a 2-worker LocalCluster")
     p.add_argument("--json", type=Path, help="also save the raw results as JSON")
     p.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    p.add_argument("--from-json", type=Path, nargs="+",
+                   help="make the table from saved --json results instead of running")
     args = p.parse_args()
     if args.stage:
         print(json.dumps(stage(args.stage, args.catalog, args.work, args.chunk, args.dask)))
         return
     results = {}
-    for n in args.cells:
+    for path in args.from_json or []:
+        results.update({int(k): v for k, v in json.loads(path.read_text()).items()})
+    for n in [] if args.from_json else args.cells:
         cat = ensure_demo(args.demo_root, n)
         results[n] = {"demo": demo_facts(cat),
                       "rows": run_size(cat, args.chunk, args.dask, tuple(args.stages))}

@@ -153,7 +153,8 @@ def run(ctx: click.Context, **params) -> None:
                 setattr(cfg, fld, getattr(given, fld))
     else:
         cfg, models = _build_config(ctx, params)
-        out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(cfg.source, models)
+        out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(
+            cfg.source, [m for v in params["models"] for m in v.split(",") if m])
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
                 mark_complete=False)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")
