@@ -249,6 +249,18 @@ def test_unknown_corrector_suggests_the_closest(tmp_path):
     assert not out.exists()
 
 
+def test_unknown_corrector_for_a_projection_fails_before_reading_data(tiny_run, monkeypatch):
+    from permaplug.training import runs
+
+    def no_data(*a, **kw):
+        raise AssertionError("the table was read before the corrector name was checked")
+
+    monkeypatch.setattr(runs, "load_table", no_data)
+    error_line(invoke("project", tiny_run, "--corrector", "qdn", "--no-progress"),
+               "Unknown corrector: 'qdn'", "did you mean")
+    assert not (tiny_run / "projections").exists()
+
+
 def test_unknown_source_plugin_in_a_catalog(tmp_path):
     cat = tmp_path / "catalog.yaml"
     cat.write_text(TINY_CATALOG.replace("plugin: era5land", "plugin: era5-land"))
@@ -295,7 +307,8 @@ def test_record_too_short_for_the_window(tiny_catalog):
     cat = tiny_catalog(era5_dataset("2001-01", "2001-12"))
     out = cat.parent / "run"
     res = invoke("run", "--catalog", cat, *RUN_FAST, "--out", out)
-    error_line(res, "24-month window")
+    error_line(res, "the record has 12 months (2001-01..2001-12): too short for the "
+                    "24-month window")
     assert not out.exists()
     # warnings on the way are one line each, without Python's source-line echo
     assert "Warning: " in res.output and "no static entry 'usgs-lithology'" in res.output

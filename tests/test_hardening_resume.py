@@ -112,13 +112,33 @@ def test_sigint_during_training_then_resume(catalog, reference, tmp_path, monkey
     assert not list(out.rglob(".*"))  # the interrupted write left no temporary file
 
     monkeypatch.undo()
+    # what a SIGKILL during a write leaves behind: a temporary sibling, removed on resume
+    stale = out / "checkpoints/gru/.state.pt.k1ll3d_x.pt"
+    stale.write_bytes(b"half a tensor")
     res = invoke("run", "--catalog", catalog, *ARGS, "--out", out)
     assert res.exit_code == 1 and "use --resume" in res.output  # never overwritten silently
     res = invoke("run", "--catalog", catalog, *ARGS, "--out", out, "--resume")
     assert res.exit_code == 0, res.output
     assert "(resuming)" in res.output
     assert (out / "COMPLETE").exists()
+    assert not stale.exists() and not list(out.rglob(".*"))
     assert_same_run(out, reference)
+
+
+def test_only_atomic_temporaries_are_recognised(tmp_path):
+    from permaplug.core.atomic import is_temporary, remove_stale_temporaries
+
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "state.pt") as tmp:
+        tmp.write_bytes(b"x")
+        name = tmp.name
+        raise RuntimeError
+    assert is_temporary(name)  # the real naming of atomic_path
+    keep = [tmp_path / ".gitignore", tmp_path / ".hidden.txt", tmp_path / "state.pt"]
+    for p in keep:
+        p.write_text("keep")
+    (tmp_path / name).write_text("stale")
+    assert remove_stale_temporaries(tmp_path) == [tmp_path / name]
+    assert all(p.exists() for p in keep)
 
 
 def test_resume_refuses_a_changed_option(catalog, reference, tmp_path):

@@ -109,7 +109,7 @@ def test_per_cell_correction_removes_each_cells_bias_whatever_the_chunking():
     table = grid_table()
     scen = model_scenarios()
     opts = {"nquantiles": 20, "variables": ["t2m", "tp"]}  # two rules: additive, multiplicative
-    out, fitted = correct_on_cells(scen, table, "qm", (2001, 2012), opts, 2)
+    out, _ = correct_on_cells(scen, table, "qm", (2001, 2012), opts, 2)
     assert out["t2m"].chunks is not None and out["t2m"].chunks[-1] == (2, 2, 2)
     out = out.compute()
     cal = out["t2m"].sel(scenario="rcp85", time=slice("2001", "2012"))

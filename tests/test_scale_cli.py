@@ -43,9 +43,12 @@ def test_grid_table_on_a_local_cluster_equals_the_threaded_build(demo_catalog, t
 
 
 def test_unreachable_scheduler_is_a_one_line_error(demo_catalog, tmp_path):
-    res = CliRunner().invoke(cli, ["data", "build", "--catalog", str(demo_catalog), "--spatial",
-                                   "grid", "--dask-scheduler", "tcp://127.0.0.1:9", "--out",
-                                   str(tmp_path / "x.nc")])
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        res = CliRunner().invoke(cli, ["data", "build", "--catalog", str(demo_catalog), "--spatial",
+                                       "grid", "--dask-scheduler", "tcp://127.0.0.1:9", "--out",
+                                       str(tmp_path / "x.nc")])
     assert res.exit_code == 1
     assert res.output.startswith("Error: --dask-scheduler tcp://127.0.0.1:9: cannot connect")
     assert not (tmp_path / "x.nc").exists()
@@ -76,7 +79,7 @@ def test_grid_run_with_projection_on_a_local_cluster(demo_catalog, tmp_path):
 @pytest.mark.slow
 def test_torchrun_grid_run_writes_once_and_matches_one_process(demo_catalog, tmp_path):
     common = [*GRID_RUN, "--catalog", str(demo_catalog), "--no-project", "--no-explain",
-              "--no-report", "--seed", "1"]
+              "--no-report", "--seed", "1", "--hparam", "dropout=0"]  # dropout draws differ
     one = tmp_path / "one"
     res = CliRunner().invoke(cli, ["run", *common, "--out", str(one)])
     assert res.exit_code == 0, res.output
@@ -84,7 +87,7 @@ def test_torchrun_grid_run_writes_once_and_matches_one_process(demo_catalog, tmp
     torchrun = str(Path(sys.executable).parent / "torchrun")
     proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29547", "-m",
                            "permaplug", "run", *common, "--out", str(two)],
-                          capture_output=True, text=True, timeout=1200,
+                          capture_output=True, text=True, timeout=1200, check=False,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rank 0 of 2" in proc.stdout

@@ -32,12 +32,12 @@ def test_maybe_client_is_a_no_op_without_an_address():
 
 
 def test_an_unreachable_scheduler_is_one_clear_error():
-    with pytest.raises(ConfigError, match="--dask-scheduler tcp://127.0.0.1:9: cannot connect"):
-        with dask_client("tcp://127.0.0.1:9", timeout=1):
-            pass
-    with pytest.raises(ConfigError, match="scheduler file not found"):
-        with dask_client("/nonexistent/scheduler.json"):
-            pass
+    with (pytest.raises(ConfigError, match="--dask-scheduler tcp://127.0.0.1:9: cannot connect"),
+          dask_client("tcp://127.0.0.1:9", timeout=1)):
+        pass
+    with (pytest.raises(ConfigError, match="scheduler file not found"),
+          dask_client("/nonexistent/scheduler.json")):
+        pass
 
 
 def test_worker_count():

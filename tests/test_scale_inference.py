@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
+from test_training_table import synthetic_table
 
 from permaplug.core import schema
 from permaplug.core.errors import ConfigError
@@ -15,7 +16,6 @@ from permaplug.scale.inference import predict_to_store
 from permaplug.training.checkpoint import save_checkpoint
 from permaplug.training.config import RunConfig
 from permaplug.training.runs import build_model, load_run, prepare
-from test_training_table import synthetic_table
 
 MONTHS = pd.date_range("2006-01", "2006-06", freq="MS")
 

@@ -9,6 +9,7 @@ import yaml
 
 from permaplug.commands.options import catalog_option
 from permaplug.core.errors import ConfigError, NotAvailableError
+from permaplug.scale.options import dask_scheduler_option
 
 # option name -> RunConfig field, for options that map one to one
 _FIELDS = {
@@ -127,11 +128,16 @@ def _build_config(ctx: click.Context, params: dict):
 @click.option("--corrector", default="qm", show_default=True, help="Bias corrector.")
 @click.option("--end", type=int, default=2030, show_default=True, help="Last projected year.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@dask_scheduler_option
 @click.pass_context
 def run(ctx: click.Context, **params) -> None:
     """Train and evaluate models; write a run folder (Table 2, Figure 4, checkpoints)."""
+    from permaplug.scale.launch import scale_out
     from permaplug.training.config import CONFIG_FILE, RunConfig
     from permaplug.training.runs import default_run_dir, execute_run, mark_run_complete
+
+    if not scale_out(ctx, params, _build_config):
+        return  # a torchrun rank other than 0: it trained alongside rank 0, writes nothing
 
     steps = {s: _step(s) for s in ("project", "explain", "report") if params[f"do_{s}"]}
     if params["resume"]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -48,3 +49,27 @@ def write_text_atomic(target: Path | str, text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
+
+
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>(\.[^.]+)*)$")
+
+
+def is_temporary(path: Path | str) -> bool:
+    """True for a temporary sibling left by :func:`atomic_path` (``.<name>.<8 chars><suffixes>``),
+    e.g. after the process was killed (SIGKILL) in the middle of a write."""
+    m = _TEMP_RE.match(Path(path).name)
+    return bool(m) and m.group("name").endswith(m.group("suffix"))
+
+
+def remove_stale_temporaries(folder: Path | str) -> list[Path]:
+    """Delete the temporaries of killed writers under ``folder``; return what was removed.
+    Only for folders no other process writes to (a run folder being resumed)."""
+    removed = []
+    for path in sorted(Path(folder).rglob(".*"), reverse=True):
+        if is_temporary(path):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

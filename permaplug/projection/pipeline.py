@@ -207,16 +207,27 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
     configure_threads(run.config.threads)  # one thread unless the run says otherwise
     if end < 2024 or end > 2100:
         raise ConfigError(f"--end {end}: choose a year in 2024-2100")
+    from permaplug.core.plugins import get_corrector
+
+    get_corrector(corrector)  # an unknown name fails before any data is read
     catalog_path = catalog_path if catalog_path is not None else run.config.catalog
     cat = load_catalog(catalog_path)
     table = load_table(run.config.source, catalog_path,
                        getattr(run.config, "spatial", "bands"))
     years = pd.DatetimeIndex(table["time"].values).year
     calibration = (int(years.min()), int(years.max()))
-    corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,
-                                             calibration=calibration,
-                                             scenarios=_as_list(scenarios))
-    truth = skill.truth_by_scenario(cat, [str(x) for x in corrected["scenario"].values])
+    if "cell" in table.dims:  # gridded mode: per-cell correction, chunked along cells (issue 8)
+        from permaplug.scale.correction import corrected_scenarios_grid
+
+        table = table.load()
+        corrected, _fitted = corrected_scenarios_grid(cat, table, corrector, calibration,
+                                                      _as_list(scenarios), end=end)
+    else:
+        corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,
+                                                 calibration=calibration,
+                                                 scenarios=_as_list(scenarios))
+    truth = skill.truth_by_scenario(cat, [str(x) for x in corrected["scenario"].values],
+                                    "grid" if "cell" in table.dims else "bands")
     return write_projections(run, table, corrected, corrector, end, truth, progress)
 
 

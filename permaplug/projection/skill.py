@@ -26,16 +26,17 @@ def truth_array(truth: xr.Dataset) -> xr.DataArray:
     return da.assign_coords(layer=list(schema.TARGETS))
 
 
-def truth_by_scenario(cat, scenarios: list[str]) -> dict[str, xr.DataArray]:
+def truth_by_scenario(cat, scenarios: list[str], spatial: str = "bands"
+                      ) -> dict[str, xr.DataArray]:
     """``{scenario: (time, unit, layer) truth}`` from the catalog's ``scenario_truth`` entries.
 
     An entry either has a ``scenario`` dim or names its scenario in ``metadata.scenario``.
-    Scenarios without truth are left out.
+    Scenarios without truth are left out. ``spatial="grid"`` opens them per cell.
     """
     out: dict[str, xr.DataArray] = {}
     for name in cat.find_all(role="scenario_truth"):
         meta = cat.entry(name).metadata
-        ds = cat.open(name)
+        ds = cat.open(name, **({"spatial": "grid"} if spatial == "grid" else {}))
         if "scenario" in ds.dims:
             for s in ds["scenario"].values:
                 if str(s) in scenarios:

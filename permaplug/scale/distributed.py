@@ -41,14 +41,14 @@ def local_workers(n_workers: int | None = None) -> int:
 @contextlib.contextmanager
 def dask_client(address: str | None = None, n_workers: int | None = None,
                 processes: bool = False, memory_limit: str | None = "auto",
-                timeout: float = 10.0) -> Iterator[Any]:
+                timeout: float | str | None = None) -> Iterator[Any]:
     """A ``distributed.Client``: a LocalCluster when ``address`` is None or ``"local"``.
 
     LocalCluster: ``n_workers`` workers (default one per core) with one thread each,
     in threads of this process (``processes=False``, cheap to start) or in worker processes;
     no dashboard. Remote: ``address`` is a scheduler address (``tcp://...``) or a scheduler
     JSON file. Everything started here is closed on exit. ConfigError when the scheduler cannot
-    be reached.
+    be reached within ``timeout`` (default: dask's ``distributed.comm.timeouts.connect``).
     """
     dist = _distributed()
     if address in (None, "", LOCAL):
@@ -62,6 +62,10 @@ def dask_client(address: str | None = None, n_workers: int | None = None,
             client.close()
             cluster.close()
         return
+    if timeout is None:
+        import dask
+
+        timeout = dask.config.get("distributed.comm.timeouts.connect")
     kwargs: dict[str, Any] = {"timeout": timeout, "set_as_default": True}
     if str(address).endswith(".json"):
         if not Path(address).exists():

@@ -102,7 +102,8 @@ class RunConfig:
             raise ConfigError("lr must be > 0 and weight_decay >= 0")
         if int(self.window) < 13:
             raise ConfigError("window must be at least 13 months (seasonal-naive looks back 12)")
-        known = set(schema.DYNAMIC_FEATURES) | set(schema.STATIC_FEATURES)
+        known = (set(schema.DYNAMIC_FEATURES) | set(schema.STATIC_FEATURES)
+                 | set(schema.GRID_STATIC_FEATURES))
         bad = [f for f in self.drop_features if f not in known]
         if bad:
             raise ConfigError(f"--drop-feature {bad[0]!r}: not an input feature (dynamic: "
@@ -169,4 +170,9 @@ def parse_hparams(pairs: list[str] | tuple[str, ...], models: list[str],
                                   f"{key!r}")
         for m in targets:
             out.setdefault(m, {})[key] = value
+    known = set(reg.names("model"))
+    for m, values in out.items():  # wrong types fail here, before any run folder is made
+        check = getattr(reg.get("model", m), "check_hparams", None) if m in known else None
+        if check is not None:
+            check(values)
     return out

@@ -79,9 +79,18 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
     The validation split holds out the LAST ``val_fraction`` of the training target months
     (chronological, so validation never precedes training data it could leak into).
     """
+    n_months = int(table.sizes.get("time", 0))
+    if n_months <= cfg.window:
+        span = (f" ({str(table['time'].values[0])[:7]}..{str(table['time'].values[-1])[:7]})"
+                if n_months else "")
+        raise DataError(f"the record has {n_months} months{span}: too short for the "
+                        f"{cfg.window}-month window (each target month needs the {cfg.window} "
+                        "months before it)")
     drop = set(cfg.drop_features)
     static = cfg.static if cfg.static is not None else [
         s for s in schema.STATIC_FEATURES if s in table]
+    if cfg.static is None and "cell" in table.dims:  # gridded mode: the cell's latitude too
+        static += [s for s in schema.GRID_STATIC_FEATURES if s in table.coords]
     static = [s for s in static if s not in drop]
     dynamic = [f for f in schema.DYNAMIC_FEATURES if f not in drop] + (["z"] if cfg.use_z else [])
     z_stats = fit_z(table, tuple(cfg.train_years), cfg.window) if cfg.use_z else None
@@ -161,7 +170,10 @@ def fit_model(name: str, prep: Prepared, cfg: RunConfig, ckpt_dir: Path, resume:
                          weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule)
         train = window_set(prep.arrays, prep.normaliser, prep.train)
         val = window_set(prep.arrays, prep.normaliser, prep.val) if len(prep.val) else None
-        hist = train_model(model, train, tc, val, ckpt_dir, resume, progress, label=name).to_dict()
+        from permaplug.scale.ddp import current_context, train_model_ddp
+
+        trainer = train_model_ddp if current_context().active else train_model  # torchrun
+        hist = trainer(model, train, tc, val, ckpt_dir, resume, progress, label=name).to_dict()
         model.to("cpu")
     hist["train_seconds"] = round(time.perf_counter() - t0, 3)
     write_text_atomic(ckpt_dir / "history.json", json.dumps(hist))
@@ -190,6 +202,10 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
     prep = prepare(table, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / COMPLETE).unlink(missing_ok=True)
+    if resume:  # temporaries of writes cut short by a SIGKILL
+        from permaplug.core.atomic import remove_stale_temporaries
+
+        remove_stale_temporaries(out_dir)
     echo(f"Run folder: {out_dir}" + (" (resuming)" if resume else ""))
     resolved = {
         "data": label, "models": models, "permaplug_version": __version__,
