@@ -11,8 +11,18 @@ import warnings
 import click
 
 from permaplug import __version__
-from permaplug.commands import catalog, correct, data, demo, explain, fetch, plugins, project
-from permaplug.commands import report, run
+from permaplug.commands import (
+    catalog,
+    correct,
+    data,
+    demo,
+    explain,
+    fetch,
+    plugins,
+    project,
+    report,
+    run,
+)
 from permaplug.core.errors import PermaplugError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}

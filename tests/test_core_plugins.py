@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -219,7 +220,7 @@ def test_plugin_listing_in_a_subprocess(site, tmp_path):
 def test_model_rejects_unknown_hparam():
     class M(permaplug.Model):
         name = "m"
-        default_hparams = {"hidden_size": 8}
+        default_hparams: ClassVar[dict[str, int]] = {"hidden_size": 8}
 
     with pytest.raises(permaplug.core.errors.ConfigError, match="hidden_sise"):
         M(permaplug.ModelDims(n_dynamic=3), hidden_sise=4)

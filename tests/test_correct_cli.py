@@ -1,6 +1,7 @@
 """``permaplug correct``: real bundled tables (fast) and the demo data's "done when" (slow)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -25,6 +26,39 @@ def test_correct_errors_are_one_line(tmp_path):
                 "rcp99", "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "continuation scenario 'rcp99'" in res.output
     assert not (tmp_path / "o" / "corrected.nc").exists()
+
+
+def test_corrector_options_are_checked_before_any_data_is_read(tmp_path):
+    out = tmp_path / "o"
+    for opt, msg in (("preserve_order=maybe", "preserve_order must be true or false"),
+                     ("nquantile=30", "unknown option(s) nquantile"),
+                     ("preserve_order", "--corrector-option 'preserve_order': expected KEY=VALUE")):
+        res = _run(["--catalog", "real-tables", "--corrector-option", opt, "--out", str(out)])
+        assert res.exit_code == 1, res.output
+        assert msg in res.output and "Traceback" not in res.output
+        assert not out.exists()
+
+
+def test_correct_with_preserve_order_on_real_tables(tmp_path):
+    out = tmp_path / "qm"
+    res = _run(["--catalog", "real-tables", "--source", "cmip5-ipsl-box",
+                "--corrector-option", "preserve_order=true", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    corrected = xr.open_dataset(out / "corrected.nc")
+    assert corrected.attrs["bias_correction_options"] == "preserve_order=True"
+    from permaplug.core.catalog import load_catalog
+    from permaplug.correction.pipeline import open_inputs
+
+    scen, _ = open_inputs(load_catalog("real-tables"), None, "cmip5-ipsl-box")
+    month = corrected["time"].dt.month.values
+    for s in corrected.scenario.values:
+        for b in corrected.band.values:
+            x = scen["t2m"].sel(scenario=s, band=b, time=corrected.time).values
+            y = corrected["t2m"].sel(scenario=s, band=b).values
+            for m in range(1, 13):
+                ok = (month == m) & np.isfinite(x)
+                assert np.diff(y[ok][np.argsort(x[ok], kind="stable")]).min() >= -1e-5
+    assert load_corrector(out / "corrector.nc").options["preserve_order"] is True
 
 
 def test_correct_report_on_real_ipsl_and_era5_tables(tmp_path):

@@ -21,7 +21,6 @@ from permaplug.cli import cli
 from permaplug.core import plugins as plugmod
 
 
-
 def invoke(*args: str):
     return CliRunner().invoke(cli, [str(a) for a in args])
 

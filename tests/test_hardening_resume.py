@@ -182,7 +182,7 @@ def test_sigkill_during_training_then_resume(catalog, reference, tmp_path):
     ref = tmp_path / "reference"
     res = invoke("run", "--catalog", catalog, *args, "--out", ref)
     assert res.exit_code == 0, res.output
-    resumed = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True,
+    resumed = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, check=False,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert (out / "COMPLETE").exists()

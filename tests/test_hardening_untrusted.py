@@ -85,11 +85,11 @@ def test_every_loader_refuses_pickle():
                 w = kw.get("weights_only")
                 if not (isinstance(w, ast.Constant) and w.value is True):
                     bad.append(f"{rel}:{call.lineno} torch.load without weights_only=True")
-            elif name.endswith("np.load") or name.endswith("numpy.load"):
+            elif name.endswith(("np.load", "numpy.load")):
                 a = kw.get("allow_pickle")
                 if a is not None and not (isinstance(a, ast.Constant) and a.value is False):
                     bad.append(f"{rel}:{call.lineno} np.load(allow_pickle=...)")
-            elif name.endswith("read_pickle") or name.endswith("to_pickle"):
+            elif name.endswith(("read_pickle", "to_pickle")):
                 bad.append(f"{rel}:{call.lineno} {name}")
             elif name in ("yaml.load", "yaml.unsafe_load", "yaml.full_load", "yaml.load_all"):
                 bad.append(f"{rel}:{call.lineno} {name} (use yaml.safe_load)")

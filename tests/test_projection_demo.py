@@ -48,6 +48,12 @@ def test_demo_run_projects_four_rcps_with_skill_indicators_shap_and_report(tmp_p
     summary = json.loads((out / "summary.json").read_text())
     assert "2024-2030" in summary["rcp85_minus_rcp26_stl1_degC"]["gru"]
 
+    ordered = project_run(run_dir, None, ["rcp26", "rcp85"], corrector="qm", end=2026,
+                          progress=False, corrector_options={"preserve_order": True})
+    assert ordered.parent.name == "qm+preserve_order=True-2026"
+    assert json.loads((ordered.parent / "summary.json").read_text())["corrector"] == \
+        "qm+preserve_order=True"
+
     exp = explain_run(run_dir, n_background=30, n_explained=6, options={"nsamples": 50},
                       progress=False)
     gap = json.loads((exp / "additivity.json").read_text())["models"]["gru"]

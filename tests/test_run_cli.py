@@ -231,3 +231,12 @@ def test_post_training_steps_run_in_order_before_the_complete_marker(tmp_path, m
     assert calls[2][1] == ([out], out / "report.html")
     assert (out / "COMPLETE").read_text().split()[1:] == ["train", "evaluate", "project",
                                                          "explain", "report"]
+
+
+def test_a_bad_corrector_option_fails_before_training(tmp_path):
+    out = tmp_path / "run"
+    res = _run("--model", "gru", "--corrector-option", "preserve_ordr=true", "--out", str(out),
+               "--quiet")
+    assert res.exit_code == 1
+    assert "unknown option(s) preserve_ordr" in res.output and "Traceback" not in res.output
+    assert not out.exists()

@@ -91,6 +91,15 @@ def test_to_cells_takes_the_nearest_model_cell_and_keeps_table_coords():
     assert "nearest of 5 model cells" in mapped.attrs["mapped_to_cells"]
 
 
+def test_to_cells_block_by_block_is_lazy_and_equal():
+    table, scen = grid_table(), model_scenarios()
+    eager = to_cells(scen, table)
+    lazy = to_cells(scen, table, cells_per_chunk=4)
+    assert lazy["t2m"].chunks[lazy["t2m"].get_axis_num("cell")] == (4, 2)
+    assert lazy["t2m"].chunks[lazy["t2m"].get_axis_num("time")] == (360,)
+    xr.testing.assert_identical(lazy.compute(), eager)
+
+
 def test_to_cells_refuses_cells_far_from_every_model_cell():
     table = grid_table().assign_coords(lon=("cell", np.full(6, -100.0)))
     with pytest.raises(DataError, match="km from the nearest model cell"):

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from permaplug.commands.options import catalog_option
+from permaplug.commands.options import catalog_option, corrector_option_option, parse_key_values
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import DataError
@@ -36,16 +36,20 @@ from permaplug.correction.pipeline import (
               help="Further corrector(s) to show side by side in the report (repeatable).")
 @click.option("--report", "report", is_flag=True,
               help="Print and write the bias / KS / scenario-spread report and the figure.")
+@corrector_option_option
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: ./correct-<corrector>).")
 def correct(catalog_path: str | None, source: str, corrector: str, calibration: str,
-            continuation: str, compare: tuple[str, ...], report: bool, out: str | None) -> None:
+            continuation: str, compare: tuple[str, ...], report: bool,
+            corrector_options: tuple[str, ...], out: str | None) -> None:
     """Bias-correct the scenarios against the reanalysis; save them and the fitted corrector."""
     from permaplug.core.plugins import get_corrector
 
     years = parse_calibration(calibration)
+    options = parse_key_values(corrector_options, "--corrector-option")
     for name in (corrector, *compare):
         get_corrector(name)  # unknown names fail before any data is read
+    get_corrector(corrector)(**options)  # so do unknown or bad options
     out_dir = Path(out) if out else Path(f"correct-{corrector}")
     scen, obs = open_inputs(catalog_path, None, source)
     scen = split_soil_water_if_needed(scen, obs)
@@ -65,7 +69,8 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
     results: dict[str, Correction] = {}
     names = list(dict.fromkeys([corrector, *compare])) if report else [corrector]
     for name in tqdm(names, desc="correcting", unit="corrector", disable=len(names) < 2):
-        results[name] = correct_dataset(scen, obs, name, years, variables, continuation)
+        results[name] = correct_dataset(scen, obs, name, years, variables, continuation,
+                                        **({"options": options} if name == corrector else {}))
     main = results[corrector]
 
     out_dir.mkdir(parents=True, exist_ok=True)

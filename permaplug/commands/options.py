@@ -1,9 +1,33 @@
 """Options shared by several commands."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
+import yaml
+
+from permaplug.core.errors import ConfigError
 
 catalog_option = click.option(
     "--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
     help="intake catalog (YAML) describing the data; default: the bundled demo catalog.",
 )
+
+corrector_option_option = click.option(
+    "--corrector-option", "corrector_options", multiple=True, metavar="KEY=VALUE",
+    help="Option of the corrector (repeatable), e.g. preserve_order=true or nquantiles=30.",
+)
+
+
+def parse_key_values(pairs: tuple[str, ...] | list[str], option: str) -> dict[str, Any]:
+    """``["a=1", "b=true"]`` -> ``{"a": 1, "b": True}`` (values read as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {pair!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out

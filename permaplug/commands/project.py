@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from permaplug.commands.options import catalog_option
+from permaplug.commands.options import catalog_option, corrector_option_option, parse_key_values
 
 
 @click.command(name="project")
@@ -18,18 +18,21 @@ from permaplug.commands.options import catalog_option
               help="Bias correction of the scenario features: qm, qdm, dqm or none.")
 @click.option("--end", type=click.IntRange(2024, 2100), default=2030, show_default=True,
               help="Last projected year (2024-2100).")
+@corrector_option_option
 @catalog_option
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def project(run_dir: Path, scenarios: str | None, corrector: str, end: int,
-            catalog_path: str | None, no_progress: bool) -> None:
+            corrector_options: tuple[str, ...], catalog_path: str | None,
+            no_progress: bool) -> None:
     """Project a run's networks under bias-corrected climate scenarios."""
     from permaplug.projection.pipeline import project_run
 
     nc = project_run(run_dir, catalog_path, scenarios.split(",") if scenarios else None,
-                     corrector=corrector, end=end, progress=not no_progress)
+                     corrector=corrector, end=end, progress=not no_progress,
+                     corrector_options=parse_key_values(corrector_options, "--corrector-option"))
     summary = json.loads((nc.parent / "summary.json").read_text(encoding="utf-8"))
     click.echo(f"data: {summary['data']}")
-    click.echo(f"projections ({', '.join(summary['scenarios'])}; corrector {corrector}; "
+    click.echo(f"projections ({', '.join(summary['scenarios'])}; corrector {summary['corrector']}; "
                f"{summary['historical_end']} -> {end}-12): {nc}")
     for model, diff in summary["rcp85_minus_rcp26_stl1_degC"].items():
         parts = ", ".join(f"{k}: {v:+.2f}" for k, v in diff.items())

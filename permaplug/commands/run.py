@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import yaml
 
-from permaplug.commands.options import catalog_option
+from permaplug.commands.options import catalog_option, corrector_option_option, parse_key_values
 from permaplug.core.errors import ConfigError, NotAvailableError
 from permaplug.scale.options import dask_scheduler_option
 
@@ -126,6 +126,7 @@ def _build_config(ctx: click.Context, params: dict):
               help="Write the HTML report afterwards.")
 @click.option("--scenarios", default=None, help="Scenarios to project (comma-separated).")
 @click.option("--corrector", default="qm", show_default=True, help="Bias corrector.")
+@corrector_option_option
 @click.option("--end", type=int, default=2030, show_default=True, help="Last projected year.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @dask_scheduler_option
@@ -140,6 +141,11 @@ def run(ctx: click.Context, **params) -> None:
         return  # a torchrun rank other than 0: it trained alongside rank 0, writes nothing
 
     steps = {s: _step(s) for s in ("project", "explain", "report") if params[f"do_{s}"]}
+    corrector_options = parse_key_values(params["corrector_options"], "--corrector-option")
+    if "project" in steps:  # a bad corrector name or option fails before training
+        from permaplug.core.plugins import get_corrector
+
+        get_corrector(params["corrector"])(**corrector_options)
     if params["resume"]:
         if not params["out_dir"]:
             raise ConfigError("--resume needs --out DIR (the run folder to continue)")
@@ -158,15 +164,20 @@ def run(ctx: click.Context, **params) -> None:
             if _explicit(ctx, fld):
                 setattr(cfg, fld, getattr(given, fld))
     else:
-        cfg, models = _build_config(ctx, params)
+        cfg, _models = _build_config(ctx, params)
         out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(
             cfg.source, [m for v in params["models"] for m in v.split(",") if m])
+    if params["quiet"] and cfg.catalog is None:  # build the demo data silently if needed
+        from permaplug.demo.build import ensure_demo_catalog
+
+        ensure_demo_catalog(progress=False)
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
                 mark_complete=False)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")
     if "project" in steps:
         scen = [s for s in (params["scenarios"] or "").split(",") if s] or None
-        path = steps["project"](out, cfg.catalog, scen, params["corrector"], params["end"])
+        path = steps["project"](out, cfg.catalog, scen, params["corrector"], params["end"],
+                                corrector_options=corrector_options)
         click.echo(f"Projections written to {path}")
     if "explain" in steps:
         click.echo(f"Explanations written to {steps['explain'](out, 'shap')}")

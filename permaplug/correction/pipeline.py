@@ -147,6 +147,9 @@ def correct_dataset(
         "bias_correction_continuation": continuation,
         "bias_correction_reference": schema.data_label(obs),
     })
+    if options:
+        corrected.attrs["bias_correction_options"] = ", ".join(f"{k}={v}"
+                                                               for k, v in options.items())
     return Correction(raw=raw, corrected=corrected, obs=obs, corrector=corr,
                       calibration=calibration, continuation=continuation,
                       variables=list(variables))

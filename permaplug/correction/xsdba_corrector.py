@@ -54,6 +54,44 @@ def one_time_chunk(da: xr.DataArray) -> xr.DataArray:
     return da
 
 
+def _reorder_block(x: np.ndarray, y: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Within each label along the last axis, give ``y``'s sorted values the ranks of ``x``.
+
+    ``x``, ``y``: arrays ``[..., time]``; ``labels``: ``[time]`` group of each step. Series whose
+    missing values differ between ``x`` and ``y`` are left unchanged.
+    """
+    out = np.array(y, copy=True)
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        xs, ys = x[..., idx], y[..., idx]
+        same_gaps = (np.isnan(xs) == np.isnan(ys)).all(axis=-1, keepdims=True)
+        order = np.argsort(xs, axis=-1, kind="stable")  # NaN last, like np.sort
+        ranked = np.empty_like(ys)
+        np.put_along_axis(ranked, order, np.sort(ys, axis=-1), axis=-1)
+        out[..., idx] = np.where(same_gaps, ranked, ys)
+    return out
+
+
+def reorder_like(sim: xr.DataArray, scen: xr.DataArray, group: str) -> xr.DataArray:
+    """Restore the model's order inside each group (calendar month, or the whole series).
+
+    xsdba's empirical quantile mapping adds step-wise adjustment factors, so a warmer model month
+    can come out colder than a cooler one of the same calendar month. This keeps the corrected
+    values of each group and unit (their distribution is unchanged) and hands them out in the
+    order of the model values: the largest corrected value goes to the warmest model month.
+    ``sim`` and ``scen`` share dims (``time`` plus any others, e.g. ``scenario``, ``band``).
+    """
+    labels = (scen["time"].dt.month.values if group == "time.month"
+              else np.zeros(scen.sizes["time"], int))
+    out = xr.apply_ufunc(
+        _reorder_block, sim, scen, kwargs={"labels": labels},
+        input_core_dims=[["time"], ["time"]], output_core_dims=[["time"]],
+        dask="parallelized", output_dtypes=[scen.dtype],
+    ).transpose(*scen.dims)
+    out.attrs = scen.attrs
+    return out
+
+
 def _clean_attrs(attrs: dict) -> dict:
     """Attributes NetCDF can store (drop xsdba's private and boolean ones)."""
     return {k: v for k, v in attrs.items()
@@ -73,16 +111,18 @@ def _history(attrs: dict, line: str) -> str:
 class XsdbaCorrector(Corrector):
     """A Corrector training one ``xsdba`` adjustment per variable (see module docstring).
 
-    Options: ``nquantiles`` (20), ``group`` ("time.month": one mapping per calendar month),
-    ``interp`` ("linear"), ``extrapolation`` ("constant"), ``seed`` (0: seeds the random jitter
+    Options: ``nquantiles`` (50), ``group`` ("time.month": one mapping per calendar month),
+    ``interp`` ("nearest"), ``extrapolation`` ("constant"), ``seed`` (0: seeds the random jitter
     and frequency adaptation of precipitation so results are reproducible), ``variables``
-    (default: every variable present in both inputs).
+    (default: every variable present in both inputs), ``preserve_order`` (False: xsdba's output
+    as is; True: re-rank the corrected values of each group so their order follows the model's,
+    see :func:`reorder_like`).
     """
 
     adjustment: ClassVar[type[TrainAdjust]]
     defaults: ClassVar[dict[str, Any]] = {
         "nquantiles": 50, "group": "time.month", "interp": "nearest",
-        "extrapolation": "constant", "seed": 0, "variables": None,
+        "extrapolation": "constant", "seed": 0, "variables": None, "preserve_order": False,
     }
 
     def __init__(self, **options: Any) -> None:
@@ -93,6 +133,12 @@ class XsdbaCorrector(Corrector):
                 f"known: {', '.join(sorted(self.defaults))}"
             )
         super().__init__(**{**self.defaults, **options})
+        if not isinstance(self.options["preserve_order"], bool):
+            raise ConfigError(f"corrector {self.name!r}: preserve_order must be true or false, "
+                              f"not {self.options['preserve_order']!r}")
+        if self.options["preserve_order"] and self.options["group"] not in ("time", "time.month"):
+            raise ConfigError(f"corrector {self.name!r}: preserve_order needs group 'time' or "
+                              f"'time.month', not {self.options['group']!r}")
         self.fitted: dict[str, TrainAdjust] = {}
         self.rules: dict[str, Rule] = {}
         self.info: dict[str, Any] = {}
@@ -221,6 +267,8 @@ class XsdbaCorrector(Corrector):
                     scen = scen.load()
             scen, n_filled = self._fill_degenerate(adj, sim64, scen.transpose(*sim.dims),
                                                    self.rules[var])
+            if self.options["preserve_order"]:
+                scen = reorder_like(sim64.transpose(*scen.dims), scen, self.options["group"])
             scen = apply_bounds(scen, self.rules[var])
             scen = scen.astype(sim.dtype) if sim.dtype.kind == "f" else scen
             scen.attrs = {**sim.attrs, "history": _history(

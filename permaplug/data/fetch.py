@@ -133,7 +133,7 @@ def fetch_era5land_cds(out: Path, start: int, end: int, variables: Sequence[str]
                 client.retrieve(CDS_DATASET, cds_request(year, variables), str(tmp))
             except FetchError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any client failure becomes one FetchError line
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise FetchError(f"CDS request for {year} failed: {redact(first)}") from None
         if zipfile.is_zipfile(target):

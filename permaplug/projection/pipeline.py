@@ -190,11 +190,13 @@ def scenario_difference(proj: xr.DataArray, a: str = "rcp85", b: str = "rcp26",
 
 def project_run(run_dir: Path, catalog_path: str | None = None,
                 scenarios: list[str] | None = None, corrector: str = "qm", end: int = 2030,
-                progress: bool = True) -> Path:
+                progress: bool = True, corrector_options: dict | None = None) -> Path:
     """Project every trained network of ``run_dir`` under the catalog's scenarios.
 
     ``catalog_path``: None = the catalog the run was trained from (the bundled demo data when
-    that was None). ``corrector``: a registered corrector name or ``"none"``. Returns the path
+    that was None). ``corrector``: a registered corrector name or ``"none"``;
+    ``corrector_options``: its options (they extend the output folder's name, e.g.
+    ``qm+preserve_order=True-2030``). Returns the path
     of ``projections.nc`` (see the module docstring for everything written next to it).
     """
     from permaplug.core.catalog import load_catalog
@@ -209,7 +211,9 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
         raise ConfigError(f"--end {end}: choose a year in 2024-2100")
     from permaplug.core.plugins import get_corrector
 
-    get_corrector(corrector)  # an unknown name fails before any data is read
+    options = dict(corrector_options or {})
+    get_corrector(corrector)(**options)  # an unknown name or option fails before any data is read
+    label = corrector + "".join(f"+{k}={v}" for k, v in options.items())
     catalog_path = catalog_path if catalog_path is not None else run.config.catalog
     cat = load_catalog(catalog_path)
     table = load_table(run.config.source, catalog_path,
@@ -221,14 +225,16 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
 
         table = table.load()
         corrected, _fitted = corrected_scenarios_grid(cat, table, corrector, calibration,
-                                                      _as_list(scenarios), end=end)
+                                                      _as_list(scenarios), options=options,
+                                                      end=end)
     else:
         corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,
                                                  calibration=calibration,
-                                                 scenarios=_as_list(scenarios))
+                                                 scenarios=_as_list(scenarios),
+                                                 options=options)
     truth = skill.truth_by_scenario(cat, [str(x) for x in corrected["scenario"].values],
                                     "grid" if "cell" in table.dims else "bands")
-    return write_projections(run, table, corrected, corrector, end, truth, progress)
+    return write_projections(run, table, corrected, label, end, truth, progress)
 
 
 def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: str, end: int,

@@ -73,13 +73,17 @@ def nearest_cells(src_lat: np.ndarray, src_lon: np.ndarray, lat: np.ndarray, lon
 
 
 def to_cells(coarse: xr.Dataset, cells: xr.Dataset | xr.DataArray,
-             max_distance_km: float = 500.0, what: str = "scenario data") -> xr.Dataset:
+             max_distance_km: float = 500.0, what: str = "scenario data",
+             cells_per_chunk: int | None = None) -> xr.Dataset:
     """A coarse gridded dataset (its own ``cell`` dim with ``lat``/``lon``) on ``cells``' cells.
 
     Each target cell takes the series of the nearest coarse cell that has data at the first
     time step. DataError when a target cell lies farther than ``max_distance_km`` from every
-    coarse cell. Lazy arrays stay lazy (an index selection). The result carries ``cells``' cell
-    coordinates (``cell``, ``lat``, ``lon``, ``band``) and ``attrs['mapped_to_cells']``.
+    coarse cell. Lazy arrays stay lazy (an index selection). With ``cells_per_chunk`` the
+    result is a dask dataset built block by block (one task per block of target cells, each
+    reading the small coarse grid), so no task ever holds every target cell: memory stays
+    bounded by the block size. The result carries ``cells``' cell coordinates (``cell``,
+    ``lat``, ``lon``, ``band``) and ``attrs['mapped_to_cells']``.
     """
     check_cells(coarse, what)
     check_cells(cells, "table")
@@ -97,7 +101,15 @@ def to_cells(coarse: xr.Dataset, cells: xr.Dataset | xr.DataArray,
                         f"{float(cells['lon'][far]):.2f} E is {dist.max():.0f} km from the "
                         f"nearest model cell (limit {max_distance_km:g} km)")
     drop = [c for c in coarse.coords if "cell" in coarse[c].dims]
-    mapped = coarse.drop_vars(drop).isel(cell=xr.DataArray(src[idx], dims="cell"))
+    coarse = coarse.drop_vars(drop)
+    if cells_per_chunk is None:
+        mapped = coarse.isel(cell=xr.DataArray(src[idx], dims="cell"))
+    else:
+        coarse = coarse.chunk({d: -1 for d in coarse.dims})  # the model grid is small
+        mapped = xr.concat([coarse.isel(cell=xr.DataArray(src[idx][b], dims="cell"))
+                            for b in cell_blocks(idx.size, cells_per_chunk)],
+                           dim="cell", data_vars="all", coords="minimal", compat="override",
+                           join="override")
     keep = {c: cells[c] for c in cells.coords if cells[c].dims == ("cell",)}
     mapped = mapped.assign_coords(keep)
     mapped.attrs = {**coarse.attrs, "mapped_to_cells": (

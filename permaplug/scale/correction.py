@@ -58,7 +58,7 @@ def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
     calibration = tuple(calibration or DEFAULT_CALIBRATION)
     options = dict(options or {})
     continuation = options.pop("continuation", CONTINUATION)
-    scen = to_cells(scen, table)
+    scen = to_cells(scen, table, cells_per_chunk=cells_per_chunk)
     obs = table[[v for v in table.data_vars if "time" in table[v].dims]]
     obs = chunk_cells(obs.assign_attrs(table.attrs), cells_per_chunk)
     scen = chunk_cells(scen, cells_per_chunk)
