@@ -39,7 +39,24 @@ class TinyLinear(permaplug.Model):
         return self.out(h) * self.hparams["scale"]
 
 class ShiftCorrector(permaplug.Corrector):
+    """Adds the mean difference reanalysis - model of the calibration period."""
     name = "shift"
+
+    def fit(self, model_hist, obs_hist):
+        self.shift = obs_hist.mean("time") - model_hist.mean("time")
+        return self
+
+    def apply(self, scenario):
+        return scenario + self.shift
+
+    def state(self):
+        return self.shift
+
+    @classmethod
+    def from_state(cls, state):
+        obj = cls()
+        obj.shift = state
+        return obj
 
 @permaplug.hookimpl
 def register_models(register):
@@ -67,6 +84,9 @@ import permaplug
 
 class OtherTiny(permaplug.Model):
     name = "tiny_linear"
+
+    def forward(self, x, band, static):
+        return x[:, -1, :4]
 
 @permaplug.hookimpl
 def register_models(register):
@@ -222,5 +242,23 @@ def test_model_rejects_unknown_hparam():
         name = "m"
         default_hparams: ClassVar[dict[str, int]] = {"hidden_size": 8}
 
+        def forward(self, x, band, static):
+            return x[:, -1, :4]
+
     with pytest.raises(permaplug.core.errors.ConfigError, match="hidden_sise"):
         M(permaplug.ModelDims(n_dynamic=3), hidden_sise=4)
+
+
+def test_an_incomplete_plugin_class_is_listed_as_broken_and_the_rest_load():
+    class NoForward(permaplug.Model):
+        name = "no_forward"
+
+    class Incomplete:
+        @permaplug.hookimpl
+        def register_models(self, register):
+            register(NoForward)
+
+    reg = plugmod.build_registry(extra_plugins=[(Incomplete(), "permaplug-incomplete")])
+    assert "no_forward" not in reg.names("model") and "gru" in reg.names("model")
+    [broken] = [b for b in reg.broken if b.distribution == "permaplug-incomplete"]
+    assert "model class" in broken.error and "does not implement forward" in broken.error

@@ -1,6 +1,7 @@
 """The Corrector contract: bias-correct climate-model series against the reanalysis."""
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -9,7 +10,7 @@ import xarray as xr
 from permaplug.core.atomic import atomic_path
 
 
-class Corrector:
+class Corrector(abc.ABC):
     """Base class of bias-correction plugins.
 
     ``fit(model_hist, obs_hist)`` learns the correction from the climate model's series and the
@@ -28,19 +29,22 @@ class Corrector:
     def __init__(self, **options: Any) -> None:
         self.options = options
 
+    @abc.abstractmethod
     def fit(self, model_hist: xr.Dataset, obs_hist: xr.Dataset) -> Corrector:
-        raise NotImplementedError(f"corrector {self.name!r} does not implement fit()")
+        """Learn the correction; return ``self``."""
 
+    @abc.abstractmethod
     def apply(self, scenario: xr.Dataset) -> xr.Dataset:
-        raise NotImplementedError(f"corrector {self.name!r} does not implement apply()")
+        """The corrected ``scenario`` (same dims, variables and units)."""
 
+    @abc.abstractmethod
     def state(self) -> xr.Dataset:
         """The fitted state as a dataset (options go into ``attrs``)."""
-        raise NotImplementedError(f"corrector {self.name!r} does not implement state()")
 
     @classmethod
+    @abc.abstractmethod
     def from_state(cls, state: xr.Dataset) -> Corrector:
-        raise NotImplementedError(f"corrector {cls.name!r} does not implement from_state()")
+        """A fitted corrector rebuilt from :meth:`state`."""
 
     def save(self, path: Path) -> Path:
         """Write the fitted state to NetCDF atomically."""

@@ -1,6 +1,7 @@
 """The Explainer contract: attribute a trained model's predictions to its input features."""
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ class ExplainInputs:
         return int(self.x.shape[0])
 
 
-class Explainer:
+class Explainer(abc.ABC):
     """Base class of explainer plugins.
 
     ``explain(model, background, explained, dynamic_names, static_names)`` returns an
@@ -44,6 +45,7 @@ class Explainer:
     def __init__(self, **options: Any) -> None:
         self.options = options
 
+    @abc.abstractmethod
     def explain(
         self,
         model: torch.nn.Module,
@@ -52,4 +54,4 @@ class Explainer:
         dynamic_names: list[str],
         static_names: list[str],
     ) -> xr.Dataset:
-        raise NotImplementedError(f"explainer {self.name!r} does not implement explain()")
+        """Attributions of ``explained`` against ``background`` (see the class docstring)."""

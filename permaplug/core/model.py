@@ -18,6 +18,7 @@ from the training series instead of by gradient descent (see ``permaplug.trainin
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -42,7 +43,7 @@ class ModelDims:
         return asdict(self)
 
 
-class Model(torch.nn.Module):
+class Model(torch.nn.Module, metaclass=abc.ABCMeta):
     """Base class of model plugins (see the module docstring for the exact contract)."""
 
     name: ClassVar[str] = ""
@@ -85,5 +86,7 @@ class Model(torch.nn.Module):
                 raise ConfigError(f"model {cls.name!r}: hyper-parameter {key!r} = {value!r} must "
                                   f"be {type(default).__name__} like its default {default!r}")
 
+    @abc.abstractmethod
     def forward(self, x: torch.Tensor, band: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"model {self.name!r} does not implement forward()")
+        """``x`` ``[B, W, F]``, ``band`` ``[B]``, ``static`` ``[B, S]`` -> ``[B, 4]`` degC
+        (normalised units; see the module docstring)."""

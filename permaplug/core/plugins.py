@@ -9,6 +9,7 @@ and error, shown by ``permaplug plugins``, and the other plugins keep working.
 from __future__ import annotations
 
 import importlib.metadata as md
+import inspect
 import os
 import threading
 from dataclasses import dataclass, field
@@ -158,6 +159,9 @@ def _add(reg: Registry, kind: str, cls: type, dist: str, version: str, ep: str) 
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name:
         raise PluginError(f"{dist}: {kind} class {cls.__qualname__} has no 'name' attribute")
+    if inspect.isabstract(cls):  # recorded as a broken plugin by the caller; the rest load
+        raise TypeError(f"{kind} class {cls.__qualname__} does not implement "
+                        f"{', '.join(sorted(cls.__abstractmethods__))}")
     existing = reg.plugins[kind].get(name)
     if existing is not None and existing.cls is not cls:
         raise PluginError(

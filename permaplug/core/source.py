@@ -1,6 +1,7 @@
 """The Source contract: read a provider's files into the canonical schema."""
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -9,7 +10,7 @@ import xarray as xr
 from permaplug.core.errors import FetchError
 
 
-class Source:
+class Source(abc.ABC):
     """Base class of data-source plugins.
 
     A source is built from a catalog entry's ``options`` (paths already resolved against the
@@ -34,9 +35,9 @@ class Source:
     def __init__(self, **options: Any) -> None:
         self.options = options
 
+    @abc.abstractmethod
     def open(self) -> xr.Dataset:
         """Read the data and return it in the canonical schema (lazy where possible)."""
-        raise NotImplementedError(f"source {self.name!r} does not implement open()")
 
     @classmethod
     def fetch(cls, out: Path, **request: Any) -> list[Path]:

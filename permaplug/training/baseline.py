@@ -3,10 +3,12 @@
 A baseline sees what a forecaster would have at the end of the input window: the observed soil
 temperatures of the window's months (``t - W + 1 .. t``), never the target month ``t + 1``.
 ``fit`` receives only the training years' target series, so the climatology cannot see the
-test years. Fitted state lives in registered buffers, so ``state_dict`` / ``torch.load(...,
-weights_only=True)`` round-trip it like a network's weights.
+test years. Fitted state lives in registered buffers, so ``state_dict`` and a weights-only
+``torch.load`` round-trip it like a network's weights.
 """
 from __future__ import annotations
+
+import abc
 
 import torch
 
@@ -27,10 +29,10 @@ class Baseline(Model):
         """Fit from the training years' series (``target`` holds NaN outside them)."""
         return self
 
+    @abc.abstractmethod
     def predict_series(self, target: torch.Tensor, band: torch.Tensor, month: torch.Tensor,
                        unit: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
         """Predict ``[N, L]`` degC for windows ``(unit[n], last[n])``, target month ``last + 1``."""
-        raise NotImplementedError(f"baseline {self.name!r} does not implement predict_series()")
 
     def forward(self, x: torch.Tensor, band: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
         raise ConfigError(
