@@ -214,19 +214,21 @@ def test_post_training_steps_run_in_order_before_the_complete_marker(tmp_path, m
     calls = []
 
     def fake(name):
-        def step(*args):
+        def step(*args, **kwargs):
             assert (out / "metrics.json").exists() and not (out / "COMPLETE").exists()
-            calls.append((name, args))
+            calls.append((name, args, kwargs))
             return out / name
         return step
 
     monkeypatch.setattr(run_cmd, "_step", fake)
     res = _run("--model", "gru", "--hparam", "hidden_size=8", "--out", str(out), "--epochs", "1",
                "--train-years", "2001-2007", "--test-years", "2008-2010", "--quiet",
-               "--scenarios", "rcp45,rcp85", "--end", "2040")
+               "--scenarios", "rcp45,rcp85", "--end", "2040",
+               "--corrector-option", "preserve_order=true")
     assert res.exit_code == 0, res.output
     assert [c[0] for c in calls] == ["project", "explain", "report"]
     assert calls[0][1] == (out, None, ["rcp45", "rcp85"], "qm", 2040)
+    assert calls[0][2] == {"corrector_options": {"preserve_order": True}}
     assert calls[1][1] == (out, "shap")
     assert calls[2][1] == ([out], out / "report.html")
     assert (out / "COMPLETE").read_text().split()[1:] == ["train", "evaluate", "project",

@@ -14,7 +14,6 @@ floating-point rounding (tests/test_scale_ddp.py). Only rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.model import Model
 from permaplug.training.windows import WindowSet
@@ -181,7 +179,7 @@ def train_model_ddp(model: Model, train: WindowSet, cfg, val: WindowSet | None =
     seeded order, learning-rate schedule, validation and early stopping; ``state.pt`` written
     after every epoch, by rank 0 only). ``--resume`` is not supported under torchrun.
     """
-    from permaplug.training.loop import History, _epoch_seed, epoch_lr, evaluate_loss
+    from permaplug.training.loop import EpochTracker, _epoch_seed, epoch_lr
 
     ctx = ctx or current_context()
     if len(train) == 0:
@@ -195,8 +193,8 @@ def train_model_ddp(model: Model, train: WindowSet, cfg, val: WindowSet | None =
     epoch_lr(cfg, 0)
     net = wrap_model(model, ctx)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    history, best_state, bad, best_val = History(), None, 0, math.inf
     state_path = checkpoint_dir / "state.pt" if checkpoint_dir and ctx.is_main else None
+    track = EpochTracker(cfg, state_path=state_path)
     n = len(train)
     bar = tqdm(range(cfg.epochs), total=cfg.epochs, disable=not (progress and ctx.is_main),
                desc=f"{label or model.name} (rank 0 of {ctx.world_size})", unit="epoch",
@@ -220,31 +218,9 @@ def train_model_ddp(model: Model, train: WindowSet, cfg, val: WindowSet | None =
             loss.backward()
             opt.step()
             sse += float(err.detach())
-        history.train.append(all_reduce_sum(sse, ctx) / (n * train.target.shape[-1]))
-        postfix = {"loss": f"{history.train[-1]:.4f}"}
-        if val is not None and len(val):
-            v = evaluate_loss(model, val, cfg.batch_size, device)  # same weights on every rank
-            history.val.append(v)
-            postfix["val"] = f"{v:.4f}"
-            if v < best_val:
-                best_val, bad, history.best_epoch = v, 0, epoch
-                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-            else:
-                bad += 1
-        bar.set_postfix(postfix)
-        if state_path is not None:
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                     "train": history.train, "val": history.val,
-                     "best_epoch": history.best_epoch, "best_val": best_val, "bad_epochs": bad}
-            with atomic_path(state_path) as tmp:
-                torch.save(state, tmp)
-        if cfg.early_stopping and bad >= cfg.early_stopping:
-            history.stopped_early = True
+        track.history.train.append(all_reduce_sum(sse, ctx) / (n * train.target.shape[-1]))
+        # validation uses the same weights on every rank; only rank 0 writes the state
+        if track.end_epoch(model, opt, epoch, val, device, bar):
             break
     bar.close()
-    if cfg.early_stopping and best_state is not None:
-        model.load_state_dict(best_state)
-    if not history.val:
-        history.best_epoch = len(history.train) - 1
-    model.eval()
-    return history
+    return track.finish(model)

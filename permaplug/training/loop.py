@@ -101,6 +101,56 @@ def evaluate_loss(model: Model, data: WindowSet, batch_size: int, device: torch.
     return total / max(n, 1)
 
 
+@dataclass
+class EpochTracker:
+    """What both training loops (one process, and DDP) do after each epoch's updates: the
+    validation loss, early stopping with the best weights kept, and the resumable state."""
+
+    cfg: TrainConfig
+    history: History = field(default_factory=History)
+    state_path: Path | None = None
+    best_val: float = math.inf
+    bad: int = 0
+    best_state: dict | None = None
+
+    def end_epoch(self, model: Model, opt: torch.optim.Optimizer, epoch: int,
+                  val: WindowSet | None, device: torch.device, bar) -> bool:
+        """Record the epoch (``history.train`` already holds its loss); True = stop early."""
+        postfix = {"loss": f"{self.history.train[-1]:.4f}"}
+        if val is not None and len(val):
+            v = evaluate_loss(model, val, self.cfg.batch_size, device)
+            self.history.val.append(v)
+            postfix["val"] = f"{v:.4f}"
+            if v < self.best_val:
+                self.best_val, self.bad, self.history.best_epoch = v, 0, epoch
+                self.best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+            else:
+                self.bad += 1
+        bar.set_postfix(postfix)
+        if self.state_path is not None:
+            h = self.history
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                     "train": h.train, "val": h.val, "best_epoch": h.best_epoch,
+                     "best_val": self.best_val, "bad_epochs": self.bad}
+            if self.best_state is not None:
+                state["best"] = self.best_state
+            with atomic_path(self.state_path) as tmp:
+                torch.save(state, tmp)
+        if self.cfg.early_stopping and self.bad >= self.cfg.early_stopping:
+            self.history.stopped_early = True
+            return True
+        return False
+
+    def finish(self, model: Model) -> History:
+        """Restore the best weights (early stopping), put ``model`` in eval mode."""
+        if self.cfg.early_stopping and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        if not self.history.val:
+            self.history.best_epoch = len(self.history.train) - 1
+        model.eval()
+        return self.history
+
+
 def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet | None = None,
                 checkpoint_dir: Path | None = None, resume: bool = False,
                 progress: bool = True, label: str = "") -> History:
@@ -119,9 +169,8 @@ def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet
     model.to(device)
     epoch_lr(cfg, 0)  # validates the schedule name
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    history, start, best_state, bad = History(), 0, None, 0
-    best_val = math.inf
     state_path = checkpoint_dir / STATE_FILE if checkpoint_dir else None
+    track, start = EpochTracker(cfg, state_path=state_path), 0
     if resume and state_path is not None and state_path.exists():
         try:
             state = torch.load(state_path, map_location=device, weights_only=True)
@@ -133,10 +182,11 @@ def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             start = int(state["epoch"]) + 1
-            history = History(list(state["train"]), list(state["val"]), int(state["best_epoch"]))
-            best_val = float(state["best_val"])
-            bad = int(state["bad_epochs"])
-            best_state = state.get("best")
+            track.history = History(list(state["train"]), list(state["val"]),
+                                    int(state["best_epoch"]))
+            track.best_val = float(state["best_val"])
+            track.bad = int(state["bad_epochs"])
+            track.best_state = state.get("best")
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise DataError(f"{state_path}: not a permaplug training state "
                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
@@ -160,36 +210,11 @@ def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(y)
-        history.train.append(total / n)
-        postfix = {"loss": f"{history.train[-1]:.4f}"}
-        if val is not None and len(val):
-            v = evaluate_loss(model, val, cfg.batch_size, device)
-            history.val.append(v)
-            postfix["val"] = f"{v:.4f}"
-            if v < best_val:
-                best_val, bad, history.best_epoch = v, 0, epoch
-                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-            else:
-                bad += 1
-        bar.set_postfix(postfix)
-        if state_path is not None:
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                     "train": history.train, "val": history.val, "best_epoch": history.best_epoch,
-                     "best_val": best_val, "bad_epochs": bad}
-            if best_state is not None:
-                state["best"] = best_state
-            with atomic_path(state_path) as tmp:
-                torch.save(state, tmp)
-        if cfg.early_stopping and bad >= cfg.early_stopping:
-            history.stopped_early = True
+        track.history.train.append(total / n)
+        if track.end_epoch(model, opt, epoch, val, device, bar):
             break
     bar.close()
-    if cfg.early_stopping and best_state is not None:
-        model.load_state_dict(best_state)
-    if not history.val:
-        history.best_epoch = len(history.train) - 1
-    model.eval()
-    return history
+    return track.finish(model)
 
 
 def remove_state(checkpoint_dir: Path) -> None:

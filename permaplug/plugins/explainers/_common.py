@@ -9,6 +9,8 @@ contract's additivity formula exactly like a ``(layer,)`` value).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import xarray as xr
@@ -80,3 +82,32 @@ def predict(model: torch.nn.Module, x: torch.Tensor, static: torch.Tensor,
         for i in range(0, x.shape[0], batch):
             outs.append(model(x[i:i + batch], static[i:i + batch]).cpu().numpy())
     return np.concatenate(outs, 0)
+
+
+def explain_per_band(
+    model: torch.nn.Module, explained: ExplainInputs,
+    explain_rows: Callable[[FixedBand, np.ndarray], tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``explain_rows(wrapped, rows)`` once per band of the explained windows.
+
+    ``wrapped`` is ``model`` with that band fixed (``FixedBand``, eval mode), ``rows`` the
+    indices of the explained windows of the band; it returns ``(dynamic [k, W, F, L],
+    static [k, S, L], expected [k, L], prediction [k, L])`` for those ``k`` rows. Returns the
+    same four arrays for all ``N`` windows; ``model``'s training mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    bands = explained.band.cpu().numpy()
+    out: list[np.ndarray] = []
+    try:
+        for b in np.unique(bands):
+            rows = np.flatnonzero(bands == b)
+            parts = explain_rows(FixedBand(model, int(b)).eval(), rows)
+            if not out:
+                out = [np.zeros((len(bands), *np.shape(part)[1:])) for part in parts]
+            for full, part in zip(out, parts, strict=True):
+                full[rows] = part
+    finally:
+        model.train(was_training)
+    dyn, sta, exp, pred = out
+    return dyn, sta, exp, pred

@@ -11,7 +11,12 @@ import torch
 import xarray as xr
 
 from permaplug.core.explainer import Explainer, ExplainInputs
-from permaplug.plugins.explainers._common import FixedBand, check_inputs, predict, result_dataset
+from permaplug.plugins.explainers._common import (
+    check_inputs,
+    explain_per_band,
+    predict,
+    result_dataset,
+)
 
 
 class GradientShap(Explainer):
@@ -34,42 +39,26 @@ class GradientShap(Explainer):
         seed = int(self.options.get("seed", 0))
         batch_size = int(self.options.get("batch_size", 50))
         with_static = explained.static.shape[-1] > 0
-        was_training = model.training
-        model.eval()
-        n, w, f = explained.x.shape
-        n_static = explained.static.shape[-1]
-        bands = explained.band.cpu().numpy()
-        dyn = sta = exp = pred = None
-        try:
-            for b in np.unique(bands):
-                idx = np.flatnonzero(bands == b)
-                wrapped = FixedBand(model, int(b)).eval()
-                bg = [background.x.float()] + ([background.static.float()] if with_static else [])
-                ex = [explained.x[idx].float()]
-                ex += [explained.static[idx].float()] if with_static else []
-                gx = shap.GradientExplainer(wrapped, bg if with_static else bg[0],
-                                            batch_size=batch_size)
-                phis = gx.shap_values(ex if with_static else ex[0], nsamples=nsamples,
-                                      rseed=seed)
-                phis = phis if isinstance(phis, list) else [phis]
-                phi_x = np.asarray(phis[0])
-                if phi_x.ndim == 3:  # single-output model
-                    phi_x = phi_x[..., None]
-                n_layers = phi_x.shape[-1]
-                if dyn is None:
-                    dyn = np.zeros((n, w, f, n_layers))
-                    sta = np.zeros((n, n_static, n_layers))
-                    exp = np.zeros((n, n_layers))
-                    pred = np.zeros((n, n_layers))
-                dyn[idx] = phi_x
-                if with_static:
-                    phi_s = np.asarray(phis[1])
-                    sta[idx] = phi_s if phi_s.ndim == 3 else phi_s[..., None]
-                bg_static = background.static.float()
-                exp[idx] = predict(wrapped, background.x.float(), bg_static).mean(0)
-                pred[idx] = predict(wrapped, explained.x[idx].float(),
-                                    explained.static[idx].float())
-        finally:
-            model.train(was_training)
+        bg = [background.x.float()] + ([background.static.float()] if with_static else [])
+
+        def explain_rows(wrapped: torch.nn.Module, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+            ex = [explained.x[idx].float()]
+            ex += [explained.static[idx].float()] if with_static else []
+            gx = shap.GradientExplainer(wrapped, bg if with_static else bg[0],
+                                        batch_size=batch_size)
+            phis = gx.shap_values(ex if with_static else ex[0], nsamples=nsamples, rseed=seed)
+            phis = phis if isinstance(phis, list) else [phis]
+            phi_x = np.asarray(phis[0])
+            if phi_x.ndim == 3:  # single-output model
+                phi_x = phi_x[..., None]
+            phi_s = np.zeros((len(idx), explained.static.shape[-1], phi_x.shape[-1]))
+            if with_static:
+                phi_s = np.asarray(phis[1])
+                phi_s = phi_s if phi_s.ndim == 3 else phi_s[..., None]
+            expected = predict(wrapped, background.x.float(), background.static.float()).mean(0)
+            pred = predict(wrapped, explained.x[idx].float(), explained.static[idx].float())
+            return phi_x, phi_s, np.broadcast_to(expected, pred.shape), pred
+
+        dyn, sta, exp, pred = explain_per_band(model, explained, explain_rows)
         return result_dataset(dyn, sta, exp, pred, explained, dynamic_names, static_names,
                               f"shap.GradientExplainer (nsamples={nsamples})")

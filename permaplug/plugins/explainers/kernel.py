@@ -11,7 +11,12 @@ import torch
 import xarray as xr
 
 from permaplug.core.explainer import Explainer, ExplainInputs
-from permaplug.plugins.explainers._common import FixedBand, check_inputs, predict, result_dataset
+from permaplug.plugins.explainers._common import (
+    check_inputs,
+    explain_per_band,
+    predict,
+    result_dataset,
+)
 
 
 class KernelShap(Explainer):
@@ -35,41 +40,27 @@ class KernelShap(Explainer):
         rng = np.random.default_rng(int(self.options.get("seed", 0)))
         n_bg = min(int(self.options.get("n_background", 20)), len(background))
         pick = np.sort(rng.choice(len(background), n_bg, replace=False))
-        n, w, f = explained.x.shape
-        n_static = explained.static.shape[-1]
+        _, w, f = explained.x.shape
         flat = lambda inp, i: np.concatenate(
             [inp.x[i].reshape(len(i), w * f).cpu().numpy(), inp.static[i].cpu().numpy()], 1)
         bg_flat = flat(background, pick)
-        was_training = model.training
-        model.eval()
-        bands = explained.band.cpu().numpy()
-        dyn = sta = exp = pred = None
-        try:
-            for b in np.unique(bands):
-                idx = np.flatnonzero(bands == b)
-                wrapped = FixedBand(model, int(b)).eval()
 
-                def f_np(z: np.ndarray, _m: torch.nn.Module = wrapped) -> np.ndarray:
-                    z = torch.as_tensor(z, dtype=torch.float32)
-                    return predict(_m, z[:, : w * f].reshape(-1, w, f), z[:, w * f:])
+        def explain_rows(wrapped: torch.nn.Module, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+            def f_np(z: np.ndarray) -> np.ndarray:
+                z = torch.as_tensor(z, dtype=torch.float32)
+                return predict(wrapped, z[:, : w * f].reshape(-1, w, f), z[:, w * f:])
 
-                kx = shap.KernelExplainer(f_np, bg_flat)
-                np.random.seed(int(self.options.get("seed", 0)))  # shap samples with np.random
-                phi = np.asarray(kx.shap_values(flat(explained, idx), nsamples=nsamples,
-                                                l1_reg=False, silent=True))
-                if phi.ndim == 2:
-                    phi = phi[..., None]
-                n_layers = phi.shape[-1]
-                if dyn is None:
-                    dyn = np.zeros((n, w, f, n_layers))
-                    sta = np.zeros((n, n_static, n_layers))
-                    exp = np.zeros((n, n_layers))
-                    pred = np.zeros((n, n_layers))
-                dyn[idx] = phi[:, : w * f].reshape(len(idx), w, f, n_layers)
-                sta[idx] = phi[:, w * f:]
-                exp[idx] = np.broadcast_to(np.atleast_1d(kx.expected_value), (len(idx), n_layers))
-                pred[idx] = f_np(flat(explained, idx))
-        finally:
-            model.train(was_training)
+            kx = shap.KernelExplainer(f_np, bg_flat)
+            np.random.seed(int(self.options.get("seed", 0)))  # shap samples with np.random
+            phi = np.asarray(kx.shap_values(flat(explained, idx), nsamples=nsamples,
+                                            l1_reg=False, silent=True))
+            if phi.ndim == 2:
+                phi = phi[..., None]
+            n_layers = phi.shape[-1]
+            expected = np.broadcast_to(np.atleast_1d(kx.expected_value), (len(idx), n_layers))
+            return (phi[:, : w * f].reshape(len(idx), w, f, n_layers), phi[:, w * f:],
+                    expected, f_np(flat(explained, idx)))
+
+        dyn, sta, exp, pred = explain_per_band(model, explained, explain_rows)
         return result_dataset(dyn, sta, exp, pred, explained, dynamic_names, static_names,
                               f"shap.KernelExplainer (nsamples={nsamples}, background={n_bg})")
