@@ -5,8 +5,8 @@ For each demo grid (``--cells 1000 4000 16000``; built with ``build_demo(n_cells
 resident memory (``ru_maxrss``) is its own:
 
 1. ``data``:    ``assemble_table(spatial="grid")`` and ``write_table`` to NetCDF;
-2. ``correct``: ``corrected_scenarios_grid`` (qm, all four RCPs, 2001-2100, cells chunked by
-                ``--chunk``), computed through dask;
+2. ``correct``: ``correct_to_store`` (qm, all four RCPs, 2001-2100), one block of ``--chunk``
+                cells at a time through dask, each block appended to a Zarr store;
 3. ``epoch``:   one training epoch of ``gru`` over every training window of every cell;
 4. ``infer``:   ``predict_to_store`` of that model for the twelve months of 2023, every cell,
                 written block by block into a Zarr store.
@@ -64,13 +64,12 @@ def stage(name: str, catalog: str, work: Path, chunk: int, dask: bool) -> dict:
             write_table(table, table_nc)
             facts = {"cells": int(table.sizes["cell"]), "months": int(table.sizes["time"])}
         elif name == "correct":
-            from permaplug.scale.correction import corrected_scenarios_grid
+            from permaplug.scale.correction import correct_to_store
 
             table = xr.open_dataset(table_nc, chunks={"cell": chunk})
-            out, _ = corrected_scenarios_grid(load_catalog(catalog), table, cells_per_chunk=chunk,
-                                              compute=False)
-            with_cells = work / "corrected.nc"
-            out.to_netcdf(with_cells)
+            store = correct_to_store(load_catalog(catalog), table, work / "corrected.zarr",
+                                     cells_per_chunk=chunk, progress=False)
+            out = xr.open_zarr(store)
             facts = {"values": int(out["t2m"].size * len(out.data_vars))}
         elif name == "epoch":
             from permaplug.training.config import RunConfig
@@ -178,7 +177,8 @@ def markdown(results: dict[int, dict], chunk: int, dask: bool) -> str:
         "(startup and imports included, a few seconds), *wall* the stage's own wall time. "
         f"Cells are chunked {chunk} at a time. Stages: **data** = "
         "`assemble_table(spatial='grid')` + NetCDF; **correct** = per-cell quantile mapping of "
-        "all four RCPs 2001-2100 (xsdba on dask, chunked along cells); **epoch** = one "
+        "all four RCPs 2001-2100, one block of cells at a time (xsdba on dask), appended to "
+        "Zarr; **epoch** = one "
         f"epoch of `gru` (hidden 32, batch {BATCH}) over every training window of every cell; "
         "**infer** = chunked inference for 12 months of every cell into Zarr."
         + (" Data, correction and inference ran on a dask LocalCluster (2 workers)."

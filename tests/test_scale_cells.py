@@ -141,3 +141,44 @@ def test_per_cell_correction_removes_each_cells_bias_whatever_the_chunking():
     np.testing.assert_allclose(tp_ratio.sel(scenario="rcp85"), 1.0, atol=0.05)
     xr.testing.assert_equal(out["skt"], to_cells(scen, table)["skt"].astype(out["skt"].dtype))
     assert out.attrs["bias_correction"] == "qm"
+
+
+def test_block_by_block_correction_equals_one_graph_and_writes_zarr(tmp_path, monkeypatch):
+    import permaplug.scale.correction as corr
+    from permaplug.core.errors import ConfigError
+
+    table, scen = grid_table(), model_scenarios()
+    monkeypatch.setattr(corr, "open_scenarios_grid",
+                        lambda catalog, entry=None, start=None: scen.sel(time=slice(start, None)))
+    opts = {"nquantiles": 20, "variables": ["t2m", "tp"]}
+    whole = correct_on_cells(scen, table, "qm", (2001, 2012), opts, 100)[0].compute()
+
+    blocks, fitted = corr.corrected_scenarios_grid(None, table, "qm", (2001, 2012), options=opts,
+                                                   cells_per_chunk=4)
+    assert len(fitted) == 2  # 6 cells in blocks of 4
+    xr.testing.assert_allclose(blocks["t2m"], whole["t2m"])
+    np.testing.assert_array_equal(blocks["lat"], table["lat"])
+
+    store = corr.correct_to_store(None, table, tmp_path / "c.zarr", "qm", (2001, 2012),
+                                  options=opts, cells_per_chunk=4, progress=False)
+    written = xr.open_zarr(store).load()
+    assert dict(written.sizes) == dict(whole.sizes)
+    xr.testing.assert_allclose(written["t2m"], whole["t2m"])
+    np.testing.assert_array_equal(written["band"], table["band"])
+
+    with pytest.raises(ConfigError, match="Zarr store"):
+        corr.correct_to_store(None, table, tmp_path / "c.nc", options=opts)
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise DataError("second block failed")
+        return correct_on_cells(*args, **kwargs)
+
+    monkeypatch.setattr(corr, "correct_on_cells", failing)
+    with pytest.raises(DataError, match="second block"):
+        corr.correct_to_store(None, table, tmp_path / "d.zarr", "qm", (2001, 2012),
+                              options=opts, cells_per_chunk=4, progress=False)
+    assert not (tmp_path / "d.zarr").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["c.zarr"]  # no temporary left behind

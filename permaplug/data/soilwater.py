@@ -181,7 +181,12 @@ def split_soil_water(model: xr.Dataset, params: xr.Dataset, seed: int | None = N
     unit = next(d for d in params["alpha"].dims if d not in ("month", "layer"))
     if unit not in model["mrso"].dims:
         raise DataError(f"soil-water split: model data lack the '{unit}' dimension of the fit")
-    alpha = params["alpha"].sel(month=model["time"].dt.month).drop_vars("month")
+    alpha = params["alpha"]
+    chunks = model["mrso"].chunksizes
+    if unit in chunks:  # lazy model (gridded mode): keep the per-month fractions lazy too, so
+        # no (time, unit, layer) array is built in memory or shipped inside the dask graph
+        alpha = alpha.chunk({unit: chunks[unit], "month": -1, "layer": -1})
+    alpha = alpha.sel(month=model["time"].dt.month).drop_vars("month")
     alpha = alpha.sel({unit: model[unit]}) if unit in model.coords else alpha
     use_mrsos = "mrsos" in model
     layers = slice(2, schema.N_LAYERS + 1) if use_mrsos else slice(1, schema.N_LAYERS + 1)
