@@ -202,6 +202,9 @@ def markdown(results: dict[int, dict], chunk: int, dask: bool) -> str:
     return "\n".join(lines)
 
 
+BOUNDED_MB_PER_1K = 25  # below this peak growth per 1k cells, a stage counts as bounded
+
+
 def scaling_note(results: dict[int, dict]) -> str:
     """Cost growth between the smallest and the largest grid, per stage (CPU seconds)."""
     sizes = sorted(results)
@@ -209,20 +212,30 @@ def scaling_note(results: dict[int, dict]) -> str:
         return ""
     a, b = results[sizes[0]], results[sizes[-1]]
     ca, cb = a["demo"]["land_cells"] or sizes[0], b["demo"]["land_cells"] or sizes[-1]
-    parts = []
+    parts, slopes = [], {}
     for ra, rb in zip(a["rows"], b["rows"], strict=True):
         slope = (rb["peak_mb"] - ra["peak_mb"]) / (cb - ca) * 1000
+        slopes[ra["stage"]] = slope
         parts.append(f"{ra['stage']} x{rb['cpu_seconds'] / max(ra['cpu_seconds'], 1e-9):.1f} CPU, "
                      f"peak x{rb['peak_mb'] / ra['peak_mb']:.1f} (+{slope:.0f} MB per 1k cells)")
+    bounded = [s for s in ("correct", "infer") if s in slopes and slopes[s] < BOUNDED_MB_PER_1K]
+    growing = [s for s in ("correct", "infer") if s in slopes and s not in bounded]
+    memory = []
+    if bounded:
+        memory.append(f"{' and '.join(bounded)} work one block of cells at a time and their peak "
+                      f"stays nearly flat (under {BOUNDED_MB_PER_1K} MB per 1k cells), set by "
+                      "the block size")
+    if growing:
+        memory.append(f"the peak of {' and '.join(growing)} still grows with the cells")
+    if "epoch" in slopes:
+        memory.append("the epoch's memory grows with the monthly arrays of all cells (never with "
+                      "a copy of the windows)")
     return (f"From {ca} to {cb} cells (x{cb / ca:.1f}): " + "; ".join(parts) + ". CPU cost "
             "grows about linearly for the correction and the epoch (the per-1k-cell column is "
             "nearly flat once the few seconds of process start-up are spread out); data "
             "building and 12-month inference are still dominated by fixed costs at these sizes. "
-            "Chunked inference keeps its memory bounded by the block size; the epoch's memory "
-            "grows with the monthly arrays of all cells (never with a copy of the windows); the "
-            "correction's peak is not yet bounded by the chunk size (see docs/scale-out.md, "
-            "Limits). Wall times are noisy: the two cores were shared with other jobs (load "
-            "column, the 1-minute load average when the stage started).")
+            "Memory: " + "; ".join(memory) + ". Wall times are noisy: the two cores were shared "
+            "with other jobs (load column, the 1-minute load average when the stage started).")
 
 
 def write_section(text: str) -> None:

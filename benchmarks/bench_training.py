@@ -132,8 +132,9 @@ def render(rows, n_windows, label, run, epochs) -> str:
                   (f"Wall time {run['wall']:.0f} s, CPU time {run['cpu']:.0f} s, peak resident "
                    f"memory {run['peak_mb']:.0f} MB ({epochs} epochs, five networks and three "
                    "baselines; demo data already cached). 1-minute load average "
-                   f"{run['load'][0]:.1f} before and {run['load'][1]:.1f} after: other jobs "
-                   "shared the two cores, so wall time > CPU time."), "",
+                   f"{run['load'][0]:.1f} before and {run['load'][1]:.1f} after"
+                   + (": other jobs shared the two cores, so wall time > CPU time."
+                      if run["wall"] > 1.2 * run["cpu"] else ".")), "",
                   "Comparison table of that run:", ""]
         lines += ["> " + ln if ln else ">" for ln in run["table"].strip().splitlines()]
     lines += ["", "Reproduce: `python benchmarks/bench_training.py --write`.", END]
