@@ -12,7 +12,7 @@ Quantile mapping is fitted per cell, so blocks of cells are independent. Compute
 therefore built one block of cells at a time (``compute=True``, or :func:`correct_to_store`,
 which writes each block into a Zarr store as it is done): one block's dask graph at a time keeps
 peak memory set by the block size rather than by the number of cells (measured in
-``benchmarks/RESULTS.md``; one graph over every cell grew by ~170 MB per 1000 cells).
+``benchmarks/RESULTS.md``; one graph over every cell grew by ~190 MB per 1000 cells).
 """
 from __future__ import annotations
 
