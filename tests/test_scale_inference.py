@@ -109,3 +109,28 @@ def test_bad_requests_are_one_line_errors(tmp_path, run_dir):
     with pytest.raises(ConfigError, match="no trained model 'tcn'"):
         predict_to_store(run_dir, "tcn", table, MONTHS, tmp_path / "p.nc")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_thread_gets_its_own_model_copy(run_dir):
+    """Workers of an in-process LocalCluster are threads; a torch module called from two threads
+    at once races (the CI failure 'zip() argument 2 is longer than argument 1' in GRU)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    here = inference._cached_run(str(run_dir))
+    assert inference._cached_run(str(run_dir)) is here  # cached within a thread
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        other = pool.submit(inference._cached_run, str(run_dir)).result()
+    assert other is not here
+
+
+def test_concurrent_blocks_in_threads_match_serial(run_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    table = gridded_table()
+    blocks = [table.isel(cell=slice(i, i + 1)).load() for i in range(6)] * 4
+    serial = [inference.predict_block(str(run_dir), "gru", b, MONTHS.values) for b in blocks]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(
+            lambda b: inference.predict_block(str(run_dir), "gru", b, MONTHS.values), blocks))
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)

@@ -14,7 +14,7 @@ Output: ``soil_temperature`` (time, cell, layer) degC float32, coords ``lat lon 
 """
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,11 +41,25 @@ def store_format(out: Path | str) -> str:
     return fmt
 
 
-@functools.lru_cache(maxsize=4)
+_THREAD_RUNS = threading.local()
+_RUNS_PER_THREAD = 4
+
+
 def _cached_run(run_dir: str):
+    """The run loaded from ``run_dir``, cached per thread.
+
+    A torch module must not be called from two threads at once (a recurrent layer re-flattens
+    its weights on call, which races), and dask workers of a LocalCluster started with
+    ``processes=False`` are threads of one process: each thread keeps its own copy.
+    """
     from permaplug.training.runs import load_run
 
-    return load_run(run_dir)
+    runs: dict[str, Any] = _THREAD_RUNS.__dict__.setdefault("runs", {})
+    if run_dir not in runs:
+        if len(runs) >= _RUNS_PER_THREAD:
+            runs.pop(next(iter(runs)))
+        runs[run_dir] = load_run(run_dir)
+    return runs[run_dir]
 
 
 def predict_block(run_dir: str, model: str, block: xr.Dataset, months: np.ndarray) -> np.ndarray:
