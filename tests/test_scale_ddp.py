@@ -1,4 +1,5 @@
-"""DistributedDataParallel under torchrun: context, sharding, and equality with one process."""
+"""DistributedDataParallel under torchrun, a context of the one training loop: context,
+sharding, and equality with one process."""
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ import pytest
 import torch
 
 from permaplug.core.errors import ConfigError
-from permaplug.scale.ddp import DistContext, distributed_sampler, shard, train_model_ddp
 from permaplug.training.config import RunConfig
+from permaplug.training.ddp import DistContext
 from permaplug.training.loop import TrainConfig, train_model
 from permaplug.training.predict import predict_windows, window_set
 from permaplug.training.runs import build_model, prepare
@@ -26,10 +27,10 @@ import json, sys
 import torch
 sys.path.insert(0, {tests!r})
 from test_scale_ddp import train_once
-from permaplug.scale.ddp import ddp_session
+from permaplug.training.ddp import ddp_session
 torch.set_num_threads(1)
 with ddp_session() as ctx:
-    result = train_once(ddp=ctx.active)
+    result = train_once(ctx)
     if ctx.is_main:
         result["world"] = ctx.world_size
         with open(sys.argv[1], "w") as f:
@@ -37,8 +38,9 @@ with ddp_session() as ctx:
 """
 
 
-def train_once(ddp: bool) -> dict:
-    """Two epochs of a small GRU on the synthetic table; loss history and test predictions."""
+def train_once(dist: DistContext | None = None) -> dict:
+    """Two epochs of a small GRU on the synthetic table through ``train_model`` in the context
+    ``dist`` (None: the current one); loss history and test predictions."""
     from test_training_table import synthetic_table
 
     table = synthetic_table("2001-01", "2007-12", n_bands=6)
@@ -48,7 +50,7 @@ def train_once(ddp: bool) -> dict:
     model = build_model("gru", prep, cfg)
     train = window_set(prep.arrays, prep.normaliser, prep.train)
     tc = TrainConfig(epochs=2, batch_size=20, lr=1e-2, seed=0)
-    hist = (train_model_ddp if ddp else train_model)(model, train, tc, progress=False)
+    hist = train_model(model, train, tc, progress=False, dist=dist)
     pred = predict_windows(model, prep.arrays, prep.normaliser, prep.test)
     return {"loss": hist.train, "pred": pred.tolist(), "n_train": len(train)}
 
@@ -67,22 +69,49 @@ def test_context_from_torchrun_environment():
 
 def test_shard_splits_a_batch_and_keeps_empty_ranks_in_the_reduce():
     rows = torch.arange(5)
-    a, wa = shard(rows, DistContext(0, 2))
-    b, wb = shard(rows, DistContext(1, 2))
+    a, wa = DistContext(0, 2).shard(rows)
+    b, wb = DistContext(1, 2).shard(rows)
     assert a.tolist() == [0, 2, 4] and b.tolist() == [1, 3] and wa == wb == 1.0
-    last, w = shard(torch.tensor([7]), DistContext(1, 2))
+    last, w = DistContext(1, 2).shard(torch.tensor([7]))
     assert last.tolist() == [7] and w == 0.0  # a stand-in row with zero weight
-    # the order is the single-process loop's permutation, the same on every rank
-    assert torch.equal(distributed_sampler(50, 3, 2, DistContext(0, 2)),
-                       distributed_sampler(50, 3, 2, DistContext(1, 2)))
+    # rank 0's 3 of 5 rows, averaged by DDP over 2 ranks, weigh 3/5 of the global batch
+    assert DistContext(0, 2).loss_scale(3, 5, 1.0) / 2 == pytest.approx(3 / 5)
+    assert DistContext(1, 2).loss_scale(1, 1, 0.0) == 0.0
 
 
-def test_ddp_loop_in_one_process_equals_the_plain_loop():
+def test_world_size_one_context_does_nothing():
+    one, model, rows = DistContext(), torch.nn.Linear(2, 1), torch.arange(7)
+    assert one.wrap(model) is model
+    mine, weight = one.shard(rows)
+    assert mine is rows and weight == 1.0
+    assert one.loss_scale(7, 7, 1.0) == 1.0 and one.all_reduce_sum(2.5) == 2.5
+
+
+# train_once() before the DDP loop became a context of train_model (commit 3b00bb9, the old
+# single-process loop): the refactor must not change ordinary runs
+BEFORE_LOSS = [0.9369175533453623, 0.4812169516528094]
+BEFORE_PRED = [-19.454364776611328, -7.751893043518066, -7.085306167602539, -7.967155456542969]
+
+
+def test_single_process_results_are_those_of_the_loop_before_the_refactor():
     torch.set_num_threads(1)
-    plain, ddp = train_once(ddp=False), train_once(ddp=True)
-    np.testing.assert_allclose(ddp["loss"], plain["loss"], rtol=1e-6)
-    np.testing.assert_allclose(ddp["pred"], plain["pred"], atol=1e-5)
-    assert plain["loss"][1] < plain["loss"][0]
+    implicit, explicit = train_once(), train_once(DistContext())
+    assert explicit["loss"] == implicit["loss"] and explicit["pred"] == implicit["pred"]
+    assert implicit["loss"] == pytest.approx(BEFORE_LOSS, rel=1e-9)
+    np.testing.assert_allclose(np.ravel(implicit["pred"])[:4], BEFORE_PRED, atol=1e-6)
+
+
+def test_resume_is_refused_under_torchrun(tmp_path):
+    from test_training_table import synthetic_table
+
+    table = synthetic_table("2001-01", "2004-12", n_bands=2)
+    cfg = RunConfig(models=["gru"], epochs=1, train_years=[2003, 2003], test_years=[2004, 2004],
+                    hparams={"gru": {"hidden_size": 4, "num_layers": 1}})
+    prep = prepare(table, cfg)
+    train = window_set(prep.arrays, prep.normaliser, prep.train)
+    with pytest.raises(ConfigError, match="--resume is not supported under torchrun"):
+        train_model(build_model("gru", prep, cfg), train, TrainConfig(epochs=1), resume=True,
+                    checkpoint_dir=tmp_path, progress=False, dist=DistContext(0, 2))
 
 
 @pytest.mark.slow
@@ -99,7 +128,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     ddp = json.loads((tmp_path / "ddp.json").read_text())
     torch.set_num_threads(1)
-    one = train_once(ddp=False)
+    one = train_once()
     assert ddp["world"] == 2
     np.testing.assert_allclose(ddp["loss"], one["loss"], rtol=1e-4)
     np.testing.assert_allclose(ddp["pred"], one["pred"], atol=1e-3)  # degC

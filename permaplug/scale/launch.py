@@ -1,7 +1,7 @@
 """Scale-out for ``permaplug run``: torchrun ranks and the ``--dask-scheduler`` client.
 
 :func:`scale_out` is called at the start of the ``run`` command. It joins torchrun's process
-group when launched under torchrun (:func:`permaplug.scale.ddp.ddp_session`) and opens the dask
+group when launched under torchrun (:func:`permaplug.training.ddp.ddp_session`) and opens the dask
 client of ``--dask-scheduler`` (:func:`permaplug.scale.distributed.maybe_dask_client`); both are
 closed when the command ends (``click.Context.with_resource``). On a torchrun rank other than 0
 it trains alongside rank 0 into a temporary folder (removed afterwards) and returns False: the
@@ -24,8 +24,8 @@ def scale_out(ctx: click.Context, params: dict[str, Any],
               build_config: Callable[[click.Context, dict], tuple[Any, list[str]]]) -> bool:
     """Enter the scale-out contexts for the command; True when this process should go on
     with the normal command (single process, or torchrun rank 0)."""
-    from permaplug.scale.ddp import ddp_session
     from permaplug.scale.distributed import maybe_dask_client
+    from permaplug.training.ddp import ddp_session
 
     dist = ctx.with_resource(ddp_session(params.get("device") or "cpu"))
     if dist.active and params.get("resume"):

@@ -3,6 +3,10 @@
 Determinism: the model is initialised after ``torch.manual_seed(seed)``; each epoch's shuffle
 and dropout draw from generators seeded by ``(seed, epoch)``, so an interrupted run resumed
 from its last epoch checkpoint continues exactly as if it had never stopped.
+
+Distributed training (torchrun) is a context of the same loop (:mod:`permaplug.training.ddp`):
+it wraps the model in DDP, gives each rank its share of every batch and scales the loss; at
+world size 1 it does nothing.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from tqdm.auto import tqdm
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.model import Model
+from permaplug.training.ddp import DistContext, current_context
 from permaplug.training.windows import WindowSet
 
 STATE_FILE = "state.pt"
@@ -84,7 +89,8 @@ def configure_threads(n: int | None = None) -> int:
     return n
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of ``epoch``'s shuffle (and, plus 1 plus the rank, of its dropout)."""
     return (seed * 1_000_003 + epoch * 7919 + 12345) % (2**63 - 1)
 
 
@@ -103,8 +109,8 @@ def evaluate_loss(model: Model, data: WindowSet, batch_size: int, device: torch.
 
 @dataclass
 class EpochTracker:
-    """What both training loops (one process, and DDP) do after each epoch's updates: the
-    validation loss, early stopping with the best weights kept, and the resumable state."""
+    """What the loop does after each epoch's updates: the validation loss, early stopping with
+    the best weights kept, and the resumable state (``state_path`` None: not written)."""
 
     cfg: TrainConfig
     history: History = field(default_factory=History)
@@ -153,68 +159,87 @@ class EpochTracker:
 
 def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet | None = None,
                 checkpoint_dir: Path | None = None, resume: bool = False,
-                progress: bool = True, label: str = "") -> History:
+                progress: bool = True, label: str = "",
+                dist: DistContext | None = None) -> History:
     """Train ``model`` in place on ``train``; returns the loss history.
 
     With ``checkpoint_dir``, ``state.pt`` (model and optimiser state, epoch, history) is
     rewritten atomically after every epoch; ``resume`` continues from it. With ``val`` and
     ``cfg.early_stopping`` > 0, training stops after that many epochs without a better
-    validation loss and the best epoch's weights are restored.
+    validation loss and the best epoch's weights are restored. ``dist`` (default: the
+    torchrun context of :func:`permaplug.training.ddp.ddp_session`, world size 1 outside one)
+    makes this a DistributedDataParallel loop: each rank trains on its share of every batch
+    and only rank 0 writes ``state.pt``.
     """
+    dist = dist or current_context()
     if len(train) == 0:
         raise DataError("no training windows: check --train-years against the table's time span")
     if cfg.early_stopping and (val is None or len(val) == 0):
         raise ConfigError("--early-stopping needs a validation split (--val-fraction > 0)")
-    device = resolve_device(cfg.device)
+    if resume and dist.active:
+        raise ConfigError("--resume is not supported under torchrun; resume in one process")
+    device = dist.device(cfg.device) if dist.active else resolve_device(cfg.device)
     model.to(device)
     epoch_lr(cfg, 0)  # validates the schedule name
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state_path = checkpoint_dir / STATE_FILE if checkpoint_dir else None
+    net = dist.wrap(model)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state_path = checkpoint_dir / STATE_FILE if checkpoint_dir and dist.is_main else None
     track, start = EpochTracker(cfg, state_path=state_path), 0
     if resume and state_path is not None and state_path.exists():
-        try:
-            state = torch.load(state_path, map_location=device, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - UnpicklingError (pickled code), corrupt file
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise DataError(f"{state_path}: refused by torch.load(weights_only=True): {first}"
-                            ) from None
-        try:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            start = int(state["epoch"]) + 1
-            track.history = History(list(state["train"]), list(state["val"]),
-                                    int(state["best_epoch"]))
-            track.best_val = float(state["best_val"])
-            track.bad = int(state["bad_epochs"])
-            track.best_state = state.get("best")
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise DataError(f"{state_path}: not a permaplug training state "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-                            ) from None
+        start = _restore(state_path, model, opt, track, device)
     n = len(train)
-    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, disable=not progress,
-               desc=label or model.name, unit="epoch", leave=False)
+    desc = (label or model.name) + (f" (rank 0 of {dist.world_size})" if dist.active else "")
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs,
+               disable=not (progress and dist.is_main), desc=desc, unit="epoch", leave=False)
     for epoch in bar:
-        model.train()
-        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch) + 1)  # dropout
-        order = torch.randperm(n, generator=gen)
+        net.train()
+        gen = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
+        torch.manual_seed(epoch_seed(cfg.seed, epoch) + 1 + dist.rank)  # dropout
+        order = torch.randperm(n, generator=gen)  # the same on every rank
         for group in opt.param_groups:
             group["lr"] = epoch_lr(cfg, epoch)
         total = 0.0
         for s in range(0, n, cfg.batch_size):
-            x, band, static, y = train.batch(order[s : s + cfg.batch_size])
+            rows = order[s : s + cfg.batch_size]
+            mine, weight = dist.shard(rows)
+            x, band, static, y = train.batch(mine)
             opt.zero_grad(set_to_none=True)
             loss = torch.nn.functional.mse_loss(
-                model(x.to(device), band.to(device), static.to(device)), y.to(device))
-            loss.backward()
+                net(x.to(device), band.to(device), static.to(device)), y.to(device))
+            scale = dist.loss_scale(len(mine), len(rows), weight)
+            (loss if scale == 1.0 else loss * scale).backward()
             opt.step()
-            total += float(loss.detach()) * len(y)
-        track.history.train.append(total / n)
+            total += float(loss.detach()) * len(y) * weight
+        track.history.train.append(dist.all_reduce_sum(total) / n)
+        # validation uses the same weights on every rank; only rank 0 writes the state
         if track.end_epoch(model, opt, epoch, val, device, bar):
             break
     bar.close()
     return track.finish(model)
+
+
+def _restore(state_path: Path, model: Model, opt: torch.optim.Optimizer, track: EpochTracker,
+             device: torch.device) -> int:
+    """Load ``state.pt`` into ``model``, ``opt`` and ``track``; returns the next epoch."""
+    try:
+        state = torch.load(state_path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError (pickled code), corrupt file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{state_path}: refused by torch.load(weights_only=True): {first}"
+                        ) from None
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        track.history = History(list(state["train"]), list(state["val"]),
+                                int(state["best_epoch"]))
+        track.best_val = float(state["best_val"])
+        track.bad = int(state["bad_epochs"])
+        track.best_state = state.get("best")
+        return int(state["epoch"]) + 1
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(f"{state_path}: not a permaplug training state "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                        ) from None
 
 
 def remove_state(checkpoint_dir: Path) -> None:

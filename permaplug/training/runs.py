@@ -170,10 +170,7 @@ def fit_model(name: str, prep: Prepared, cfg: RunConfig, ckpt_dir: Path, resume:
                          weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule)
         train = window_set(prep.arrays, prep.normaliser, prep.train)
         val = window_set(prep.arrays, prep.normaliser, prep.val) if len(prep.val) else None
-        from permaplug.scale.ddp import current_context, train_model_ddp
-
-        trainer = train_model_ddp if current_context().active else train_model  # torchrun
-        hist = trainer(model, train, tc, val, ckpt_dir, resume, progress, label=name).to_dict()
+        hist = train_model(model, train, tc, val, ckpt_dir, resume, progress, label=name).to_dict()
         model.to("cpu")
     hist["train_seconds"] = round(time.perf_counter() - t0, 3)
     write_text_atomic(ckpt_dir / "history.json", json.dumps(hist))
