@@ -1,9 +1,28 @@
-"""Unit conversions to the canonical schema (degC, mm per month, J m-2 per month, m3 m-3).
+"""Unit conversion to the canonical schema with pint (through xsdba's unit registry).
 
-All functions take month-start times so the month length (days) is the real one for the
-proleptic Gregorian calendar (times are decoded to it before conversion).
+One entry point, :func:`to_canonical`: "convert this DataArray to the canonical units of
+variable X". The units attribute is parsed by pint (``xsdba.units.units2pint``, the cf-xarray
+registry: ``K``, ``degC``, ``°C``, ``kg m-2 s-1``, ``m**3 m**-3``, ``W/m2``... are all
+understood), so there is no table of accepted spellings here, only a few aliases pint does not
+know (``deg C``, ``m of water equivalent``, ``fraction``...). Beyond what pint converts directly:
+
+* **rates -> monthly totals**: a variable whose canonical form is a monthly total (schema
+  ``accumulated``, e.g. ``tp`` in mm, ``ssrd`` in J m-2) given as a monthly-mean rate
+  (``kg m-2 s-1``, ``mm/day``, ``W m-2``) is multiplied by the length of its month, taken from
+  the month-start ``time`` coordinate (proleptic Gregorian month lengths);
+* **water mass <-> depth**: ``kg m-2`` and ``mm`` of liquid water are one quantity (density
+  1000 kg m-3).
+
+The conversion is the affine map pint gives (factor and offset, e.g. K -> degC is ``x - 273.15``),
+applied with xarray arithmetic so NaN, dask arrays and float32 stay as they are. Units that are
+not a form of the canonical quantity (a temperature labelled ``mm``) raise
+:class:`~permaplug.core.errors.DataError` naming the variable. Signs (CMIP's upward-positive
+turbulent fluxes) are the source's business, not a unit conversion.
 """
 from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,18 +30,14 @@ import xarray as xr
 
 from permaplug.core.errors import DataError
 
-SECONDS_PER_DAY = 86400.0
-KELVIN = 273.15
+WATER_DENSITY = "1000 kg m-3"
+"""Liquid water: converts a water mass per area (kg m-2) to a depth (mm) and back."""
 
-_K = {"K", "kelvin", "Kelvin", "degK", "deg_K"}
-_C = {"degC", "C", "deg C", "celsius", "Celsius", "degrees_Celsius", "deg_C", "°C"}
-_M = {"m", "metre", "meter", "m of water equivalent", "m of water", "m w.e."}
-_MM = {"mm", "kg m-2", "kg m**-2", "kg/m2", "kg m^-2"}
-_J = {"J m-2", "J m**-2", "J/m2", "J m^-2"}
-_W = {"W m-2", "W m**-2", "W/m2", "W m^-2"}
-_FLUX_MASS = {"kg m-2 s-1", "kg m**-2 s**-1", "kg/m2/s", "kg m^-2 s^-1"}
-_MM_DAY = {"mm/day", "mm day-1", "mm d-1", "mm/d"}
-_VOL = {"m3 m-3", "m**3 m**-3", "m3/m3", "1", "m^3 m^-3", "fraction"}
+ALIASES: dict[str, str] = {
+    "deg C": "degC", "Kelvin": "K", "fraction": "1", "m of water equivalent": "m",
+    "m of water": "m", "m w.e.": "m",
+}
+"""Spellings found in the providers' files that pint does not parse."""
 
 
 def days_in_month(time: xr.DataArray | pd.DatetimeIndex | np.ndarray) -> xr.DataArray | np.ndarray:
@@ -32,54 +47,139 @@ def days_in_month(time: xr.DataArray | pd.DatetimeIndex | np.ndarray) -> xr.Data
     return pd.DatetimeIndex(np.asarray(time)).days_in_month.to_numpy()
 
 
-def to_celsius(da: xr.DataArray, what: str) -> xr.DataArray:
-    """K or degC -> degC (``what`` names the variable and file in errors)."""
-    units = str(da.attrs.get("units", "")).strip()
-    if units in _K:
-        out = da - KELVIN
-    elif units in _C:
-        out = da
+def canonical_units(name: str) -> str:
+    """The canonical units of variable ``name`` (as declared in :mod:`permaplug.core.schema`)."""
+    from permaplug.core import schema
+
+    try:
+        return schema.VARIABLES[name].units
+    except KeyError:
+        raise DataError(f"variable {name!r} has no canonical units (not a known variable)") \
+            from None
+
+
+def _is_monthly_total(name: str) -> bool:
+    from permaplug.core import schema
+
+    v = schema.VARIABLES.get(name)
+    return bool(v is not None and v.accumulated)
+
+
+@lru_cache(maxsize=256)
+def _parse(units: str) -> Any:
+    """The pint unit of a units string (aliases resolved); ValueError when pint cannot parse."""
+    import tokenize
+
+    import pint
+    from xsdba.units import units2pint
+
+    text = ALIASES.get(units.strip(), units.strip())
+    try:
+        return units2pint(text)
+    except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError,
+            tokenize.TokenError, ArithmeticError, AssertionError) as exc:  # pint fails many ways
+        raise ValueError(str(exc)) from None
+
+
+def normalise(units: str) -> str:
+    """The CF spelling of a units string (``"kg m**-2"`` -> ``"kg m-2"``, ``"°C"`` -> ``"degC"``).
+
+    ValueError when pint cannot parse it.
+    """
+    from xsdba.units import units2str
+
+    out = units2str(_parse(units))
+    return "degC" if out == "°C" else out
+
+
+@lru_cache(maxsize=256)
+def _affine(src: str, dst: str, per_month: bool) -> tuple[float, float]:
+    """``(factor, offset)`` with ``dst = src * factor + offset`` (ValueError if not convertible).
+
+    ``per_month``: ``src`` is a rate whose product with one second is a ``dst`` quantity (the
+    month length in seconds is applied separately). Water mass and depth convert via
+    :data:`WATER_DENSITY`.
+    """
+    from xsdba.units import str2pint, units
+
+    s, d = _parse(src), _parse(dst)
+    if per_month:
+        s = s * units.second
+    q = units.Quantity(1.0, s)
+    density = str2pint(WATER_DENSITY)
+    for candidate in (q, q / density, q * density):
+        if candidate.dimensionality == units.Quantity(1.0, d).dimensionality:
+            q = candidate
+            break
     else:
-        raise DataError(f"{what}: units {units!r} not recognised as a temperature (K or degC)")
-    return out.assign_attrs(units="degC")
+        raise ValueError(f"{src!r} is not convertible to {dst!r}")
+    if q.dimensionality == {"[temperature]": 1}:  # offset units: factor from the differences
+        offset = float(units.Quantity(0.0, s).to(d).magnitude)
+        delta_s = (units.Quantity(1.0, s) - units.Quantity(0.0, s)).units
+        delta_d = (units.Quantity(1.0, d) - units.Quantity(0.0, d)).units
+        factor = float(units.Quantity(1.0, delta_s).to(delta_d).magnitude)
+        return factor, offset
+    return float(q.to(d).magnitude), 0.0
 
 
-def to_mm(da: xr.DataArray, what: str) -> xr.DataArray:
-    """Water depth in m or mm (kg m-2) -> mm."""
-    units = str(da.attrs.get("units", "")).strip()
-    if units in _M:
-        out = da * 1000.0
-    elif units in _MM:
-        out = da
-    else:
-        raise DataError(f"{what}: units {units!r} not recognised as water depth (m or mm)")
-    return out.assign_attrs(units="mm")
+def _is_rate(units_text: str, canonical: str) -> bool:
+    """Whether ``units_text`` times a duration is the quantity of ``canonical``."""
+    try:
+        _affine(units_text, canonical, True)
+    except ValueError:
+        return False
+    return True
 
 
-def check_energy(da: xr.DataArray, what: str) -> xr.DataArray:
-    """Accept J m-2 (returned unchanged, units normalised)."""
-    units = str(da.attrs.get("units", "")).strip()
-    if units not in _J:
-        raise DataError(f"{what}: units {units!r}, expected J m-2 (an accumulated energy)")
-    return da.assign_attrs(units="J m-2")
+def convert(da: xr.DataArray, target: str, what: str = "data",
+            per_month: bool = False) -> xr.DataArray:
+    """``da`` (units attribute) converted to the units ``target``; attrs kept, units replaced.
+
+    ``per_month``: ``da`` is a monthly-mean rate to be turned into a monthly total, its month
+    lengths taken from ``da["time"]`` (month-start datetime64). ``what`` names the file and
+    variable in errors.
+    """
+    units_text = str(da.attrs.get("units", "")).strip()
+    if not units_text:
+        raise DataError(f"{what}: no 'units' attribute (expected a form of {target})")
+    try:
+        factor, offset = _affine(units_text, target, per_month)
+    except ValueError:
+        kind = "rate of " if per_month else ""
+        raise DataError(f"{what}: units {units_text!r} are not a {kind}{target!r} quantity") \
+            from None
+    out = da
+    if per_month:
+        seconds = days_in_month(da["time"]) * 86400.0
+        out = out * seconds
+    if factor != 1.0:
+        out = out * factor
+    if offset != 0.0:
+        out = out + offset
+    return out.assign_attrs({**da.attrs, "units": target})
 
 
-def check_volumetric(da: xr.DataArray, what: str) -> xr.DataArray:
-    """Accept m3 m-3 (volumetric soil water)."""
-    units = str(da.attrs.get("units", "")).strip()
-    if units not in _VOL:
-        raise DataError(f"{what}: units {units!r}, expected m3 m-3 (volumetric soil water)")
-    return da.assign_attrs(units="m3 m-3")
+def to_canonical(da: xr.DataArray, name: str, what: str | None = None) -> xr.DataArray:
+    """``da`` converted to the canonical units of variable ``name`` (schema), attrs kept.
 
-
-def rate_to_monthly_total(da: xr.DataArray, time: xr.DataArray, what: str) -> xr.DataArray:
-    """A monthly-mean rate -> monthly total: W m-2 -> J m-2; kg m-2 s-1 or mm/day -> mm."""
-    units = str(da.attrs.get("units", "")).strip()
-    seconds = days_in_month(time) * SECONDS_PER_DAY
-    if units in _W:
-        return (da * seconds).assign_attrs(units="J m-2")
-    if units in _FLUX_MASS:
-        return (da * seconds).assign_attrs(units="mm")
-    if units in _MM_DAY:
-        return (da * days_in_month(time)).assign_attrs(units="mm")
-    raise DataError(f"{what}: units {units!r} not recognised as a rate (W m-2, kg m-2 s-1, mm/day)")
+    Accepts any pint-parsable form of the canonical quantity (K or degC for a temperature, m or
+    kg m-2 for a water depth...) and, for a monthly-total variable, a monthly-mean rate
+    (W m-2, kg m-2 s-1, mm/day; month lengths from ``da["time"]``). Anything else, including
+    a missing units attribute, is a :class:`~permaplug.core.errors.DataError` naming ``what``
+    (default: the variable name). Shapes and dtype are kept (float32 stays float32).
+    """
+    what = what or name
+    target = canonical_units(name)
+    units_text = str(da.attrs.get("units", "")).strip()
+    if not units_text:
+        raise DataError(f"{what}: no 'units' attribute (expected {target})")
+    try:
+        _affine(units_text, target, False)
+        per_month = False
+    except ValueError:
+        per_month = _is_monthly_total(name) and _is_rate(units_text, target)
+        if not per_month:
+            detail = " or a monthly-mean rate of it" if _is_monthly_total(name) else ""
+            raise DataError(f"{what}: units {units_text!r} cannot be converted to {target} "
+                            f"(the canonical units of {name}{detail})") from None
+    return convert(da, target, what, per_month=per_month)

@@ -116,20 +116,16 @@ def parse_drs(path: Path) -> DRSName:
 
 # --- conversions --------------------------------------------------------------------------------
 def convert_variable(cmip_var: str, da: xr.DataArray, what: str) -> xr.DataArray:
-    """One CMIP variable (monthly, month-start times) -> canonical name's units and sign."""
+    """One CMIP variable (monthly, month-start times) -> canonical name's units and sign.
+
+    Units by pint (:func:`permaplug.data.units.to_canonical`: K -> degC, a monthly-mean rate
+    kg m-2 s-1 or W m-2 -> monthly total mm or J m-2); CMIP's upward-positive turbulent heat
+    fluxes change sign (ERA5-Land: positive downward).
+    """
     name = CMIP_TO_CANONICAL[cmip_var]
-    w = f"{what}: {cmip_var}"
-    if cmip_var in ("tas", "ts"):
-        out = U.to_celsius(da, w)
-    elif cmip_var in ("pr", "prsn", "rlds", "rsds", "hfls", "hfss"):
-        out = U.rate_to_monthly_total(da, da["time"], w)
-        if cmip_var in UPWARD_POSITIVE:
-            out = -out
-    else:
-        units = str(da.attrs.get("units", "")).strip()
-        if units not in ("kg m-2", "kg m**-2", "kg/m2", "mm"):
-            raise DataError(f"{w}: units {units!r}, expected kg m-2")
-        out = da
+    out = U.to_canonical(da, name, f"{what}: {cmip_var}")
+    if cmip_var in UPWARD_POSITIVE:
+        out = -out
     return out.rename(name).assign_attrs(schema.cf_attrs(name))
 
 

@@ -360,15 +360,7 @@ def to_canonical_units(ds: xr.Dataset, what: str) -> xr.Dataset:
     for v, da in ds.data_vars.items():
         if v not in CANONICAL:
             continue
-        w = f"{what}: {v}"
-        if v in TEMPERATURES:
-            da = U.to_celsius(da, w)
-        elif v in WATER:
-            da = U.to_mm(da, w)
-        elif v in ENERGY:
-            da = U.check_energy(da, w)
-        else:
-            da = U.check_volumetric(da, w)
+        da = U.to_canonical(da, v, f"{what}: {v}")  # pint: K -> degC, m -> mm...
         out[v] = da.assign_attrs(schema.cf_attrs(v))
     res = xr.Dataset(out, attrs=ds.attrs)
     return canonical_order(res, CANONICAL)
