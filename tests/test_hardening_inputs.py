@@ -73,7 +73,8 @@ def test_missing_variable(tiny_catalog):
     no_output(cat.parent)
 
 
-@pytest.mark.parametrize("units, shown", [("degF", "'degF'"), (None, "''")])
+@pytest.mark.parametrize("units, shown", [("mm", "'mm'"), ("bananas", "'bananas'"),
+                                          (None, "''")])
 def test_wrong_or_missing_units(tiny_catalog, units, shown):
     ds = era5_dataset()
     if units is None:

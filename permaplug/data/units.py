@@ -141,7 +141,7 @@ def convert(da: xr.DataArray, target: str, what: str = "data",
     """
     units_text = str(da.attrs.get("units", "")).strip()
     if not units_text:
-        raise DataError(f"{what}: no 'units' attribute (expected a form of {target})")
+        raise DataError(f"{what}: units '' (no units attribute); expected a form of {target}")
     try:
         factor, offset = _affine(units_text, target, per_month)
     except ValueError:
@@ -172,7 +172,7 @@ def to_canonical(da: xr.DataArray, name: str, what: str | None = None) -> xr.Dat
     target = canonical_units(name)
     units_text = str(da.attrs.get("units", "")).strip()
     if not units_text:
-        raise DataError(f"{what}: no 'units' attribute (expected {target})")
+        raise DataError(f"{what}: units '' (no units attribute); expected {target}")
     try:
         _affine(units_text, target, False)
         per_month = False
