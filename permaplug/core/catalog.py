@@ -14,8 +14,17 @@ A permaplug catalog is an intake version-2 YAML file whose every entry uses
           options: {paths: ["{CATALOG_DIR}/cmip6/*.nc"], scenarios: [ssp585]}
         metadata: {role: scenario, data_label: "CMIP6 IPSL-CM6A-LR (real)"}
 
-Missing intake boilerplate (``cls``, ``output_instance``, ``user_parameters``, ``aliases``,
-``data``) is filled in. The file is checked with ``yaml.safe_load`` *before* intake sees it:
+A catalog written in intake's complete form (top-level ``aliases``, ``data``,
+``user_parameters``; per entry ``reader``, ``output_instance``, ``user_parameters``), like every
+bundled catalog and the demo catalog, opens with intake alone::
+
+    import intake
+    cat = intake.from_yaml_file("permaplug/catalogs/real-tables.yaml")
+    ds = cat["cmip5-ipsl-box"].read()   # PermaplugReader -> the cmip source -> xarray.Dataset
+
+(intake fills ``{CATALOG_DIR}``; the reader fills ``{PERMAPLUG_RESOURCES}``.) permaplug also
+accepts the short form above and fills in the missing boilerplate (:func:`complete_catalog`).
+The file is checked with ``yaml.safe_load`` *before* intake sees it:
 
 * every entry names our reader (no other importable class), and a registered source plugin;
 * no intake templates except ``{CATALOG_DIR}`` and ``{PERMAPLUG_RESOURCES}`` (the package's
@@ -71,7 +80,21 @@ class PermaplugReader(BaseReader):
         from permaplug.core.plugins import get_source
 
         cls = get_source(plugin)
-        return cls(**dict(options or {})).open()
+        return cls(**_local_paths(dict(options or {}))).open()
+
+
+def _local_paths(val: Any) -> Any:
+    """Options as intake alone hands them over, made usable by a source: ``{PERMAPLUG_RESOURCES}``
+    (a template intake does not know) filled in, and intake's ``file://`` prefix of
+    ``{CATALOG_DIR}`` removed. Options permaplug resolved already pass through unchanged."""
+    if isinstance(val, dict):
+        return {k: _local_paths(v) for k, v in val.items()}
+    if isinstance(val, list):
+        return [_local_paths(v) for v in val]
+    if isinstance(val, str):
+        val = val.replace("{PERMAPLUG_RESOURCES}", str(resources_dir()))
+        return val.removeprefix("file://")
+    return val
 
 
 @dataclass(frozen=True)
@@ -226,6 +249,27 @@ def validate_catalog(path: Path, raw: Any) -> tuple[dict[str, Any], dict[str, Ca
     return intake_dict, parsed
 
 
+def complete_catalog(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (a catalog as a dict, short or complete form) in intake's complete form, which
+    ``intake.from_yaml_file`` opens; options keep their templates (unlike
+    :func:`validate_catalog`, which resolves them)."""
+    entries = {}
+    for name, e in (raw.get("entries") or {}).items():
+        entries[name] = {"reader": READER, "output_instance": "xarray:Dataset",
+                         "user_parameters": {}, **e, "metadata": dict(e.get("metadata") or {})}
+    return {"version": 2, "aliases": {}, "data": {}, "user_parameters": {},
+            **{k: v for k, v in raw.items() if k not in ("version", "entries")},
+            "metadata": dict(raw.get("metadata") or {}), "entries": entries}
+
+
+def _is_complete(raw: dict[str, Any]) -> bool:
+    """True when intake can read the file itself (every key its ``Catalog.from_dict`` needs)."""
+    top = all(k in raw for k in ("aliases", "data", "user_parameters", "metadata"))
+    return top and all(isinstance(e, dict) and all(
+        k in e for k in ("reader", "kwargs", "metadata", "output_instance", "user_parameters"))
+        for e in raw["entries"].values())
+
+
 class PermaplugCatalog:
     """A validated catalog: entry names, metadata, and opening entries as datasets."""
 
@@ -330,11 +374,17 @@ def load_catalog(path: str | Path | None = None) -> PermaplugCatalog:
     if not path.is_file():
         raise CatalogError(f"{path}: catalog file not found")
     path = path.resolve()
-    intake_dict, entries = validate_catalog(path, read_catalog_yaml(path))
+    raw = read_catalog_yaml(path)
+    intake_dict, entries = validate_catalog(path, raw)  # the safety checks, before intake
     try:
-        cat = Catalog.from_dict(intake_dict)
+        if _is_complete(raw):  # intake reads the file itself, as intake.from_yaml_file would
+            cat = Catalog.from_yaml_file(str(path))
+        else:  # the short form: intake builds the catalog from the completed, checked dict
+            cat = Catalog.from_dict(intake_dict)
     except Exception as exc:
         raise CatalogError(f"{path}: intake could not build the catalog ({exc})") from exc
+    if set(cat.entries) != set(entries) or any(e.reader != READER for e in cat.entries.values()):
+        raise CatalogError(f"{path}: the file changed while it was read; try again")
     return PermaplugCatalog(path, intake_dict["metadata"], entries, cat)
 
 

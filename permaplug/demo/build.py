@@ -61,7 +61,10 @@ def _entry(plugin: str, options: dict, role: str, description: str, **meta) -> d
 
 
 def catalog_dict(seed: int, resolution: float, ncell: int) -> dict:
-    """The demo catalog (intake 2) as a dict."""
+    """The demo catalog as a dict, in intake 2's complete form (``intake.from_yaml_file``
+    opens the written file)."""
+    from permaplug.core.catalog import complete_catalog
+
     entries = {
         "era5land": _entry(
             "era5land", {"paths": f"{{CATALOG_DIR}}/{ERA5_FILE}"}, "reanalysis",
@@ -85,7 +88,7 @@ def catalog_dict(seed: int, resolution: float, ncell: int) -> dict:
             f"emulator truth: the emulator's soil temperatures under {s} forcing (observed "
             "climate + the model's change) 2024-2100, after the 2001-2023 reanalysis run; "
             "never used for training", scenario=s)
-    return {
+    return complete_catalog({
         "version": 2,
         "metadata": {
             "description": "permaplug demo data: a physics emulator on real ERA5 and "
@@ -95,7 +98,7 @@ def catalog_dict(seed: int, resolution: float, ncell: int) -> dict:
             "permaplug_version": __version__,
         },
         "entries": entries,
-    }
+    })
 
 
 def _write_reanalysis(sim: Simulation, out: Path, history: str) -> None:
