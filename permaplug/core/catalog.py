@@ -357,7 +357,8 @@ def load_catalog(path: str | Path | None = None) -> PermaplugCatalog:
     """Load and validate a catalog file; ``None`` = the bundled demo catalog (built on first use).
 
     A name without a folder or suffix that is not a file (e.g. ``real-tables``) names one of
-    the catalogs shipped in ``permaplug/catalogs``.
+    the catalogs shipped in ``permaplug/catalogs``, or a demo version (``demo-v1``: that
+    version's demo data in the cache, built on first use).
     """
     if path is None:
         from permaplug.demo import ensure_demo_catalog
@@ -365,12 +366,17 @@ def load_catalog(path: str | Path | None = None) -> PermaplugCatalog:
         path = ensure_demo_catalog()
     path = Path(path).expanduser()
     if not path.exists() and path.parent == Path(".") and not path.suffix:
+        from permaplug.demo.build import demo_catalog_names, ensure_demo_catalog
+
         bundled = bundled_catalogs()
+        demos = demo_catalog_names()
         if str(path) in bundled:
             path = bundled[str(path)]
+        elif str(path) in demos:  # an earlier (or the current) demo version by name
+            path = ensure_demo_catalog(version=demos[str(path)])
         else:
             raise CatalogError(f"{path}: no such catalog file, and not a bundled catalog "
-                               f"({', '.join(bundled)})")
+                               f"({', '.join([*bundled, *demos])})")
     if not path.is_file():
         raise CatalogError(f"{path}: catalog file not found")
     path = path.resolve()

@@ -30,11 +30,13 @@ from permaplug.demo import derive, formats
 from permaplug.demo.emulator import STEPS_PER_MONTH
 from permaplug.demo.forcing import model_cell_fields, read_era5_points
 from permaplug.demo.grid import demo_grid, ipsl_grid
+from permaplug.demo.params import VERSIONS, params_for
 from permaplug.demo.simulate import Simulation, simulate
 from permaplug.demo.soil import OLM_DEPTHS_CM, static_fields
 
 DEMO_VERSION = "1"
-"""Version of the demo data (emulator + formats); the cache folder is named after it."""
+"""Version of the demo data (emulator + formats) built by default; the cache folder is named after
+it. Earlier versions stay buildable by name (:data:`permaplug.demo.params.VERSIONS`)."""
 READER = "permaplug.core.catalog:PermaplugReader"
 LITHOLOGY_FILE = "static/geologic_map_alaska_demo.gpkg"
 ERA5_FILE = "era5land/era5land_monthly_alaska_2001-2023.nc"
@@ -45,9 +47,9 @@ def truth_file(scenario: str) -> str:
     return f"truth/emulator_truth_{scenario}_2001-2100.nc"
 
 
-def _history(seed: int, resolution: float) -> str:
+def _history(seed: int, resolution: float, version: str = DEMO_VERSION) -> str:
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (f"{stamp} permaplug {__version__} demo build (demo data v{DEMO_VERSION}, "
+    return (f"{stamp} permaplug {__version__} demo build (demo data v{version}, "
             f"seed={seed}, resolution={resolution:g} deg)")
 
 
@@ -60,7 +62,7 @@ def _entry(plugin: str, options: dict, role: str, description: str, **meta) -> d
     }
 
 
-def catalog_dict(seed: int, resolution: float, ncell: int) -> dict:
+def catalog_dict(seed: int, resolution: float, ncell: int, version: str = DEMO_VERSION) -> dict:
     """The demo catalog as a dict, in intake 2's complete form (``intake.from_yaml_file``
     opens the written file)."""
     from permaplug.core.catalog import complete_catalog
@@ -93,7 +95,8 @@ def catalog_dict(seed: int, resolution: float, ncell: int) -> dict:
         "metadata": {
             "description": "permaplug demo data: a physics emulator on real ERA5 and "
                            "IPSL-CM5A-MR forcing, written in the real providers' formats",
-            "data_label": schema.DEMO_LABEL, "demo_version": DEMO_VERSION, "seed": seed,
+            "data_label": schema.DEMO_LABEL, "demo_version": version, "seed": seed,
+            "emulator_parameters": params_for(version).as_dict(),
             "resolution_deg": resolution, "land_cells": ncell,
             "permaplug_version": __version__,
         },
@@ -197,7 +200,8 @@ See docs/demo-data.md in permaplug for every formula.
 
 
 def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: int | None = None,
-               progress: bool = True, steps_per_month: int = STEPS_PER_MONTH) -> Path:
+               progress: bool = True, steps_per_month: int = STEPS_PER_MONTH,
+               version: str = DEMO_VERSION) -> Path:
     """Build the demo data set into ``out_dir`` and return the path of its ``catalog.yaml``.
 
     Deterministic for a given ``seed``. ``n_cells`` (about that many land cells) overrides
@@ -205,7 +209,9 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
     replaces ``out_dir`` at the end (an existing ``out_dir`` must be empty or a previous demo
     build, recognised by its ``catalog.yaml``). ``steps_per_month`` sets the emulator's time
     step (default 4, about a week; tests use 1 for speed -- the catalog records it).
+    ``version`` picks the emulator parameters of that demo version (default: the current one).
     """
+    params = params_for(version)
     if not 1 <= steps_per_month <= 30:
         raise ConfigError(f"steps_per_month={steps_per_month}: use 1 to 30")
     out_dir = Path(out_dir)
@@ -215,15 +221,16 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
                           "choose an empty or new folder")
     grid = demo_grid(resolution, n_cells)
     t0, cpu0, child0 = _time.perf_counter(), _time.process_time(), _children_cpu()
-    sim = simulate(grid, seed=seed, progress=progress, steps_per_month=steps_per_month)
-    history = _history(seed, grid.resolution)
+    sim = simulate(grid, seed=seed, progress=progress, steps_per_month=steps_per_month,
+                   params=params)
+    history = _history(seed, grid.resolution, version)
     with atomic_path(out_dir, suffix="") as tmp:
         tmp.mkdir(parents=True)
         _write_reanalysis(sim, tmp, history)
         _write_truth(sim, tmp, history)
         _write_cmip(sim, tmp, history)
         _write_static(sim, tmp, seed)
-        cat = catalog_dict(seed, grid.resolution, grid.ncell)
+        cat = catalog_dict(seed, grid.resolution, grid.ncell, version)
         cat["metadata"]["steps_per_month"] = steps_per_month
         cat["metadata"]["build_seconds"] = round(_time.perf_counter() - t0, 1)
         cpu_main = _time.process_time() - cpu0
@@ -234,7 +241,7 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
             "critical_path": round(cpu_main + cpu_workers / 2, 1)}
         write_text_atomic(tmp / "catalog.yaml", yaml.safe_dump(cat, sort_keys=False))
         write_text_atomic(tmp / "README.md", README.format(
-            version=__version__, demo=DEMO_VERSION, seed=seed, res=grid.resolution,
+            version=__version__, demo=version, seed=seed, res=grid.resolution,
             ncell=grid.ncell))
     return out_dir / "catalog.yaml"
 
@@ -257,17 +264,24 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("permaplug"))
 
 
-def demo_dir() -> Path:
-    """Folder of the default demo data in the cache (versioned)."""
-    return cache_root() / f"demo-v{DEMO_VERSION}"
+def demo_dir(version: str = DEMO_VERSION) -> Path:
+    """Folder of the demo data of ``version`` (default: the current one) in the cache."""
+    params_for(version)  # an unknown version is a ConfigError
+    return cache_root() / f"demo-v{version}"
 
 
-def ensure_demo_catalog(progress: bool = True) -> Path:
-    """The default demo catalog, built on first use (into a temporary folder, then renamed)."""
-    target = demo_dir()
+def demo_catalog_names() -> dict[str, str]:
+    """Catalog names of every demo version: ``demo-v<version>`` -> version."""
+    return {f"demo-v{v}": v for v in VERSIONS}
+
+
+def ensure_demo_catalog(progress: bool = True, version: str = DEMO_VERSION) -> Path:
+    """The demo catalog of ``version`` (default: the current one, the default catalog), built on
+    first use (into a temporary folder, then renamed)."""
+    target = demo_dir(version)
     catalog = target / "catalog.yaml"
     if catalog.exists():
         return catalog
     if target.exists():  # a folder without its catalog is a leftover: rebuild it
         shutil.rmtree(target)
-    return build_demo(target, seed=0, progress=progress)
+    return build_demo(target, seed=0, progress=progress, version=version)

@@ -45,13 +45,21 @@ class State:
 
 @dataclass
 class Surface:
-    """Per-cell surface parameters: snow ``density`` kg m-3, summer factor ``n_thaw`` (ncell,)."""
+    """Per-cell surface parameters: snow ``density`` kg m-3, summer factor ``n_thaw`` (ncell,);
+    ``snow_k_factor`` (multiplier on the Sturm et al. conductivity) and ``ddf`` (melt factor,
+    mm K-1 d-1), scalars or (ncell,)."""
 
     density: np.ndarray
     n_thaw: np.ndarray
+    snow_k_factor: np.ndarray | float = 1.0
+    ddf: np.ndarray | float = DDF
+
+    def per_cell(self, name: str) -> np.ndarray:
+        """Field ``name`` as an (ncell,) array."""
+        return np.broadcast_to(np.asarray(getattr(self, name), float), self.density.shape)
 
     def tile(self, n: int) -> Surface:
-        return Surface(np.tile(self.density, n), np.tile(self.n_thaw, n))
+        return Surface(*(np.tile(self.per_cell(k), n) for k in Surface.__dataclass_fields__))
 
 
 @dataclass
@@ -97,15 +105,18 @@ def initial_state(col: heat.Column, t_mean: np.ndarray) -> State:
 
 def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: np.ndarray,
         days: np.ndarray, steps_per_month: int = STEPS_PER_MONTH, record: bool = True,
-        progress: bool = False, desc: str = "emulator") -> tuple[State, MonthlyOutput | None]:
+        progress: bool = False, desc: str = "emulator", profile: np.ndarray | None = None
+        ) -> tuple[State, MonthlyOutput | None]:
     """Run the emulator over ``nt`` months of forcing; returns the final state and monthly means.
 
     ``t2m`` degC and ``sf`` (snowfall, mm per month) are (nt, ncell); ``days`` (nt,) the days in
-    each month. With ``record=False`` (spin-up) nothing is accumulated.
+    each month. With ``record=False`` (spin-up) nothing is accumulated. ``profile``, if given an
+    (nt, nz + 1, ncell) array, receives the monthly mean temperature (degC) of the ground
+    surface (row 0: the top face, under the snow) and of every volume centre (rows 1..nz).
     """
     nt, ncell = t2m.shape
     t_sub = substep_temperature(t2m, steps_per_month)
-    k_snow = snow_conductivity(surface.density)
+    k_snow = snow_conductivity(surface.density) * surface.snow_k_factor
     lw = heat.layer_weights(col.faces, schema.LAYERS)  # (4, nz)
     T, H, swe = state.T, state.H, state.swe.copy()
     out = None
@@ -121,7 +132,7 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
         for s in range(steps_per_month):
             ta = t_sub[m * steps_per_month + s]
             swe = swe + sf[m] / steps_per_month
-            melt = np.minimum(swe, DDF * np.maximum(ta, 0.0) * dt_days)
+            melt = np.minimum(swe, surface.ddf * np.maximum(ta, 0.0) * dt_days)
             swe = swe - melt
             depth = swe / surface.density
             r_snow = depth / k_snow
@@ -130,6 +141,10 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
             H_old = H
             T, H, flux = heat.step(T, H, col, dt, drive, r_snow, Q_GEOTHERMAL, h_guess=guess)
             dh = H - H_old
+            if profile is not None:
+                w = 1.0 / steps_per_month
+                profile[m, 0] += w * (drive - flux * r_snow)  # top face: drive minus snow's drop
+                profile[m, 1:] += w * T
             if out is not None:
                 w = 1.0 / steps_per_month
                 out.stl[m] += w * (lw @ T)

@@ -25,6 +25,7 @@ from permaplug.demo.forcing import (
     scenario_forcing,
 )
 from permaplug.demo.grid import DemoGrid
+from permaplug.demo.params import EmulatorParams
 from permaplug.demo.soil import Soil, StaticFields, soil_from_statics, static_fields
 
 SPINUP_STEPS_PER_MONTH = 2  # spin-up 1940-1990: 15-day steps (deep equilibrium, not output)
@@ -47,9 +48,16 @@ class Simulation:
     forcing_all: CellForcing
 
 
-def snow_density(lat: np.ndarray) -> np.ndarray:
-    """Snow density (kg m-3): 300 in the taiga, rising to 380 on the wind-packed tundra (> 70 N)."""
-    return 300.0 + 80.0 * np.clip((np.asarray(lat) - 66.0) / 4.0, 0.0, 1.0)
+def snow_density(lat: np.ndarray, params: EmulatorParams | None = None) -> np.ndarray:
+    """Snow density (kg m-3) at ``lat`` (version 1: 300 in the taiga, rising to 380 on the
+    wind-packed tundra north of 70 N)."""
+    return (params or EmulatorParams()).snow_density(lat)
+
+
+def surface_for(lat: np.ndarray, soil: Soil, params: EmulatorParams) -> E.Surface:
+    """The emulator's surface parameters at ``lat`` (n,) for ``soil`` and ``params``."""
+    return E.Surface(density=snow_density(lat, params), n_thaw=soil.n_thaw,
+                     snow_k_factor=params.snow_k_factor, ddf=params.ddf)
 
 
 def _snowfall(f: CellForcing) -> np.ndarray:
@@ -93,19 +101,22 @@ def _split(out: E.MonthlyOutput, n: int) -> list[E.MonthlyOutput]:
 
 
 def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
-             steps_per_month: int = E.STEPS_PER_MONTH, workers: int | None = None) -> Simulation:
+             steps_per_month: int = E.STEPS_PER_MONTH, workers: int | None = None,
+             params: EmulatorParams | None = None) -> Simulation:
     """Spin up (1940-1959 cycled once, then 1940-2000), run 2001-2023, then each RCP to 2100.
 
     The four truth runs start from the end-2023 state; they run as two stacked batches in two
     worker processes (``python -m permaplug.demo.worker``) when ``workers`` (default: up to 2
-    CPUs) allows, else as one batch in this process.
+    CPUs) allows, else as one batch in this process. ``params``: the emulator's uncertain
+    parameters (default: demo version 1's, :mod:`permaplug.demo.params`).
     """
     lat, lon = grid.cell_lat, grid.cell_lon
     statics = static_fields(lat, lon, seed)
-    soil = soil_from_statics(statics)
+    params = params or EmulatorParams()
+    soil = soil_from_statics(statics, params)
     col = soil.column
     forcing, grad = reanalysis_forcing(lat, lon, seed)
-    surface = E.Surface(density=snow_density(lat), n_thaw=soil.n_thaw)
+    surface = surface_for(lat, soil, params)
     state = E.initial_state(col, forcing.sel("1940-01", "1969-12").t2m.mean(axis=0))
 
     spin = min(SPINUP_STEPS_PER_MONTH, steps_per_month)

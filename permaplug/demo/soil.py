@@ -13,6 +13,7 @@ import numpy as np
 
 from permaplug.core import schema
 from permaplug.demo import heat
+from permaplug.demo.params import EmulatorParams
 
 OLM_DEPTHS_CM: tuple[int, ...] = (0, 10, 30, 60, 100, 200)
 """OpenLandMap standard depths (cm), where its profiles are given."""
@@ -141,7 +142,40 @@ class Soil:
     bucket_mm: np.ndarray
 
 
-def soil_from_statics(fields: StaticFields) -> Soil:
+ORGANIC_POROSITY = 0.9  # moss and fibric peat
+ORGANIC_WIDTH, ORGANIC_F_RES = 1.6, 0.08  # freezing range (K) and residual unfrozen share of peat
+
+
+def add_organic_layer(col: heat.Column, params: EmulatorParams) -> heat.Column:
+    """The column with its top ``params.organic_thickness`` metres replaced by moss/peat.
+
+    A volume only partly inside the layer gets thickness-weighted heat capacities and water, and
+    the series (harmonic) mean of the conductivities. Parameters may be scalars or per-cell
+    arrays (ncell,). Returns ``col`` itself when the thickness is 0 everywhere.
+    """
+    h = np.asarray(params.organic_thickness, float)
+    if not np.any(h > 0):
+        return col
+    top, bot = col.faces[:-1, None], col.faces[1:, None]
+    share = np.clip((np.minimum(bot, h) - top) / (bot - top), 0.0, 1.0)  # (nz, ncell or 1)
+    share = np.broadcast_to(share, col.theta.shape)
+    theta_o = np.broadcast_to(np.asarray(params.organic_theta, float), share.shape[1:])
+    c_o = (1 - ORGANIC_POROSITY) * C_ORGANIC
+
+    def mix(mineral: np.ndarray, organic) -> np.ndarray:
+        return (1 - share) * mineral + share * organic
+
+    def series(mineral: np.ndarray, organic) -> np.ndarray:
+        return 1.0 / ((1 - share) / mineral + share / np.asarray(organic, float))
+
+    return heat.Column(
+        c_solid=mix(col.c_solid, c_o), theta=mix(col.theta, theta_o),
+        k_thawed=series(col.k_thawed, params.k_organic_thawed),
+        k_frozen=series(col.k_frozen, params.k_organic_frozen),
+        width=mix(col.width, ORGANIC_WIDTH), f_res=mix(col.f_res, ORGANIC_F_RES), faces=col.faces)
+
+
+def soil_from_statics(fields: StaticFields, params: EmulatorParams | None = None) -> Soil:
     """Thermal and hydraulic properties of every column from its static fields.
 
     Per layer: organic mass share ``1.724 soc / 1000``; particle density from the organic and
@@ -149,8 +183,10 @@ def soil_from_statics(fields: StaticFields) -> Soil:
     and more organic soils are wetter); solid conductivity the geometric mean of the lithology
     classes' rock conductivities blended with organic matter; bulk conductivity the geometric
     mean of solids, water or ice, and air (Johansen-type); freezing range wider in organic and
-    fine soils. Volumes below 2.89 m take layer 4's properties.
+    fine soils. Volumes below 2.89 m take layer 4's properties. ``params`` (default: version 1's)
+    sets the summer n-factor and an optional explicit moss/peat layer (:func:`add_organic_layer`).
     """
+    params = params or EmulatorParams()
     bd, soc = layer_statics(fields)
     f_om = np.clip(1.724 * soc / 1000.0, 0.0, 0.95)
     rho_p = 1.0 / (f_om / RHO_ORGANIC + (1 - f_om) / RHO_MINERAL)
@@ -175,6 +211,8 @@ def soil_from_statics(fields: StaticFields) -> Soil:
         c_solid=c_solid[layer_of], theta=theta[layer_of], k_thawed=k_thawed[layer_of],
         k_frozen=k_frozen[layer_of], width=width[layer_of], f_res=f_res[layer_of],
     )
-    n_thaw = 1.05 - 0.45 * v_om[0]  # moss and peat keep the summer ground cooler than the air
+    col = add_organic_layer(col, params)
+    # moss and peat keep the summer ground cooler than the air
+    n_thaw = params.n_thaw_mineral - params.n_thaw_organic * v_om[0]
     bucket = 1000.0 * (theta[0] * 0.07 + theta[1] * 0.21 + theta[2] * 0.72)  # mm in the top metre
     return Soil(column=col, porosity=porosity, theta=theta, n_thaw=n_thaw, bucket_mm=bucket)
