@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 
 import click
 
@@ -23,6 +24,7 @@ from permaplug.commands import (
     report,
     run,
 )
+from permaplug.core.catalog import set_catalog_resolver
 from permaplug.core.errors import PermaplugError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -68,6 +70,32 @@ def cli() -> None:
 for _cmd in (plugins.plugins, catalog.catalog, fetch.fetch, demo.demo, data.data,
              correct.correct, run.run, project.project, explain.explain, report.report):
     cli.add_command(_cmd)
+
+
+def resolve_catalog(name: str | None) -> Path | None:
+    """The command line's catalogs beyond files and bundled ones: no ``--catalog`` means the
+    current demo catalog, ``demo-v<N>`` that demo version's (each built into the user cache on
+    first use; an already built one is found without importing the emulator)."""
+    from permaplug.demo.cache import DEMO_VERSION, built_demo_catalog, demo_catalog_names
+
+    version = DEMO_VERSION if name is None else demo_catalog_names().get(name)
+    if version is None:
+        return None
+    found = built_demo_catalog(version)
+    if found is not None:
+        return found
+    from permaplug.demo.build import ensure_demo_catalog
+
+    return ensure_demo_catalog(version=version)
+
+
+def _catalog_names() -> list[str]:
+    from permaplug.demo.cache import demo_catalog_names
+
+    return list(demo_catalog_names())
+
+
+set_catalog_resolver(resolve_catalog, _catalog_names)
 
 
 def main() -> None:  # pragma: no cover - console entry

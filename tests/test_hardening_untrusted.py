@@ -244,7 +244,7 @@ def test_missing_cds_credentials_say_how_to_authenticate(tmp_path, monkeypatch):
 
 def test_earth_engine_errors_are_one_line_without_credentials(tmp_path, monkeypatch):
     from permaplug.core.errors import FetchError
-    from permaplug.data.fetch import fetch_era5land_gee
+    from permaplug.plugins.sources.era5land_fetch import fetch_era5land_gee
 
     monkeypatch.setenv("CDSAPI_KEY", SECRET)
 
@@ -253,7 +253,8 @@ def test_earth_engine_errors_are_one_line_without_credentials(tmp_path, monkeypa
             raise RuntimeError(f"Quota exceeded for project x (token {SECRET})\nmore detail")
 
     with pytest.raises(FetchError) as info:
-        fetch_era5land_gee(tmp_path / "ee", 2001, 2001, client=Failing(), progress=False)
+        fetch_era5land_gee(tmp_path / "ee", 2001, 2001, bands=["skin_temperature"],
+                           client=Failing(), progress=False)
     msg = str(info.value)
     assert msg.startswith("Earth Engine request for 2001 failed: Quota exceeded")
     assert "\n" not in msg and SECRET not in msg and "abcdef0123" not in msg

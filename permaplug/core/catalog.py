@@ -39,18 +39,23 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-import xarray as xr
 import yaml
-from intake.readers.entry import Catalog
-from intake.readers.readers import BaseReader
 
 from permaplug.core import schema
-from permaplug.core.errors import CatalogError, UnknownPluginError
+from permaplug.core.errors import CatalogError, DataError, UnknownPluginError
+
+if TYPE_CHECKING:  # intake and xarray are imported when an entry is opened, not to validate
+    import numpy as np
+    import xarray as xr
+    from intake.readers.entry import Catalog
+
+    from permaplug.core.reader import PermaplugReader
 
 READER = "permaplug.core.catalog:PermaplugReader"
 ENTRY_CLS = "intake.readers.entry:ReaderDescription"
@@ -66,35 +71,14 @@ def resources_dir() -> Path:
     return Path(str(resources.files("permaplug") / "resources"))
 
 
-class PermaplugReader(BaseReader):
-    """intake reader that opens a registered permaplug source plugin.
+def __getattr__(name: str) -> Any:
+    """``PermaplugReader`` (the name catalogs use) lives in :mod:`permaplug.core.reader` and
+    is imported on first use, with intake."""
+    if name == "PermaplugReader":
+        from permaplug.core.reader import PermaplugReader
 
-    kwargs: ``plugin`` (source name), ``options`` (dict of the source's options, paths already
-    resolved). ``read()`` returns the source's :class:`xarray.Dataset`.
-    """
-
-    output_instance = "xarray:Dataset"
-    imports: ClassVar[set[str]] = {"xarray"}
-
-    def _read(self, plugin: str, options: dict[str, Any] | None = None, **_: Any) -> xr.Dataset:
-        from permaplug.core.plugins import get_source
-
-        cls = get_source(plugin)
-        return cls(**_local_paths(dict(options or {}))).open()
-
-
-def _local_paths(val: Any) -> Any:
-    """Options as intake alone hands them over, made usable by a source: ``{PERMAPLUG_RESOURCES}``
-    (a template intake does not know) filled in, and intake's ``file://`` prefix of
-    ``{CATALOG_DIR}`` removed. Options permaplug resolved already pass through unchanged."""
-    if isinstance(val, dict):
-        return {k: _local_paths(v) for k, v in val.items()}
-    if isinstance(val, list):
-        return [_local_paths(v) for v in val]
-    if isinstance(val, str):
-        val = val.replace("{PERMAPLUG_RESOURCES}", str(resources_dir()))
-        return val.removeprefix("file://")
-    return val
+        return PermaplugReader
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -274,11 +258,35 @@ class PermaplugCatalog:
     """A validated catalog: entry names, metadata, and opening entries as datasets."""
 
     def __init__(self, path: Path, metadata: dict[str, Any], entries: dict[str, CatalogEntry],
-                 intake_catalog: Catalog) -> None:
+                 intake_dict: dict[str, Any], complete: bool = False) -> None:
         self.path = path
         self.metadata = metadata
         self._entries = entries
-        self.intake = intake_catalog
+        self._intake_dict = intake_dict
+        self._complete = complete
+        self._intake: Catalog | None = None
+
+    @property
+    def intake(self) -> Catalog:
+        """The intake catalog, built on first use (validating and listing entries import no
+        intake): a file in intake's complete form is read by intake itself, as
+        ``intake.from_yaml_file`` would; the short form from the completed, checked dict."""
+        if self._intake is None:
+            from intake.readers.entry import Catalog
+
+            try:
+                if self._complete:
+                    cat = Catalog.from_yaml_file(str(self.path))
+                else:
+                    cat = Catalog.from_dict(self._intake_dict)
+            except Exception as exc:
+                raise CatalogError(f"{self.path}: intake could not build the catalog "
+                                   f"({exc})") from exc
+            if set(cat.entries) != set(self._entries) or any(
+                    e.reader != READER for e in cat.entries.values()):
+                raise CatalogError(f"{self.path}: the file changed while it was read; try again")
+            self._intake = cat
+        return self._intake
 
     def __repr__(self) -> str:
         return f"PermaplugCatalog({str(self.path)!r}, entries={self.names()})"
@@ -318,6 +326,26 @@ class PermaplugCatalog:
             f"catalog {self.path} entry {name!r} (source {entry.plugin})"
         return ds
 
+    def open_cells(self, name: str, lat: np.ndarray, lon: np.ndarray) -> xr.Dataset | None:
+        """Entry ``name`` sampled at ``N`` grid cells (:meth:`permaplug.Source.open_cells`):
+        dims ``(cell,)`` in the order of ``lat``/``lon`` (float ``[N]``, degrees), or None when
+        its source cannot sample per cell. DataError when the source returns other dims."""
+        from permaplug.core.plugins import get_source
+
+        entry = self.entry(name)
+        ds = get_source(entry.plugin)(**dict(entry.options)).open_cells(lat, lon)
+        if ds is None:
+            return None
+        n = len(lat)
+        if set(ds.dims) != {"cell"} or ds.sizes["cell"] != n:
+            raise DataError(f"{self.path}: entry {name!r}: source {entry.plugin!r} open_cells "
+                            f"gave dims {dict(ds.sizes)}; expected (cell: {n})")
+        label = entry.metadata.get("data_label") or self.metadata.get("data_label")
+        if label:
+            ds.attrs[schema.DATA_LABEL_ATTR] = str(label)
+        ds.attrs.setdefault(schema.DATA_LABEL_ATTR, "unknown data")
+        return ds
+
     def find_all(self, role: str, source: str | None = None) -> list[str]:
         """Names of the entries with ``metadata.role == role`` (and plugin or name ``source``)."""
         return [n for n, e in self._entries.items()
@@ -354,44 +382,55 @@ def read_catalog_yaml(path: Path) -> Any:
 
 
 def load_catalog(path: str | Path | None = None) -> PermaplugCatalog:
-    """Load and validate a catalog file; ``None`` = the bundled demo catalog (built on first use).
+    """Load and validate a catalog file; ``None`` = the default of the resolver set by
+    :func:`set_catalog_resolver` (the command line's: the demo catalog, built on first use).
 
     A name without a folder or suffix that is not a file (e.g. ``real-tables``) names one of
-    the catalogs shipped in ``permaplug/catalogs``, or a demo version (``demo-v1``: that
-    version's demo data in the cache, built on first use).
+    the catalogs shipped in ``permaplug/catalogs``, or one the resolver knows (the command
+    line's: a demo version, ``demo-v1``, built in the cache on first use).
     """
     if path is None:
-        from permaplug.demo import ensure_demo_catalog
-
-        path = ensure_demo_catalog()
+        found = _resolver(None) if _resolver is not None else None
+        if found is None:
+            raise CatalogError("no catalog given: pass the path of a catalog file (or the name "
+                               f"of a bundled one: {', '.join(bundled_catalogs())})")
+        path = found
     path = Path(path).expanduser()
     if not path.exists() and path.parent == Path(".") and not path.suffix:
-        from permaplug.demo.build import demo_catalog_names, ensure_demo_catalog
-
         bundled = bundled_catalogs()
-        demos = demo_catalog_names()
+        found = _resolver(str(path)) if _resolver is not None else None
         if str(path) in bundled:
             path = bundled[str(path)]
-        elif str(path) in demos:  # an earlier (or the current) demo version by name
-            path = ensure_demo_catalog(version=demos[str(path)])
+        elif found is not None:
+            path = Path(found)
         else:
+            known = [*bundled, *(_resolver_names() if _resolver_names is not None else ())]
             raise CatalogError(f"{path}: no such catalog file, and not a bundled catalog "
-                               f"({', '.join([*bundled, *demos])})")
+                               f"({', '.join(known)})")
     if not path.is_file():
         raise CatalogError(f"{path}: catalog file not found")
     path = path.resolve()
     raw = read_catalog_yaml(path)
     intake_dict, entries = validate_catalog(path, raw)  # the safety checks, before intake
-    try:
-        if _is_complete(raw):  # intake reads the file itself, as intake.from_yaml_file would
-            cat = Catalog.from_yaml_file(str(path))
-        else:  # the short form: intake builds the catalog from the completed, checked dict
-            cat = Catalog.from_dict(intake_dict)
-    except Exception as exc:
-        raise CatalogError(f"{path}: intake could not build the catalog ({exc})") from exc
-    if set(cat.entries) != set(entries) or any(e.reader != READER for e in cat.entries.values()):
-        raise CatalogError(f"{path}: the file changed while it was read; try again")
-    return PermaplugCatalog(path, intake_dict["metadata"], entries, cat)
+    return PermaplugCatalog(path, intake_dict["metadata"], entries, intake_dict,
+                            complete=_is_complete(raw))
+
+
+CatalogResolver = Callable[[str | None], "Path | None"]
+"""``resolve(None)`` -> the default catalog's path; ``resolve(name)`` -> the path of a catalog
+known by that name (after the bundled ones); None when it has none."""
+_resolver: CatalogResolver | None = None
+_resolver_names: Callable[[], Iterable[str]] | None = None
+
+
+def set_catalog_resolver(resolver: CatalogResolver | None,
+                         names: Callable[[], Iterable[str]] | None = None) -> None:
+    """Let the application choose the default catalog and name further catalogs (``names()``
+    lists those names for error messages). The command line sets one giving the demo catalogs
+    (built on first use); the library alone has no default (``load_catalog(None)`` is then a
+    CatalogError)."""
+    global _resolver, _resolver_names
+    _resolver, _resolver_names = resolver, names
 
 
 def bundled_catalogs() -> dict[str, Path]:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, ClassVar
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from permaplug.core.errors import FetchError
+
+if TYPE_CHECKING:  # xarray/numpy are imported by the sources that use them, not by the contract
+    import numpy as np
+    import xarray as xr
 
 
 class Source(abc.ABC):
@@ -26,6 +28,13 @@ class Source(abc.ABC):
 
     Every dataset carries ``attrs[DATA_LABEL_ATTR]`` (e.g. ``"demo emulator"``) and a
     ``provenance`` attribute naming the files read.
+
+    Two optional capabilities:
+
+    * :meth:`open_cells` (static sources): the features sampled at given grid cells, used by
+      gridded mode (``--spatial grid``); without it each cell gets its band's value;
+    * :meth:`fetch` (download): a source that overrides it gets a ``permaplug fetch <name>``
+      sub-command whose options are built from the method's signature.
     """
 
     name: ClassVar[str] = ""
@@ -39,7 +48,33 @@ class Source(abc.ABC):
     def open(self) -> xr.Dataset:
         """Read the data and return it in the canonical schema (lazy where possible)."""
 
+    def open_cells(self, lat: np.ndarray, lon: np.ndarray) -> xr.Dataset | None:
+        """Static sources: the features at ``N`` grid cells, or None (the default) when the
+        source cannot sample per cell (the table then gives each cell its band's values).
+
+        ``lat``, ``lon``: float ``[N]``, cell centres in degrees north / east (-180..180); the
+        cells are the centres of a regular grid (the spacing is the smallest step between
+        distinct values). Returns the same variables, units and attributes as :meth:`open`
+        with dims ``(cell,)`` of length ``N`` in the given order (no ``cell`` coordinate needed).
+        Options are those of :meth:`open` (``self.options``).
+        """
+        return None
+
     @classmethod
     def fetch(cls, out: Path, **request: Any) -> list[Path]:
-        """Download raw files from the provider into ``out``; return the paths written."""
+        """Download raw files from the provider into ``out``; return the paths written.
+
+        A source that overrides this gets the sub-command ``permaplug fetch <name>``:
+        ``out`` becomes ``--out`` and every keyword parameter annotated
+        ``Annotated[T, "help text"]`` an option (``T``: ``str``, ``int``, ``float``, ``bool``, a
+        ``Literal`` of strings, or ``list[str]`` given comma-separated; ``T | None`` allowed);
+        a parameter without a default is a required option. Other parameters (e.g. a test
+        ``client``) are not exposed. The first docstring line is the sub-command's help.
+        Credentials come from the provider's standard configuration, never from options.
+        """
         raise FetchError(f"source {cls.name!r} has no download support")
+
+    @classmethod
+    def can_fetch(cls) -> bool:
+        """True when the source overrides :meth:`fetch` (has a download sub-command)."""
+        return getattr(cls.fetch, "__func__", None) is not Source.fetch.__func__

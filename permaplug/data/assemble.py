@@ -109,10 +109,10 @@ def assemble_table(catalog: Any, source: str = "era5land",
                             "features (lith_*, bdod_l*, soc_l*)")
         part = sds[feats]
         per_cell = None
-        if unit == "cell":  # the entry's own files sampled at each cell (issue 8), when possible
-            from permaplug.scale.static import static_at_cells
-
-            per_cell = static_at_cells(cat, found[0], table)
+        if unit == "cell":  # the entry's own files sampled at each cell, when its source can
+            per_cell = cat.open_cells(found[0], table["lat"].values, table["lon"].values)
+            if per_cell is not None:
+                per_cell = per_cell.assign_coords(cell=table["cell"].values)
         if per_cell is not None:
             part = per_cell[[v for v in feats if v in per_cell]]
             provenance.append(f"static ({found[0]}) sampled per grid cell")

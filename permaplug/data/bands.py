@@ -131,6 +131,16 @@ def grid_cells(ds: xr.Dataset, land: xr.DataArray | None = None, region: str | N
     )
 
 
+def cell_resolution(lat: np.ndarray, lon: np.ndarray) -> tuple[float, float]:
+    """Grid spacing (degrees lat, lon) of cell centres ``[N]``: the smallest non-zero step
+    between distinct values (0.1 along an axis with a single value)."""
+    def step(v: np.ndarray) -> float:
+        d = np.diff(np.unique(np.round(np.asarray(v, float), 6)))
+        d = d[d > 1e-6]
+        return float(d.min()) if d.size else 0.1
+    return step(lat), step(lon)
+
+
 def canonical_order(ds: xr.Dataset, names: Sequence[str]) -> xr.Dataset:
     """Keep the canonical variables in schema order first, then any others."""
     first = [n for n in names if n in ds.data_vars]

@@ -6,6 +6,22 @@ in the user cache folder, building it on first use. See docs/demo-data.md.
 """
 from __future__ import annotations
 
-from permaplug.demo.build import DEMO_VERSION, build_demo, demo_dir, ensure_demo_catalog
+from typing import TYPE_CHECKING, Any
+
+from permaplug.demo.cache import DEMO_VERSION, demo_dir
+
+if TYPE_CHECKING:
+    from permaplug.demo.build import build_demo, ensure_demo_catalog
+
+
+def __getattr__(name: str) -> Any:
+    """``build_demo`` and ``ensure_demo_catalog`` (numpy, xarray, the emulator) are imported on
+    first use."""
+    if name in ("build_demo", "ensure_demo_catalog"):
+        from permaplug.demo import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DEMO_VERSION", "build_demo", "demo_dir", "ensure_demo_catalog"]

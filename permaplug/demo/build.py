@@ -12,7 +12,6 @@ Layout of a demo folder::
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time as _time
 from pathlib import Path
@@ -27,16 +26,19 @@ from permaplug.core.atomic import atomic_path, write_text_atomic
 from permaplug.core.errors import ConfigError
 from permaplug.data.region import alaska_mask
 from permaplug.demo import derive, formats
+from permaplug.demo.cache import (  # noqa: F401 - cache_root, demo_catalog_names re-exported
+    DEMO_VERSION,
+    cache_root,
+    demo_catalog_names,
+    demo_dir,
+)
 from permaplug.demo.emulator import STEPS_PER_MONTH
 from permaplug.demo.forcing import model_cell_fields, read_era5_points
 from permaplug.demo.grid import demo_grid, ipsl_grid
-from permaplug.demo.params import VERSIONS, params_for
+from permaplug.demo.params import params_for
 from permaplug.demo.simulate import Simulation, simulate
 from permaplug.demo.soil import OLM_DEPTHS_CM, static_fields
 
-DEMO_VERSION = "1"
-"""Version of the demo data (emulator + formats) built by default; the cache folder is named after
-it. Earlier versions stay buildable by name (:data:`permaplug.demo.params.VERSIONS`)."""
 READER = "permaplug.core.catalog:PermaplugReader"
 LITHOLOGY_FILE = "static/geologic_map_alaska_demo.gpkg"
 ERA5_FILE = "era5land/era5land_monthly_alaska_2001-2023.nc"
@@ -252,27 +254,6 @@ def _children_cpu() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def cache_root() -> Path:
-    """The user cache folder: ``$PERMAPLUG_CACHE_DIR`` or platformdirs' user cache dir."""
-    env = os.environ.get("PERMAPLUG_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("permaplug"))
-
-
-def demo_dir(version: str = DEMO_VERSION) -> Path:
-    """Folder of the demo data of ``version`` (default: the current one) in the cache."""
-    params_for(version)  # an unknown version is a ConfigError
-    return cache_root() / f"demo-v{version}"
-
-
-def demo_catalog_names() -> dict[str, str]:
-    """Catalog names of every demo version: ``demo-v<version>`` -> version."""
-    return {f"demo-v{v}": v for v in VERSIONS}
 
 
 def ensure_demo_catalog(progress: bool = True, version: str = DEMO_VERSION) -> Path:

@@ -19,8 +19,9 @@ def seasonal_cycle_figure(catalog: Path | str | None, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     from permaplug.core.catalog import load_catalog
+    from permaplug.demo.build import ensure_demo_catalog
 
-    ds = load_catalog(catalog).open("era5land")
+    ds = load_catalog(catalog or ensure_demo_catalog()).open("era5land")
     label = schema.data_label(ds)
     clim = ds[["t2m", *schema.TARGETS]].groupby("time.month").mean("time").load()
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True, sharey=True)
@@ -56,8 +57,9 @@ def truth_figure(catalog: Path | str | None, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     from permaplug.core.catalog import load_catalog
+    from permaplug.demo.build import ensure_demo_catalog
 
-    cat = load_catalog(catalog)
+    cat = load_catalog(catalog or ensure_demo_catalog())
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=False)
     colors = {"rcp26": "#1f77b4", "rcp45": "#2ca02c", "rcp60": "#ff7f0e", "rcp85": "#d62728"}
     label = "unknown data"

@@ -61,7 +61,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -499,7 +499,23 @@ class CMIPSource(Source):
         return open_cmip(paths, **opts)
 
     @classmethod
-    def fetch(cls, out: Path, **request: Any) -> list[Path]:
-        from permaplug.data.fetch import fetch_esgf
+    def fetch(
+        cls, out: Path, *,
+        project: Annotated[Literal["CMIP5", "CMIP6"], "CMIP phase (ESGF project)."] = "CMIP5",
+        model: Annotated[str, "Climate model (CMIP5 model / CMIP6 source_id)."] = DEFAULT_MODEL,
+        experiments: Annotated[Sequence[str], "Comma-separated experiments."] = (
+            HISTORICAL, *schema.SCENARIOS),
+        variables: Annotated[Sequence[str], "Comma-separated CMIP variables."] = tuple(
+            CMIP_TO_CANONICAL),
+        member: Annotated[str, "Ensemble member (CMIP6: with forcing index, r1i1p1f1)."] = "r1i1p1",
+        client: Any = None, progress: bool = True,
+    ) -> list[Path]:
+        """Search ESGF and download CMIP monthly files (plus sftlf).
 
-        return fetch_esgf(out, **request)
+        One copy per file name in ``out`` (see :mod:`permaplug.plugins.sources.cmip_fetch`);
+        ``client`` replaces the HTTPS client (tests). Files already in ``out`` are kept.
+        """
+        from permaplug.plugins.sources.cmip_fetch import fetch_esgf
+
+        return fetch_esgf(out, project=project, model=model, experiments=experiments,
+                          variables=variables, member=member, client=client, progress=progress)

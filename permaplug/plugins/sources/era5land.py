@@ -65,14 +65,14 @@ from __future__ import annotations
 import glob
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from permaplug.core import schema
-from permaplug.core.errors import DataError
+from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.source import Source
 from permaplug.data import units as U
 from permaplug.data.bands import (
@@ -461,7 +461,33 @@ class ERA5LandSource(Source):
             raise DataError(f"era5land: bad option ({exc})") from exc
 
     @classmethod
-    def fetch(cls, out: Path, **request: Any) -> list[Path]:
-        from permaplug.data.fetch import fetch_era5land
+    def fetch(
+        cls, out: Path, *,
+        backend: Annotated[Literal["cds", "gee"],
+                           "Climate Data Store (cdsapi) or Earth Engine (earthengine-api)."] = "cds",
+        start: Annotated[int, "First year."] = schema.TRAIN_YEARS[0],
+        end: Annotated[int, "Last year."] = schema.TEST_YEARS[1],
+        variables: Annotated[list[str] | None,
+                             "Comma-separated canonical names (cds only; default: all 16)."] = None,
+        collection: Annotated[Literal["monthly", "daily"],
+                              "Earth Engine collection (gee only)."] = "monthly",
+        project: Annotated[str | None, "Google Cloud project for Earth Engine (gee)."] = None,
+        client: Any = None, progress: bool = True,
+    ) -> list[Path]:
+        """Download ERA5-Land monthly data for mainland Alaska.
 
-        return fetch_era5land(out, **request)
+        ``cds``: one NetCDF per year ``era5land_monthly_<year>.nc``; ``gee``: one CSV of band
+        means per year ``era5land_ee_<collection>_<year>.csv`` (see
+        :mod:`permaplug.plugins.sources.era5land_fetch`). ``client`` replaces the provider's
+        client (tests). Files already in ``out`` are kept.
+        """
+        from permaplug.plugins.sources import era5land_fetch
+
+        if backend == "cds":
+            return era5land_fetch.fetch_era5land_cds(out, start, end, variables=variables,
+                                                     client=client, progress=progress)
+        if backend == "gee":
+            return era5land_fetch.fetch_era5land_gee(out, start, end, collection=collection,
+                                                     bands=tuple(EE_BANDS), client=client,
+                                                     project=project, progress=progress)
+        raise ConfigError(f"--backend {backend!r}: use 'cds' or 'gee'")

@@ -31,11 +31,14 @@ OUTPUT
 ======
 dims ``(band,)``: ``bdod_l1..4`` (kg m-3), ``soc_l1..4`` (g kg-1); each band the
 cos(latitude)-weighted mean of valid pixels inside the band and the mainland-Alaska polygon.
+Per grid cell (``open_cells``, gridded mode): the depth-weighted layer values of the pixel
+nearest to each cell centre (the rasters are 250 m, finer than any cell).
 attrs: data label (default ``"OpenLandMap (real)"``), provenance.
 """
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -172,6 +175,31 @@ def soil_properties(path: str | Path, bdod_scale: float = 10.0, soc_scale: float
     return ds
 
 
+def soil_at_cells(path: str | Path, lat: np.ndarray, lon: np.ndarray, bdod_scale: float = 10.0,
+                  soc_scale: float = 5.0, **_: Any) -> xr.Dataset:
+    """``bdod_l1..4`` (kg m-3) and ``soc_l1..4`` (g kg-1) at ``N`` cell centres ``lat``,
+    ``lon`` (degrees): the pixel nearest to each centre, depth-weighted; dims ``(cell,)``."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: OpenLandMap folder not found")
+    w = xr.DataArray(layer_weights(), dims=("layer", "depth"), coords={"depth": list(DEPTHS_CM)})
+    where = {"lat": xr.DataArray(np.asarray(lat, float), dims="cell"),
+             "lon": xr.DataArray(np.asarray(lon, float), dims="cell")}
+    out = {}
+    for prop, scale in (("bdod", bdod_scale), ("soc", soc_scale)):
+        with warnings.catch_warnings():  # rasterio's Affine '*' deprecation, once per file
+            warnings.filterwarnings("ignore", message=".*matmul.*")
+            stack = read_property(folder, prop, scale)
+        stack = stack.sortby("lat").sortby("lon")
+        at = stack.sel(where, method="nearest").load()
+        layered = xr.dot(w, at, dim="depth").where(at.notnull().all("depth"))
+        for i in range(schema.N_LAYERS):
+            name = f"{prop}_l{i + 1}"
+            out[name] = layered.isel(layer=i, drop=True).drop_vars(
+                ["lat", "lon"], errors="ignore").assign_attrs(schema.cf_attrs(name))
+    return xr.Dataset(out)
+
+
 class OpenLandMapSource(Source):
     """Bulk density and organic carbon on the four ERA5-Land layers, per band.
 
@@ -192,3 +220,15 @@ class OpenLandMapSource(Source):
             return soil_properties(path, **opts)
         except TypeError as exc:
             raise DataError(f"openlandmap: bad option ({exc})") from exc
+
+    def open_cells(self, lat: np.ndarray, lon: np.ndarray) -> xr.Dataset:
+        """The layer values of the pixel nearest to each cell centre (see :func:`soil_at_cells`)."""
+        opts = dict(self.options)
+        path = opts.pop("path", None)
+        if path is None:
+            raise DataError("openlandmap: option 'path' (folder of GeoTIFFs) is required")
+        ds = soil_at_cells(path, lat, lon, **opts)
+        ds.attrs = {schema.DATA_LABEL_ATTR: opts.get("data_label", DEFAULT_LABEL),
+                    "provenance": f"openlandmap: {path}; depth-weighted onto ERA5-Land layers; "
+                                  "pixel nearest to each cell centre"}
+        return ds

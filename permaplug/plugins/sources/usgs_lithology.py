@@ -26,6 +26,9 @@ dims ``(band,)``: ``lith_<class>`` in percent of the band's area inside the main
 polygon (equal-area, EPSG:3338); area not covered by any map polygon counts as ``unknown``,
 so the nine shares sum to 100. attrs: data label (default ``"USGS SIM 3340 (real)"``),
 provenance (file, layer, field, table).
+Per grid cell (``open_cells``, gridded mode): the class shares of ``SUBSAMPLES x SUBSAMPLES``
+points spread evenly over each cell (point-in-polygon; a point outside every polygon counts as
+``unknown``), so shares come in steps of 100 / SUBSAMPLES**2 percent.
 """
 from __future__ import annotations
 
@@ -42,10 +45,13 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
+from permaplug.data.bands import cell_resolution
 from permaplug.data.region import load_region
 
 EQUAL_AREA_CRS = "EPSG:3338"
 DEFAULT_LABEL = "USGS SIM 3340 (real)"
+SUBSAMPLES = 4
+"""Sample points per grid cell along each axis for per-cell shares (16 points per cell)."""
 
 
 def default_unit_table() -> Path:
@@ -171,6 +177,46 @@ def lithology_shares(path: str | Path, unit_field: str = "STATE_UNIT",
     return ds
 
 
+def lithology_at_cells(path: str | Path, lat: np.ndarray, lon: np.ndarray,
+                       unit_field: str = "STATE_UNIT", class_field: str | None = None,
+                       unit_table: str | Path | None = None, layer: str | None = None,
+                       **_: Any) -> xr.Dataset:
+    """``lith_<class>`` percent at ``N`` cells centred on ``lat``, ``lon`` (degrees), dims
+    ``(cell,)``: shares of ``SUBSAMPLES**2`` points per cell (see the module docstring)."""
+    import geopandas as gpd
+
+    gdf = read_map(Path(path), layer)
+    if class_field:
+        if class_field not in gdf.columns:
+            raise DataError(f"{path}: no attribute field {class_field!r}")
+        classes = gdf[class_field].astype(str).str.strip().str.lower()
+    else:
+        if unit_field not in gdf.columns:
+            raise DataError(f"{path}: no attribute field {unit_field!r}; set option unit_field")
+        classes = classify_units(gdf[unit_field], load_unit_table(unit_table))
+    known = {c: i for i, c in enumerate(schema.LITHOLOGY_CLASSES)}
+    code = np.array([known.get(c, known["unknown"]) for c in classes], np.int64)
+    lat = np.asarray(lat, float)
+    lon = np.asarray(lon, float)
+    dlat, dlon = cell_resolution(lat, lon)
+    off = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5
+    plat = (lat[:, None, None] + off[None, :, None] * dlat).repeat(SUBSAMPLES, axis=2)
+    plon = (lon[:, None, None] + off[None, None, :] * dlon).repeat(SUBSAMPLES, axis=1)
+    pts = gpd.GeoSeries(gpd.points_from_xy(plon.ravel(), plat.ravel()), crs="EPSG:4326")
+    pts = pts.to_crs(gdf.crs)
+    hit_pt, hit_poly = gdf.sindex.query(pts.values, predicate="within")
+    point_class = np.full(pts.size, known["unknown"], np.int64)
+    order = np.argsort(hit_pt, kind="stable")  # first polygon found wins for a shared edge
+    first = np.unique(hit_pt[order], return_index=True)[1]
+    point_class[hit_pt[order][first]] = code[hit_poly[order][first]]
+    per_cell = point_class.reshape(lat.size, SUBSAMPLES * SUBSAMPLES)
+    counts = np.stack([(per_cell == k).sum(axis=1) for k in range(len(schema.LITHOLOGY_CLASSES))],
+                      axis=1)
+    shares = 100.0 * counts / per_cell.shape[1]
+    return xr.Dataset({f"lith_{c}": ("cell", shares[:, i], schema.cf_attrs(f"lith_{c}"))
+                       for i, c in enumerate(schema.LITHOLOGY_CLASSES)})
+
+
 class USGSLithologySource(Source):
     """Per-band lithology class shares (percent) from USGS SIM 3340 polygons.
 
@@ -191,3 +237,15 @@ class USGSLithologySource(Source):
             return lithology_shares(path, **opts)
         except TypeError as exc:
             raise DataError(f"usgs-lithology: bad option ({exc})") from exc
+
+    def open_cells(self, lat: np.ndarray, lon: np.ndarray) -> xr.Dataset:
+        """Class shares of points spread over each cell (see :func:`lithology_at_cells`)."""
+        opts = dict(self.options)
+        path = opts.pop("path", None)
+        if path is None:
+            raise DataError("usgs-lithology: option 'path' (GeoPackage or shapefile) is required")
+        ds = lithology_at_cells(path, lat, lon, **opts)
+        ds.attrs = {schema.DATA_LABEL_ATTR: opts.get("data_label", DEFAULT_LABEL),
+                    "provenance": f"usgs-lithology: {path}; class shares of "
+                                  f"{SUBSAMPLES * SUBSAMPLES} points per grid cell"}
+        return ds

@@ -1,9 +1,12 @@
-"""Download code, offline: the exact requests handed to fake CDS, Earth Engine and ESGF clients."""
+"""Download code, offline: the exact requests handed to fake CDS, Earth Engine and ESGF clients,
+each source's ``fetch`` classmethod, and the ``permaplug fetch`` sub-commands built from it."""
 from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,19 +15,22 @@ import shapely
 import xarray as xr
 from click.testing import CliRunner
 
+import permaplug
 from permaplug.cli import cli
+from permaplug.core import plugins as plugmod
 from permaplug.core.errors import FetchError
-from permaplug.data.fetch import (
+from permaplug.plugins.sources import cmip_fetch
+from permaplug.plugins.sources.cmip import CMIPSource
+from permaplug.plugins.sources.cmip_fetch import esgf_query, fetch_esgf
+from permaplug.plugins.sources.era5land import EE_BANDS, ERA5LandSource, open_era5land
+from permaplug.plugins.sources.era5land_fetch import (
     CDS_DATASET,
     cds_client,
     cds_request,
     ee_request,
-    esgf_query,
     fetch_era5land_cds,
     fetch_era5land_gee,
-    fetch_esgf,
 )
-from permaplug.plugins.sources.era5land import open_era5land
 
 
 class FakeCDS:
@@ -101,7 +107,7 @@ class FakeEE:
 
 def test_ee_request_and_csv(tmp_path):
     fake = FakeEE()
-    files = fetch_era5land_gee(tmp_path, 2005, 2005, client=fake, progress=False)
+    files = fetch_era5land_gee(tmp_path, 2005, 2005, bands=EE_BANDS, client=fake, progress=False)
     req = fake.requests[0]
     assert req["collection"] == "ECMWF/ERA5_LAND/MONTHLY_AGGR"
     assert (req["start"], req["end"]) == ("2005-01-01", "2006-01-01")
@@ -116,7 +122,9 @@ def test_ee_request_and_csv(tmp_path):
     ds = open_era5land(files[0])
     assert float(ds["t2m"].sel(time="2005-03-01", band=5)) == pytest.approx(-3.0)
     assert float(ds["tp"].sel(time="2005-03-01", band=0)) == pytest.approx(10.0)  # monthly total
-    assert ee_request(2001, 2023, "daily")["collection"] == "ECMWF/ERA5_LAND/DAILY_AGGR"
+    daily = ee_request(2001, 2023, "daily", bands=["skin_temperature"])
+    assert daily["collection"] == "ECMWF/ERA5_LAND/DAILY_AGGR"
+    assert daily["bands"] == ["skin_temperature"]
 
 
 class FakeESGF:
@@ -196,3 +204,108 @@ def test_cds_zip_split_by_step_type(tmp_path):
     assert float(ds["tp"].sel(time="2004-06-01", band=2)) == pytest.approx(30.0)
     again = fetch_era5land_cds(out, 2003, 2004, client=fake, progress=False)
     assert sorted(again) == sorted(files) and len(fake.calls) == 2
+
+
+# --- the fetch classmethods and the sub-commands built from them --------------------------------
+def test_source_fetch_classmethods_dispatch_to_their_backends(tmp_path):
+    cds, ee, esgf = FakeCDS(), FakeEE(), FakeESGF()
+    files = ERA5LandSource.fetch(tmp_path / "cds", start=2001, end=2001, variables=["t2m"],
+                                 client=cds, progress=False)
+    assert [f.name for f in files] == ["era5land_monthly_2001.nc"]
+    assert cds.calls[0][1]["variable"] == ["2m_temperature"]
+    files = ERA5LandSource.fetch(tmp_path / "ee", backend="gee", start=2002, end=2002,
+                                 collection="daily", client=ee, progress=False)
+    assert [f.name for f in files] == ["era5land_ee_daily_2002.csv"]
+    assert ee.requests[0]["collection"] == "ECMWF/ERA5_LAND/DAILY_AGGR"
+    files = CMIPSource.fetch(tmp_path / "cmip", project="CMIP6", model="M", experiments=["x1"],
+                             variables=["tas"], member="r1i1p1f1", client=esgf, progress=False)
+    assert esgf.queries[0]["source_id"] == "M" and esgf.queries[0]["experiment_id"] == "x1"
+    assert len(files) == 2  # tas and the land fraction
+    with pytest.raises(FetchError, match="source 'openlandmap' has no download support"):
+        plugmod.get_source("openlandmap").fetch(tmp_path)
+
+
+def test_fetch_subcommands_come_from_the_registry():
+    res = CliRunner().invoke(cli, ["fetch", "--help"])
+    assert res.exit_code == 0, res.output
+    listed = res.output.split("Commands:")[1].split()
+    assert "era5land" in listed and "cmip" in listed and "openlandmap" not in listed
+    res = CliRunner().invoke(cli, ["fetch", "era5land", "--help"])
+    assert res.exit_code == 0, res.output
+    for text in ("--out", "--backend [cds|gee]", "--collection [monthly|daily]", "--variables",
+                 "--start", "Download ERA5-Land monthly data for mainland Alaska."):
+        assert text in res.output, text
+    assert "--client" not in res.output and "--progress" not in res.output
+    res = CliRunner().invoke(cli, ["fetch", "openlandmap", "--out", "x"])
+    assert res.exit_code == 2
+    assert "source 'openlandmap' has no download support (sources that can download: " \
+        "cmip, era5land)" in res.output
+    res = CliRunner().invoke(cli, ["fetch", "nosuch"])
+    assert res.exit_code == 2 and "No such command 'nosuch'" in res.output
+
+
+def test_cli_fetch_cmip_splits_lists(tmp_path, monkeypatch):
+    fake = FakeESGF()
+    monkeypatch.setattr(cmip_fetch, "HttpESGFClient", lambda: fake)
+    res = CliRunner().invoke(cli, ["fetch", "cmip", "--experiments", "historical, rcp85",
+                                   "--variables", "tas", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().endswith(f"3 file(s) in {tmp_path}")
+    assert [(q["experiment"], q["variable"]) for q in fake.queries] == [
+        ("historical", "tas"), ("rcp85", "tas"), ("historical", "sftlf")]
+    res = CliRunner().invoke(cli, ["fetch", "cmip", "--project", "CMIP7", "--out", "x"])
+    assert res.exit_code == 2 and "'CMIP7' is not one of 'CMIP5', 'CMIP6'" in res.output
+
+
+class Gauges(permaplug.Source):
+    """A third party's source with download support (writes what it was asked for)."""
+
+    name: ClassVar[str] = "gauges"
+
+    def open(self) -> xr.Dataset:
+        return xr.Dataset()
+
+    @classmethod
+    def fetch(cls, out: Path, *,
+              network: Annotated[Literal["a", "b"], "Gauge network."] = "a",
+              years: Annotated[int, "Years to get."] = 2,
+              stations: Annotated[Sequence[str], "Comma-separated station ids."] = ("s1",),
+              token_file: Annotated[str | None, "File holding an access token."] = None,
+              daily: Annotated[bool, "Daily instead of monthly values."] = False,
+              region: Annotated[str, "Region name."],
+              client: object = None) -> list[Path]:
+        """Download gauge records.
+
+        More text that is not the short help.
+        """
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / "request.txt"
+        target.write_text(repr((network, years, list(stations), token_file, daily, region)))
+        return [target]
+
+
+class GaugesPlugin:
+    __name__ = "permaplug_gauges"
+
+    @permaplug.hookimpl
+    def register_sources(self, register):
+        register(Gauges)
+
+
+def test_third_party_source_gets_a_fetch_subcommand(tmp_path, monkeypatch):
+    monkeypatch.setattr(plugmod, "_registry", plugmod.build_registry(
+        extra_plugins=[(GaugesPlugin(), "permaplug-gauges")]))
+    res = CliRunner().invoke(cli, ["fetch", "--help"])
+    assert "gauges" in res.output and "Download gauge records." in res.output
+    assert "More text" not in res.output.split("Commands:")[1]
+    out = tmp_path / "g"
+    res = CliRunner().invoke(cli, ["fetch", "gauges", "--network", "b", "--years", "3",
+                                   "--stations", "x,y", "--daily", "--region", "north",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "request.txt").read_text() == repr(("b", 3, ["x", "y"], None, True, "north"))
+    res = CliRunner().invoke(cli, ["fetch", "gauges", "--out", str(out)])  # --region required
+    assert res.exit_code == 2 and "Missing option '--region'" in res.output
+    res = CliRunner().invoke(cli, ["fetch", "gauges", "--years", "many", "--region", "n",
+                                   "--out", str(out)])
+    assert res.exit_code == 2 and "'many' is not a valid integer" in res.output

@@ -1,5 +1,6 @@
-"""Downloads: ERA5-Land from the Climate Data Store (cdsapi) or Earth Engine (earthengine-api),
-CMIP files from ESGF (search API over HTTPS).
+"""Download code of the ``era5land`` source: ERA5-Land monthly means from the Climate Data Store
+(cdsapi) or band means from Earth Engine (earthengine-api). :meth:`ERA5LandSource.fetch
+<permaplug.plugins.sources.era5land.ERA5LandSource.fetch>` is the entry point.
 
 Each backend separates the REQUEST (a plain dict, built by a pure function and tested offline)
 from the CLIENT that executes it. Clients come from the providers' libraries with their standard
@@ -9,11 +10,8 @@ to authenticate; no secret is ever printed or logged. Files are written atomical
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +21,6 @@ import pandas as pd
 import shapely
 from tqdm import tqdm
 
-from permaplug.core import schema
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError, FetchError
 
@@ -175,22 +172,20 @@ def ee_band_geometries(region: str | None = None) -> list[dict[str, Any]]:
             for g in band_polygons(region)]
 
 
-def ee_request(start: int, end: int, collection: str = "monthly",
-               bands: Sequence[str] | None = None, scale: int = EE_SCALE_M,
-               region: str | None = None) -> dict[str, Any]:
-    """The Earth Engine band-mean request (pure data): collection, bands, dates, regions, reducer.
+def ee_request(start: int, end: int, collection: str = "monthly", *, bands: Sequence[str],
+               scale: int = EE_SCALE_M, region: str | None = None) -> dict[str, Any]:
+    """The Earth Engine band-mean request (pure data): collection, ``bands`` (Earth Engine band
+    names, e.g. the era5land source's ``EE_BANDS``), dates, regions, reducer.
 
     The seed paper reduced with ``ee.Reducer.first()`` (one pixel per band); we ask for
     ``mean`` over each band polygon (land pixels only: ERA5-Land is masked over sea).
     """
-    from permaplug.plugins.sources.era5land import EE_BANDS
-
     if collection not in EE_COLLECTIONS:
         raise ConfigError(f"--collection {collection!r}: use {', '.join(EE_COLLECTIONS)}")
     _years(start, end)
     return {
         "collection": EE_COLLECTIONS[collection],
-        "bands": list(bands or EE_BANDS),
+        "bands": list(bands),
         "start": f"{start}-01-01",
         "end": f"{end + 1}-01-01",  # filterDate end is exclusive
         "regions": [{"band": f"band_{i + 1}", "geometry": g}
@@ -237,9 +232,9 @@ class EarthEngineClient:
         return [dict(f["properties"]) for f in info["features"]]
 
 
-def fetch_era5land_gee(out: Path, start: int, end: int, collection: str = "monthly",
-                       client: EEClient | None = None, project: str | None = None,
-                       progress: bool = True) -> list[Path]:
+def fetch_era5land_gee(out: Path, start: int, end: int, collection: str = "monthly", *,
+                       bands: Sequence[str], client: EEClient | None = None,
+                       project: str | None = None, progress: bool = True) -> list[Path]:
     """One Earth Engine CSV per year ``era5land_ee_<collection>_<year>.csv`` (date, band, bands)."""
     client = client or EarthEngineClient(project)
     out = Path(out)
@@ -250,7 +245,7 @@ def fetch_era5land_gee(out: Path, start: int, end: int, collection: str = "month
         if target.exists():
             written.append(target)
             continue
-        request = ee_request(year, year, collection)
+        request = ee_request(year, year, collection, bands=bands)
         try:
             rows = client.band_means(request)
         except FetchError:
@@ -269,112 +264,7 @@ def fetch_era5land_gee(out: Path, start: int, end: int, collection: str = "month
     return written
 
 
-def fetch_era5land(out: Path, backend: str = "cds", start: int = schema.TRAIN_YEARS[0],
-                   end: int = schema.TEST_YEARS[1], **kw: Any) -> list[Path]:
-    """ERA5-Land for ``start..end`` into ``out`` with the ``cds`` or ``gee`` backend."""
-    if backend == "cds":
-        return fetch_era5land_cds(out, start, end, **kw)
-    if backend == "gee":
-        return fetch_era5land_gee(out, start, end, **kw)
-    raise ConfigError(f"--backend {backend!r}: use 'cds' or 'gee'")
-
-
-# --- CMIP via ESGF ---------------------------------------------------------------------------
-ESGF_SEARCH = "https://esgf-node.ornl.gov/esg-search/search"
-CMIP_VARIABLES = ("tas", "ts", "pr", "prsn", "rlds", "rsds", "hfls", "hfss", "mrso", "mrsos")
-TABLES = {"mrso": "Lmon", "mrsos": "Lmon", "sftlf": "fx"}
-
-
-def esgf_query(project: str, model: str, experiment: str, variable: str,
-               member: str) -> dict[str, str]:
-    """ESGF search parameters for the files of one model/experiment/variable/member."""
-    table = TABLES.get(variable, "Amon")
-    common = {"type": "File", "latest": "true", "format": "application/solr+json",
-              "limit": "500", "distrib": "true"}
-    if project.upper() == "CMIP5":
-        q = {"project": "CMIP5", "model": model, "experiment": experiment, "variable": variable,
-             "cmor_table": table, "ensemble": "r0i0p0" if table == "fx" else member}
-        if table != "fx":
-            q["time_frequency"] = "mon"
-    elif project.upper() == "CMIP6":
-        q = {"project": "CMIP6", "source_id": model, "experiment_id": experiment,
-             "variable_id": variable, "table_id": table, "member_id": member}
-    else:
-        raise ConfigError(f"--project {project!r}: use CMIP5 or CMIP6")
-    return {**q, **common}
-
-
-class ESGFClient(Protocol):
-    def search(self, params: dict[str, str]) -> list[dict[str, Any]]: ...
-    def download(self, url: str, target: Path) -> None: ...
-
-
-class HttpESGFClient:
-    """ESGF search API and HTTPS downloads with the standard library (no credentials sent)."""
-
-    def __init__(self, index: str = ESGF_SEARCH, timeout: float = 60.0) -> None:
-        self.index, self.timeout = index, timeout
-
-    def search(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        url = f"{self.index}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
-                return json.load(resp)["response"]["docs"]
-        except Exception as exc:
-            raise FetchError(f"ESGF search at {self.index} failed ({type(exc).__name__}: "
-                             f"{exc})") from exc
-
-    def download(self, url: str, target: Path) -> None:
-        try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as resp, \
-                    open(target, "wb") as fh:
-                while chunk := resp.read(1 << 20):
-                    fh.write(chunk)
-        except Exception as exc:
-            raise FetchError(f"download of {url} failed ({type(exc).__name__}: {exc})") from exc
-
-
-def _http_url(doc: dict[str, Any]) -> str | None:
-    for u in doc.get("url", []):
-        parts = str(u).split("|")
-        if len(parts) >= 3 and parts[2] == "HTTPServer":
-            return parts[0]
-    return None
-
-
-def fetch_esgf(out: Path, project: str = "CMIP5", model: str = "IPSL-CM5A-MR",
-               experiments: Sequence[str] = ("historical", "rcp26", "rcp45", "rcp60", "rcp85"),
-               variables: Sequence[str] = CMIP_VARIABLES, member: str = "r1i1p1",
-               land_fraction: bool = True, client: ESGFClient | None = None,
-               progress: bool = True) -> list[Path]:
-    """Search ESGF and download each file (one copy per file name) into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    client = client or HttpESGFClient()
-    queries = [esgf_query(project, model, e, v, member) for e in experiments for v in variables]
-    if land_fraction:
-        queries.append(esgf_query(project, model, "historical", "sftlf", member))
-    files: dict[str, str] = {}
-    for q in queries:
-        for doc in client.search(q):
-            name = str(doc.get("title", ""))
-            url = _http_url(doc)
-            if name.endswith(".nc") and url and name not in files:
-                files[name] = url
-    if not files:
-        raise FetchError(f"ESGF found no {project} {model} {member} files for "
-                         f"{', '.join(experiments)}")
-    written = []
-    for name, url in tqdm(sorted(files.items()), desc="ESGF", disable=not progress):
-        target = out / name
-        if not target.exists():
-            with atomic_path(target) as tmp:
-                client.download(url, tmp)
-        written.append(target)
-    return written
-
-
 __all__ = [
-    "ALASKA_AREA", "CDS_DATASET", "CDS_VARIABLES", "EE_COLLECTIONS", "cds_request", "ee_request",
-    "esgf_query", "fetch_era5land", "fetch_era5land_cds", "fetch_era5land_gee", "fetch_esgf",
+    "ALASKA_AREA", "CDS_DATASET", "CDS_VARIABLES", "EE_COLLECTIONS", "cds_client", "cds_request",
+    "ee_request", "fetch_era5land_cds", "fetch_era5land_gee", "redact",
 ]
