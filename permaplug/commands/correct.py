@@ -4,22 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from permaplug.commands.options import catalog_option, corrector_option_option, parse_key_values
-from permaplug.core import schema
-from permaplug.core.atomic import atomic_path
-from permaplug.core.errors import DataError
-from permaplug.correction.pipeline import (
-    CONTINUATION,
-    FEATURES,
-    Correction,
-    correct_dataset,
-    drop_units_without_reference,
-    open_inputs,
-    parse_calibration,
-    split_soil_water_if_needed,
-)
 
 
 @click.command(name="correct")
@@ -30,8 +16,9 @@ from permaplug.correction.pipeline import (
               help="Corrector plugin: qm (paper), qdm, dqm, none, or a third party's.")
 @click.option("--calibration", default="2001-2023", show_default=True,
               help="Calibration years FIRST-LAST (reanalysis vs historical+continuation).")
-@click.option("--continuation", default=CONTINUATION, show_default=True,
-              help="Scenario that continues the historical run over the calibration period.")
+@click.option("--continuation", default=None,
+              help="Scenario that continues the historical run over the calibration period "
+                   "(default: the correction pipeline's).")
 @click.option("--compare", multiple=True,
               help="Further corrector(s) to show side by side in the report (repeatable).")
 @click.option("--report", "report", is_flag=True,
@@ -40,10 +27,27 @@ from permaplug.correction.pipeline import (
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: ./correct-<corrector>).")
 def correct(catalog_path: str | None, source: str, corrector: str, calibration: str,
-            continuation: str, compare: tuple[str, ...], report: bool,
+            continuation: str | None, compare: tuple[str, ...], report: bool,
             corrector_options: tuple[str, ...], out: str | None) -> None:
     """Bias-correct the scenarios against the reanalysis; save them and the fitted corrector."""
+    from tqdm import tqdm
+
+    from permaplug.core import schema
+    from permaplug.core.atomic import atomic_path
+    from permaplug.core.errors import DataError
     from permaplug.core.plugins import get_corrector
+    from permaplug.correction.pipeline import (
+        CONTINUATION,
+        FEATURES,
+        Correction,
+        correct_dataset,
+        drop_units_without_reference,
+        open_inputs,
+        parse_calibration,
+        split_soil_water_if_needed,
+    )
+
+    continuation = continuation or CONTINUATION
 
     years = parse_calibration(calibration)
     options = parse_key_values(corrector_options, "--corrector-option")
