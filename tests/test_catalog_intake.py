@@ -52,13 +52,16 @@ def test_demo_catalog_entry_reads_through_intake(demo_catalog):
 
 
 def test_permaplug_checks_before_intake_reads_the_file(tmp_path, monkeypatch):
+    from intake.readers.entry import Catalog
+
     calls = []
-    real = catalog_mod.Catalog.from_yaml_file
-    monkeypatch.setattr(catalog_mod.Catalog, "from_yaml_file",
+    real = Catalog.from_yaml_file
+    monkeypatch.setattr(Catalog, "from_yaml_file",
                         staticmethod(lambda p, **kw: calls.append(p) or real(p, **kw)))
-    good = load_catalog("real-tables")  # complete form: intake reads the file itself
+    good = load_catalog("real-tables")
+    assert calls == [] and "cmip5-ipsl-box" in good.names()  # checking and listing: no intake
+    assert good.intake is not None  # complete form: intake reads the file itself
     assert calls == [str(bundled_catalogs()["real-tables"].resolve())]
-    assert good.intake is not None and "cmip5-ipsl-box" in good.names()
     raw = yaml.safe_load(bundled_catalogs()["real-tables"].read_text(encoding="utf-8"))
     raw["entries"]["era5-points"]["reader"] = "os:system"
     bad = tmp_path / "bad.yaml"
