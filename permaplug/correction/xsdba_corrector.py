@@ -54,22 +54,9 @@ def one_time_chunk(da: xr.DataArray) -> xr.DataArray:
     return da
 
 
-def _reorder_block(x: np.ndarray, y: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Within each label along the last axis, give ``y``'s sorted values the ranks of ``x``.
-
-    ``x``, ``y``: arrays ``[..., time]``; ``labels``: ``[time]`` group of each step. Series whose
-    missing values differ between ``x`` and ``y`` are left unchanged.
-    """
-    out = np.array(y, copy=True)
-    for label in np.unique(labels):
-        idx = np.flatnonzero(labels == label)
-        xs, ys = x[..., idx], y[..., idx]
-        same_gaps = (np.isnan(xs) == np.isnan(ys)).all(axis=-1, keepdims=True)
-        order = np.argsort(xs, axis=-1, kind="stable")  # NaN last, like np.sort
-        ranked = np.empty_like(ys)
-        np.put_along_axis(ranked, order, np.sort(ys, axis=-1), axis=-1)
-        out[..., idx] = np.where(same_gaps, ranked, ys)
-    return out
+def _stable_rank(x: np.ndarray) -> np.ndarray:
+    """Rank of each value along the last axis, ties broken by position (NaN ranked last)."""
+    return np.argsort(np.argsort(x, axis=-1, kind="stable"), axis=-1, kind="stable").astype(float)
 
 
 def reorder_like(sim: xr.DataArray, scen: xr.DataArray, group: str) -> xr.DataArray:
@@ -78,16 +65,28 @@ def reorder_like(sim: xr.DataArray, scen: xr.DataArray, group: str) -> xr.DataAr
     xsdba's empirical quantile mapping adds step-wise adjustment factors, so a warmer model month
     can come out colder than a cooler one of the same calendar month. This keeps the corrected
     values of each group and unit (their distribution is unchanged) and hands them out in the
-    order of the model values: the largest corrected value goes to the warmest model month.
+    order of the model values: the largest corrected value goes to the warmest model month
+    (``xsdba.processing.reordering``). Equal model values receive the corrected values in time
+    order (xsdba's own sort is not stable, so it is given the model's ranks with ties broken by
+    time). A group whose missing values differ between ``sim`` and ``scen`` is left unchanged.
     ``sim`` and ``scen`` share dims (``time`` plus any others, e.g. ``scenario``, ``band``).
     """
-    labels = (scen["time"].dt.month.values if group == "time.month"
-              else np.zeros(scen.sizes["time"], int))
-    out = xr.apply_ufunc(
-        _reorder_block, sim, scen, kwargs={"labels": labels},
-        input_core_dims=[["time"], ["time"]], output_core_dims=[["time"]],
-        dask="parallelized", output_dtypes=[scen.dtype],
-    ).transpose(*scen.dims)
+    from xsdba.processing import reordering
+
+    key = xr.apply_ufunc(
+        _stable_rank, sim, input_core_dims=[["time"]], output_core_dims=[["time"]],
+        dask="parallelized", output_dtypes=[float],
+    ).where(sim.notnull())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*grouping other than 'dayofyear'.*")
+        ranked = reordering(key.transpose(*scen.dims), scen, group=group).transpose(*scen.dims)
+    gaps_agree = sim.isnull() == scen.isnull()
+    if group == "time.month":
+        month = scen["time"].dt.month
+        same = gaps_agree.groupby(month).all("time").sel(month=month).drop_vars("month")
+    else:
+        same = gaps_agree.all("time")
+    out = ranked.where(same, scen).transpose(*scen.dims)
     out.attrs = scen.attrs
     return out
 

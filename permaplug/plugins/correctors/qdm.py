@@ -28,20 +28,6 @@ def pad_to_whole_years(da: xr.DataArray) -> tuple[xr.DataArray, int]:
     return da.reindex(time=full), lead
 
 
-def period_windows(n_years: int, window: int, stride: int) -> list[tuple[int, int, int]]:
-    """Blocks of ``stride`` years, each corrected inside a ``window``-year period around it.
-
-    Returns ``(block_start, block_stop, window_start)`` in years from the series start; windows
-    are centred on their block and shifted to stay inside the series.
-    """
-    out = []
-    for b0 in range(0, n_years, stride):
-        b1 = min(b0 + stride, n_years)
-        w0 = (b0 + b1) // 2 - window // 2
-        out.append((b0, b1, int(np.clip(w0, 0, n_years - window))))
-    return out
-
-
 class QuantileDeltaMapping(XsdbaCorrector):
     """Quantile delta mapping (xsdba ``QuantileDeltaMapping``, Cannon et al. 2015).
 
@@ -65,8 +51,27 @@ class QuantileDeltaMapping(XsdbaCorrector):
         if p < 0 or s <= 0 or (p and s > p):
             raise ConfigError(f"corrector 'qdm': need 0 < stride_years <= period_years "
                               f"(got period_years={p}, stride_years={s})")
+        if p and (p % s or (p // s) % 2 == 0):
+            raise ConfigError(f"corrector 'qdm': period_years must be an odd multiple of "
+                              f"stride_years, so each block is the centre of its period (got "
+                              f"period_years={p}, stride_years={s})")
 
     def _adjust(self, adj: TrainAdjust, sim: xr.DataArray) -> xr.DataArray:
+        """Adjust in moving periods with xsdba's ``stack_periods`` / ``unstack_periods``.
+
+        The series (padded to whole years) is cut into ``period_years`` periods starting every
+        ``stride_years``; each period is adjusted on its own (quantiles within the period) and
+        each ``stride_years`` block is taken from the period centred on it (the first and last
+        blocks from the first and last periods). When the last complete period does not end
+        with the series, one more period, the last ``period_years`` of the series, supplies the
+        years after the last period's centre block.
+
+        xsdba rebuilds the unstacked time axis from day offsets, which is exact only in a
+        calendar of equal months, so the periods are stacked on a 360-day stand-in of the
+        monthly axis (same months, position for position) and the real stamps put back after.
+        """
+        from xsdba.base import stack_periods, unstack_periods
+
         window, stride = int(self.options["period_years"]), int(self.options["stride_years"])
         kw = {"interp": self.options["interp"], "extrapolation": self.options["extrapolation"]}
         if not np.issubdtype(sim.time.dtype, np.datetime64) or window == 0:
@@ -75,20 +80,34 @@ class QuantileDeltaMapping(XsdbaCorrector):
         n_years = padded.sizes["time"] // 12
         if n_years <= window:
             return adj.adjust(sim, **kw)
-        blocks = period_windows(n_years, window, stride)
-        starts = sorted({w0 for _, _, w0 in blocks})
-        fake_time = padded.time.isel(time=slice(0, 12 * window))
-        stacked = xr.concat(
-            [padded.isel(time=slice(12 * w0, 12 * (w0 + window))).assign_coords(time=fake_time)
-             for w0 in starts],
-            dim=pd.Index(starts, name="_period"),
-        )
-        scen = adj.adjust(stacked, **kw)
-        pieces = []
-        for b0, b1, w0 in blocks:
-            piece = scen.sel(_period=w0).isel(time=slice(12 * (b0 - w0), 12 * (b1 - w0)))
-            pieces.append(piece.drop_vars("_period").assign_coords(
-                time=padded.time.isel(time=slice(12 * b0, 12 * b1))))
-        out = xr.concat(pieces, dim="time")
+        real_time = padded["time"]
+        months360 = xr.date_range(f"{int(real_time.dt.year[0]):04d}-01-01",
+                                  periods=real_time.size, freq="MS", calendar="360_day",
+                                  use_cftime=True)
+        stacked = stack_periods(padded.assign_coords(time=months360), window=window,
+                                stride=stride, freq="YS", dim="period")
+        n_periods = stacked.sizes["period"]
+        last_start = (n_periods - 1) * stride  # years from the series start
+        periods = stacked.drop_vars("period_length")
+        if last_start != n_years - window:  # add the period that ends with the series
+            tail = padded.isel(time=slice(12 * (n_years - window), None))
+            periods = xr.concat([periods, tail.assign_coords(time=stacked["time"])
+                                 .expand_dims(period=[periods["period"].values[0]])],
+                                dim="period", join="override")
+        months = pd.date_range("2000-01-01", periods=stacked.sizes["time"], freq="MS")
+        scen = adj.adjust(periods.assign_coords(time=months), **kw)  # the model's calendar
+        scen = scen.assign_coords(time=stacked["time"])
+        regular = scen.isel(period=slice(0, n_periods)).assign_coords(period=stacked["period"])
+        out = unstack_periods(regular, dim="period")
+        n_out = out.sizes["time"]
+        if not np.array_equal(out["time"].values, months360[:n_out]):
+            raise RuntimeError("xsdba.unstack_periods did not return consecutive months")
+        if n_periods < scen.sizes["period"]:
+            keep = 12 * (last_start + (window // stride + 1) // 2 * stride)
+            end = scen.isel(period=-1, drop=True).isel(
+                time=slice(keep - 12 * (n_years - window), None))
+            out = xr.concat([out.isel(time=slice(0, keep)), end], dim="time")
+        out = out.assign_coords(time=real_time.values[:out.sizes["time"]])
+        out = out.drop_vars([c for c in out.coords if c not in padded.coords])
         out.attrs = scen.attrs
         return out.isel(time=slice(lead, lead + sim.sizes["time"]))
