@@ -1,27 +1,20 @@
 """permaplug: a pluggy-based deep-learning pipeline for Alaska's active-layer temperatures.
 
-The plugin contracts are exported lazily (PEP 562): ``import permaplug`` and
-``permaplug.hookimpl`` import neither torch nor xarray; ``permaplug.Model`` imports torch on
-first access, as a model plugin needs it anyway.
+The plugin contracts are exported lazily (PEP 562): ``import permaplug`` imports nothing but
+this module; ``permaplug.hookimpl`` imports pluggy, ``permaplug.Source`` no xarray, and
+``permaplug.Model`` torch on first access (a model plugin needs it anyway).
 """
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
-
-from permaplug.core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from permaplug.core.corrector import Corrector
     from permaplug.core.explainer import Explainer, ExplainInputs
+    from permaplug.core.hookspecs import hookimpl
     from permaplug.core.model import Model, ModelDims
     from permaplug.core.source import Source
-
-try:
-    __version__ = version("permaplug")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 _LAZY: dict[str, str] = {
     "Corrector": "permaplug.core.corrector",
@@ -30,11 +23,24 @@ _LAZY: dict[str, str] = {
     "Model": "permaplug.core.model",
     "ModelDims": "permaplug.core.model",
     "Source": "permaplug.core.source",
+    "hookimpl": "permaplug.core.hookspecs",
 }
 """Exported name -> module defining it (imported on first access)."""
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("permaplug")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed metadata on first use
+        globals()["__version__"] = value = _version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'permaplug' has no attribute {name!r}")
@@ -44,7 +50,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_LAZY, "__version__"])
 
 
 __all__ = [

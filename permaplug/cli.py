@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from permaplug import __version__
 from permaplug.commands import (
     catalog,
     correct,
@@ -58,7 +57,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 @click.group(cls=PermaplugGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", prog_name="permaplug")
+@click.version_option(None, "--version", package_name="permaplug", prog_name="permaplug")
 def cli() -> None:
     """permaplug: model Alaska's active-layer soil temperatures with deep learning.
 
@@ -78,7 +77,10 @@ def resolve_catalog(name: str | None) -> Path | None:
     first use; an already built one is found without importing the emulator)."""
     from permaplug.demo.cache import DEMO_VERSION, built_demo_catalog, demo_catalog_names
 
-    version = DEMO_VERSION if name is None else demo_catalog_names().get(name)
+    if name is None:
+        version: str | None = DEMO_VERSION
+    else:
+        version = demo_catalog_names().get(name) if name.startswith("demo-v") else None
     if version is None:
         return None
     found = built_demo_catalog(version)

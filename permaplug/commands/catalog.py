@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import click
-import yaml
 
 from permaplug.commands.options import catalog_option
 
@@ -58,6 +57,8 @@ def show(ctx: click.Context, name: str, catalog_path: str | None) -> None:
            "options": e.options, "metadata": e.metadata}
     if e.description:
         doc["description"] = e.description
+    import yaml
+
     click.echo(yaml.safe_dump(doc, sort_keys=False).rstrip())
 
 

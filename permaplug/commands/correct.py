@@ -30,12 +30,18 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
             continuation: str | None, compare: tuple[str, ...], report: bool,
             corrector_options: tuple[str, ...], out: str | None) -> None:
     """Bias-correct the scenarios against the reanalysis; save them and the fitted corrector."""
+    from permaplug.core.plugins import get_corrector
+
+    options = parse_key_values(corrector_options, "--corrector-option")
+    for name in (corrector, *compare):
+        get_corrector(name)  # unknown names fail before any data (or xsdba) is loaded
+    get_corrector(corrector)(**options)  # so do unknown or bad options
+
     from tqdm import tqdm
 
     from permaplug.core import schema
     from permaplug.core.atomic import atomic_path
     from permaplug.core.errors import DataError
-    from permaplug.core.plugins import get_corrector
     from permaplug.correction.pipeline import (
         CONTINUATION,
         FEATURES,
@@ -48,12 +54,7 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
     )
 
     continuation = continuation or CONTINUATION
-
     years = parse_calibration(calibration)
-    options = parse_key_values(corrector_options, "--corrector-option")
-    for name in (corrector, *compare):
-        get_corrector(name)  # unknown names fail before any data is read
-    get_corrector(corrector)(**options)  # so do unknown or bad options
     out_dir = Path(out) if out else Path(f"correct-{corrector}")
     scen, obs = open_inputs(catalog_path, None, source)
     scen = split_soil_water_if_needed(scen, obs)

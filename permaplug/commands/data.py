@@ -6,7 +6,6 @@ import warnings
 import click
 
 from permaplug.commands.options import catalog_option
-from permaplug.core import schema
 from permaplug.scale.options import dask_scheduler_option
 
 
@@ -16,6 +15,8 @@ def data() -> None:
 
 
 def _summary(ds, out) -> str:
+    from permaplug.core import schema
+
     dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
     times = ds["time"].values if "time" in ds.dims else None
     span = f", {str(times.min())[:7]}..{str(times.max())[:7]}" if times is not None else ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import yaml
 
 from permaplug.core.errors import ConfigError
 
@@ -21,6 +20,8 @@ corrector_option_option = click.option(
 
 def parse_key_values(pairs: tuple[str, ...] | list[str], option: str) -> dict[str, Any]:
     """``["a=1", "b=true"]`` -> ``{"a": 1, "b": True}`` (values read as YAML scalars)."""
+    import yaml
+
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -5,19 +5,19 @@ import json
 
 import click
 
-from permaplug.core.plugins import get_registry
-
 
 @click.command(name="plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins(as_json: bool) -> None:
     """List installed plugins."""
+    from permaplug.core.plugins import get_registry
+
     reg = get_registry()
     rows = [
         {
             "kind": p.kind, "name": p.name, "distribution": p.distribution, "version": p.version,
             "origin": "built-in" if p.builtin else "third-party",
-            "class": f"{p.cls.__module__}.{p.cls.__qualname__}",
+            "class": p.class_path,
         }
         for p in sorted(reg.all(), key=lambda p: (p.kind, p.name))
     ]

@@ -5,7 +5,6 @@ import importlib
 from pathlib import Path
 
 import click
-import yaml
 
 from permaplug.commands.options import catalog_option, corrector_option_option, parse_key_values
 from permaplug.core.errors import ConfigError, NotAvailableError
@@ -42,6 +41,8 @@ def _explicit(ctx: click.Context, name: str) -> bool:
 
 
 def _build_config(ctx: click.Context, params: dict):
+    import yaml
+
     from permaplug.training.config import RunConfig, parse_hparams, parse_years, resolve_models
 
     data: dict = {}
@@ -133,19 +134,27 @@ def _build_config(ctx: click.Context, params: dict):
 @click.pass_context
 def run(ctx: click.Context, **params) -> None:
     """Train and evaluate models; write a run folder (Table 2, Figure 4, checkpoints)."""
-    from permaplug.scale.launch import scale_out
+    from permaplug.core.plugins import get_corrector
     from permaplug.training.config import CONFIG_FILE, RunConfig
+
+    # the options, model names and catalog are checked before torch or any data is loaded,
+    # so that a mistake is answered at once
+    checked = None if params["resume"] else _build_config(ctx, params)
+    if checked is not None and checked[0].catalog is not None:
+        from permaplug.core.catalog import load_catalog
+
+        load_catalog(checked[0].catalog)
+    corrector_options = parse_key_values(params["corrector_options"], "--corrector-option")
+    if params["do_project"]:  # a bad corrector name or option fails before training
+        get_corrector(params["corrector"])(**corrector_options)
+
+    from permaplug.scale.launch import scale_out
     from permaplug.training.runs import default_run_dir, execute_run, mark_run_complete
 
     if not scale_out(ctx, params, _build_config):
         return  # a torchrun rank other than 0: it trained alongside rank 0, writes nothing
 
     steps = {s: _step(s) for s in ("project", "explain", "report") if params[f"do_{s}"]}
-    corrector_options = parse_key_values(params["corrector_options"], "--corrector-option")
-    if "project" in steps:  # a bad corrector name or option fails before training
-        from permaplug.core.plugins import get_corrector
-
-        get_corrector(params["corrector"])(**corrector_options)
     if params["resume"]:
         if not params["out_dir"]:
             raise ConfigError("--resume needs --out DIR (the run folder to continue)")
@@ -164,7 +173,7 @@ def run(ctx: click.Context, **params) -> None:
             if _explicit(ctx, fld):
                 setattr(cfg, fld, getattr(given, fld))
     else:
-        cfg, _models = _build_config(ctx, params)
+        cfg, _models = checked
         out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(
             cfg.source, [m for v in params["models"] for m in v.split(",") if m])
     if params["quiet"] and cfg.catalog is None:  # build the demo data silently if needed

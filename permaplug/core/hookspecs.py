@@ -9,19 +9,25 @@ Every hook receives a ``register`` callback and calls it once per class it provi
         register(MyModel)
 
 Classes (not instances) are registered: they are built later from a catalog entry or a run
-configuration. Each class carries a unique ``name`` within its kind.
+configuration. Each class carries a unique ``name`` within its kind. A class whose module is
+expensive to import can be registered by import path and name instead, and is imported the
+first time it is used (the built-ins do this, so listing plugins imports no torch)::
+
+    @permaplug.hookimpl
+    def register_models(register):
+        register("my_plugin.net:MyModel", name="my-model")
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("permaplug")
 hookimpl = pluggy.HookimplMarker("permaplug")
 
-Register = Callable[[type[Any]], None]
+Register = Callable[..., None]
+"""``register(cls)`` or ``register("package.module:Class", name="x")``."""
 
 
 @hookspec

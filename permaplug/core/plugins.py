@@ -5,14 +5,23 @@ third party's. ``PERMAPLUG_LOAD_PLUGINS`` restricts third-party loading: unset =
 plugin; a comma-separated list of distribution names = only those; empty = built-ins only.
 A plugin that fails to import (or raises while registering) is recorded with its distribution
 and error, shown by ``permaplug plugins``, and the other plugins keep working.
+
+A plugin registers either a class or, lazily, the class's import path with its name
+(``register("pkg.module:Class", name="x")``): listing plugins and checking names then imports
+nothing heavy, and the class is imported the first time it is used (:attr:`PluginInfo.cls`).
+The built-in plugins register lazily, so ``permaplug --help`` and ``permaplug plugins`` import
+neither torch nor xarray.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
 import inspect
 import os
+import re
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pluggy
@@ -25,13 +34,20 @@ BUILTIN_DIST = "permaplug"
 ENV_LOAD = "PERMAPLUG_LOAD_PLUGINS"
 
 
+_TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
 @dataclass(frozen=True)
 class PluginInfo:
-    """One registered class: its kind, name, and where it came from."""
+    """One registered class: its kind, name, and where it came from.
+
+    ``target`` is the class, or its import path ``"package.module:Class"`` when registered
+    lazily; :attr:`cls` imports it on first use (PluginError naming the plugin if that fails).
+    """
 
     kind: str
     name: str
-    cls: type
+    target: type | str
     distribution: str
     version: str
     entry_point: str
@@ -39,6 +55,32 @@ class PluginInfo:
     @property
     def builtin(self) -> bool:
         return self.distribution == BUILTIN_DIST
+
+    @property
+    def class_path(self) -> str:
+        """``package.module.Class``, without importing a lazily registered class."""
+        if isinstance(self.target, str):
+            return self.target.replace(":", ".")
+        return f"{self.target.__module__}.{self.target.__qualname__}"
+
+    @cached_property
+    def cls(self) -> type:
+        """The plugin class (imported now if it was registered by import path)."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, qualname = self.target.partition(":")
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:
+            raise PluginError(f"{self.distribution}: {self.kind} {self.name!r} ({self.target}) "
+                              f"could not be loaded: {type(exc).__name__}: {exc}") from exc
+        _check_class(self.kind, obj, self.distribution)
+        if obj.name != self.name:
+            raise PluginError(f"{self.distribution}: {self.kind} registered as {self.name!r} "
+                              f"but {self.class_path}.name is {obj.name!r}")
+        return obj
 
 
 @dataclass(frozen=True)
@@ -77,7 +119,9 @@ class Registry:
         return sorted(self.plugins[kind])
 
     def info(self, kind: str, name: str) -> PluginInfo:
-        self.get(kind, name)
+        """Where ``name`` comes from, without importing a lazily registered class."""
+        if name not in self.plugins.get(kind, {}):
+            self.get(kind, name)  # UnknownPluginError
         return self.plugins[kind][name]
 
     def all(self) -> list[PluginInfo]:
@@ -95,10 +139,12 @@ def _wanted(dist: str) -> bool:
 
 
 def _dist_of(ep: md.EntryPoint) -> tuple[str, str]:
+    """(distribution name, version) of an entry point (its metadata file parsed once)."""
     dist = getattr(ep, "dist", None)
     if dist is None:
         return ("unknown", "")
-    return (dist.metadata["Name"] or "unknown", dist.version or "")
+    meta = dist.metadata
+    return (meta["Name"] or "unknown", meta["Version"] or "")
 
 
 def build_registry(extra_plugins: list[tuple[Any, str]] | None = None) -> Registry:
@@ -113,8 +159,8 @@ def build_registry(extra_plugins: list[tuple[Any, str]] | None = None) -> Regist
     origin: dict[int, tuple[str, str, str]] = {}
 
     seen: set[tuple[str, str]] = set()
-    for ep in sorted(md.entry_points(group=GROUP), key=lambda e: (_dist_of(e)[0] != BUILTIN_DIST, e.name)):
-        dist, version = _dist_of(ep)
+    found = [(ep, *_dist_of(ep)) for ep in md.entry_points(group=GROUP)]
+    for ep, dist, version in sorted(found, key=lambda f: (f[1] != BUILTIN_DIST, f[0].name)):
         if (dist, ep.name) in seen or not _wanted(dist):
             continue
         seen.add((dist, ep.name))
@@ -139,9 +185,9 @@ def build_registry(extra_plugins: list[tuple[Any, str]] | None = None) -> Regist
         for impl in reversed(caller.get_hookimpls()):
             dist, version, ep_name = origin.get(id(impl.plugin), ("unknown", "", impl.plugin_name))
 
-            def register(cls: type, _kind: str = kind, _d: str = dist, _v: str = version,
-                         _ep: str = ep_name) -> None:
-                _add(reg, _kind, cls, _d, _v, _ep)
+            def register(target: type | str, name: str | None = None, _kind: str = kind,
+                         _d: str = dist, _v: str = version, _ep: str = ep_name) -> None:
+                _add(reg, _kind, target, name, _d, _v, _ep)
 
             try:
                 impl.function(register=register)
@@ -155,21 +201,39 @@ def build_registry(extra_plugins: list[tuple[Any, str]] | None = None) -> Regist
     return reg
 
 
-def _add(reg: Registry, kind: str, cls: type, dist: str, version: str, ep: str) -> None:
+def _check_class(kind: str, cls: Any, dist: str) -> None:
+    """PluginError/TypeError unless ``cls`` is a concrete class with a ``name``."""
     name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise PluginError(f"{dist}: {kind} class {cls.__qualname__} has no 'name' attribute")
+    if not isinstance(cls, type) or not isinstance(name, str) or not name:
+        what = getattr(cls, "__qualname__", repr(cls))
+        raise PluginError(f"{dist}: {kind} class {what} has no 'name' attribute")
     if inspect.isabstract(cls):  # recorded as a broken plugin by the caller; the rest load
         raise TypeError(f"{kind} class {cls.__qualname__} does not implement "
                         f"{', '.join(sorted(cls.__abstractmethods__))}")
+
+
+def _add(reg: Registry, kind: str, target: type | str, name: str | None, dist: str,
+         version: str, ep: str) -> None:
+    if isinstance(target, str):  # lazy: checked when the class is first used
+        if not _TARGET_RE.match(target):  # TypeError: recorded as a broken plugin
+            raise TypeError(f"{kind} {target!r}: register a class or an import path "
+                            "'package.module:Class'")
+        if not name:
+            raise TypeError(f"{kind} {target!r} registered by import path needs name=...")
+    else:
+        _check_class(kind, target, dist)
+        if name is not None and name != target.name:
+            raise PluginError(f"{dist}: {kind} class {target.__qualname__} registered as "
+                              f"{name!r} but its name is {target.name!r}")
+        name = target.name
+    info = PluginInfo(kind, name, target, dist, version, ep)
     existing = reg.plugins[kind].get(name)
-    if existing is not None and existing.cls is not cls:
+    if existing is not None and existing.target != target:
         raise PluginError(
             f"Two plugins register the {kind} {name!r}: {existing.distribution} "
-            f"({existing.cls.__module__}.{existing.cls.__qualname__}) and {dist} "
-            f"({cls.__module__}.{cls.__qualname__})"
+            f"({existing.class_path}) and {dist} ({info.class_path})"
         )
-    reg.plugins[kind][name] = PluginInfo(kind, name, cls, dist, version, ep)
+    reg.plugins[kind][name] = info
 
 
 _lock = threading.Lock()

@@ -26,9 +26,10 @@ def cache_root() -> Path:
 
 def demo_dir(version: str = DEMO_VERSION) -> Path:
     """Folder of the demo data of ``version`` (default: the current one) in the cache."""
-    from permaplug.demo.params import params_for
+    if version != DEMO_VERSION:
+        from permaplug.demo.params import params_for
 
-    params_for(version)  # an unknown version is a ConfigError
+        params_for(version)  # an unknown version is a ConfigError
     return cache_root() / f"demo-v{version}"
 
 

@@ -2,26 +2,28 @@
 
 Five networks (``tcn``, ``transformer``, ``conv1dlstm``, ``gru``, ``bilstm``) and three
 baselines (``persistence``, ``climatology``, ``seasonal-naive``). ``template.py`` shows how to
-write another one.
+write another one. They are registered by import path (imported when first used), so that
+loading the registry -- ``permaplug --help``, ``permaplug plugins`` -- imports no torch.
 """
 from __future__ import annotations
 
 from permaplug.core.hookspecs import hookimpl
-from permaplug.plugins.models.bilstm import BiLSTMModel
-from permaplug.plugins.models.climatology import Climatology
-from permaplug.plugins.models.conv1dlstm import Conv1DLSTMModel
-from permaplug.plugins.models.gru import GRUModel
-from permaplug.plugins.models.persistence import Persistence
-from permaplug.plugins.models.seasonal_naive import SeasonalNaive
-from permaplug.plugins.models.tcn import TCNModel
-from permaplug.plugins.models.transformer import TransformerModel
 
-NETWORKS = (TCNModel, TransformerModel, Conv1DLSTMModel, GRUModel, BiLSTMModel)
-BASELINES = (Persistence, Climatology, SeasonalNaive)
+MODELS: dict[str, str] = {
+    "tcn": "permaplug.plugins.models.tcn:TCNModel",
+    "transformer": "permaplug.plugins.models.transformer:TransformerModel",
+    "conv1dlstm": "permaplug.plugins.models.conv1dlstm:Conv1DLSTMModel",
+    "gru": "permaplug.plugins.models.gru:GRUModel",
+    "bilstm": "permaplug.plugins.models.bilstm:BiLSTMModel",
+    "persistence": "permaplug.plugins.models.persistence:Persistence",
+    "climatology": "permaplug.plugins.models.climatology:Climatology",
+    "seasonal-naive": "permaplug.plugins.models.seasonal_naive:SeasonalNaive",
+}
+"""Model name -> class import path (networks first, then baselines)."""
 
 
 @hookimpl
 def register_models(register):
     """Register the built-in networks and baselines."""
-    for cls in NETWORKS + BASELINES:
-        register(cls)
+    for name, target in MODELS.items():
+        register(target, name=name)

@@ -1,20 +1,24 @@
-"""Built-in source plugins, registered through the `permaplug` entry-point group."""
+"""Built-in source plugins, registered through the `permaplug` entry-point group.
+
+Registered by import path (imported when first used), so that loading the registry imports
+no xarray.
+"""
 from __future__ import annotations
 
 from permaplug.core.hookspecs import hookimpl
+
+SOURCES: dict[str, str] = {
+    "climate-reanalyzer": "permaplug.plugins.sources.climate_reanalyzer:ClimateReanalyzerSource",
+    "era5land": "permaplug.plugins.sources.era5land:ERA5LandSource",
+    "cmip": "permaplug.plugins.sources.cmip:CMIPSource",
+    "usgs-lithology": "permaplug.plugins.sources.usgs_lithology:USGSLithologySource",
+    "openlandmap": "permaplug.plugins.sources.openlandmap:OpenLandMapSource",
+}
+"""Source name -> class import path."""
 
 
 @hookimpl
 def register_sources(register):
     """Register the built-in sources."""
-    from permaplug.plugins.sources.climate_reanalyzer import ClimateReanalyzerSource
-    from permaplug.plugins.sources.cmip import CMIPSource
-    from permaplug.plugins.sources.era5land import ERA5LandSource
-    from permaplug.plugins.sources.openlandmap import OpenLandMapSource
-    from permaplug.plugins.sources.usgs_lithology import USGSLithologySource
-
-    register(ClimateReanalyzerSource)
-    register(ERA5LandSource)
-    register(CMIPSource)
-    register(USGSLithologySource)
-    register(OpenLandMapSource)
+    for name, target in SOURCES.items():
+        register(target, name=name)
