@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
@@ -228,7 +229,8 @@ def test_post_training_steps_run_in_order_before_the_complete_marker(tmp_path, m
     assert res.exit_code == 0, res.output
     assert [c[0] for c in calls] == ["project", "explain", "report"]
     assert calls[0][1] == (out, None, ["rcp45", "rcp85"], "qm", 2040)
-    assert calls[0][2] == {"corrector_options": {"preserve_order": True}}
+    assert calls[0][2]["corrector_options"] == {"preserve_order": True}
+    assert calls[0][2]["echo"] is click.echo
     assert calls[1][1] == (out, "shap")
     assert calls[2][1] == ([out], out / "report.html")
     assert (out / "COMPLETE").read_text().split()[1:] == ["train", "evaluate", "project",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from permaplug.commands.options import catalog_option, corrector_option_option, parse_key_values
+from permaplug.commands.options import corrector_option_option, parse_key_values
 
 
 @click.command(name="project")
@@ -19,17 +19,24 @@ from permaplug.commands.options import catalog_option, corrector_option_option, 
 @click.option("--end", type=click.IntRange(2024, 2100), default=2030, show_default=True,
               help="Last projected year (2024-2100).")
 @corrector_option_option
-@catalog_option
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
+              help="Catalog of the scenarios (default: the run's own); the historical table "
+                   "is read from the run folder.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def project(run_dir: Path, scenarios: str | None, corrector: str, end: int,
             corrector_options: tuple[str, ...], catalog_path: str | None,
             no_progress: bool) -> None:
-    """Project a run's networks under bias-corrected climate scenarios."""
+    """Project a run's networks under bias-corrected climate scenarios.
+
+    The historical table comes from the run folder (RUN_DIR/inputs); only the scenarios are
+    read from a catalog.
+    """
     from permaplug.projection.pipeline import project_run
 
     nc = project_run(run_dir, catalog_path, scenarios.split(",") if scenarios else None,
                      corrector=corrector, end=end, progress=not no_progress,
-                     corrector_options=parse_key_values(corrector_options, "--corrector-option"))
+                     corrector_options=parse_key_values(corrector_options, "--corrector-option"),
+                     echo=click.echo)
     summary = json.loads((nc.parent / "summary.json").read_text(encoding="utf-8"))
     click.echo(f"data: {summary['data']}")
     click.echo(f"projections ({', '.join(summary['scenarios'])}; corrector {summary['corrector']}; "

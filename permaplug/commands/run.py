@@ -186,7 +186,7 @@ def run(ctx: click.Context, **params) -> None:
     if "project" in steps:
         scen = [s for s in (params["scenarios"] or "").split(",") if s] or None
         path = steps["project"](out, cfg.catalog, scen, params["corrector"], params["end"],
-                                corrector_options=corrector_options)
+                                corrector_options=corrector_options, echo=click.echo)
         click.echo(f"Projections written to {path}")
     if "explain" in steps:
         click.echo(f"Explanations written to {steps['explain'](out, 'shap')}")

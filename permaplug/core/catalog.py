@@ -97,6 +97,25 @@ def _is_path_key(key: str) -> bool:
     return key in _PATH_KEYS or key.endswith(_PATH_SUFFIXES)
 
 
+def path_options(options: dict[str, Any]) -> list[str]:
+    """The values of the path options in ``options`` (files, folders or glob patterns), in
+    order; nested mappings and lists are searched too."""
+    found: list[str] = []
+
+    def walk(val: Any, is_path: bool) -> None:
+        if isinstance(val, dict):
+            for k, v in val.items():
+                walk(v, _is_path_key(str(k)))
+        elif isinstance(val, (list, tuple)):
+            for v in val:
+                walk(v, is_path)
+        elif is_path and isinstance(val, str):
+            found.append(val)
+
+    walk(options, False)
+    return found
+
+
 def _inside(path: str, root: Path) -> bool:
     """True when ``path`` stays inside ``root`` both as written and with symbolic links
     resolved (a link inside the catalog folder pointing elsewhere is an escape)."""

@@ -141,12 +141,12 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
     """Explain every trained network of ``run_dir`` on its test windows; return the output
     folder (``RUN_DIR/explanations/<explainer>``).
 
-    ``table``: the run's historical table when already loaded (default: reloaded from the
-    run's source and catalog). ``options`` go to the explainer plugin (e.g. ``nsamples``).
+    ``table``: the run's historical table when already loaded (default: the table stored in
+    the run folder, ``RUN/inputs``). ``options`` go to the explainer plugin (e.g. ``nsamples``).
     """
     from permaplug.training.loop import configure_threads
     from permaplug.training.predict import window_set
-    from permaplug.training.runs import load_run, load_table
+    from permaplug.training.runs import load_run
     from permaplug.training.windows import window_index
 
     if n_background < 1 or n_explained < 1:
@@ -164,8 +164,7 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
         raise ConfigError(f"--model {not_networks[0]}: not a trained network of run {run_dir} "
                           f"(networks: {', '.join(run.network_names) or 'none'})")
     if table is None:
-        table = load_table(run.config.source, run.config.catalog,
-                           getattr(run.config, "spatial", "bands"))
+        table = run.table()  # stored in the run folder: the catalog is not read
     label = run.data_label
     arrays = run.arrays(table)
     norm = run.normaliser

@@ -1,5 +1,11 @@
 """``project_run``: scenario projections, skill against truth and permafrost indicators.
 
+Reads: the historical (reanalysis) table from the run folder (``RUN/inputs``, stored by
+``run``), and only the scenarios (and scenario truth) from a catalog -- the run's own, or
+``--catalog``, which may hold nothing but the scenario entry. When that catalog also holds the
+run's reanalysis entry, its files are compared with the hash stored with the run and a change
+is reported in one line (the stored table is used either way).
+
 For one run folder: bias-correct the catalog's scenarios against the run's reanalysis table,
 continue the historical table with each corrected scenario (:mod:`.tables`), let every trained
 network predict each month from 2024-01 to December ``end`` (windows roll from the last 24
@@ -19,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -190,19 +197,24 @@ def scenario_difference(proj: xr.DataArray, a: str = "rcp85", b: str = "rcp26",
 
 def project_run(run_dir: Path, catalog_path: str | None = None,
                 scenarios: list[str] | None = None, corrector: str = "qm", end: int = 2030,
-                progress: bool = True, corrector_options: dict | None = None) -> Path:
+                progress: bool = True, corrector_options: dict | None = None,
+                echo: Callable[[str], None] = print) -> Path:
     """Project every trained network of ``run_dir`` under the catalog's scenarios.
 
-    ``catalog_path``: None = the catalog the run was trained from (the bundled demo data when
-    that was None). ``corrector``: a registered corrector name or ``"none"``;
+    ``catalog_path``: where the scenarios are read; None = the catalog the run was trained from
+    (the bundled demo data when that was None). The historical table is the one stored in the
+    run folder. ``corrector``: a registered corrector name or ``"none"``;
     ``corrector_options``: its options (they extend the output folder's name, e.g.
-    ``qm+preserve_order=True-2030``). Returns the path
-    of ``projections.nc`` (see the module docstring for everything written next to it).
+    ``qm+preserve_order=True-2030``). ``echo`` receives what is read from where, and the line
+    about a changed reanalysis. Returns the path of ``projections.nc`` (see the module
+    docstring for everything written next to it).
     """
     from permaplug.core.catalog import load_catalog
+    from permaplug.core.errors import CatalogError
     from permaplug.correction.pipeline import corrected_scenarios
+    from permaplug.training.inputs import reanalysis_change, stored_table_path
     from permaplug.training.loop import configure_threads
-    from permaplug.training.runs import load_run, load_table
+    from permaplug.training.runs import load_run
 
     run_dir = Path(run_dir)
     run = load_run(run_dir)
@@ -214,10 +226,26 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
     options = dict(corrector_options or {})
     get_corrector(corrector)(**options)  # an unknown name or option fails before any data is read
     label = corrector + "".join(f"+{k}={v}" for k, v in options.items())
-    catalog_path = catalog_path if catalog_path is not None else run.config.catalog
-    cat = load_catalog(catalog_path)
-    table = load_table(run.config.source, catalog_path,
-                       getattr(run.config, "spatial", "bands"))
+    stored = stored_table_path(run_dir)
+    own = catalog_path is None
+    catalog_path = run.config.catalog if own else catalog_path
+    try:
+        cat = load_catalog(catalog_path)
+    except CatalogError as exc:
+        if not own or stored is None:
+            raise
+        raise CatalogError(f"{exc}; the run's catalog is only needed for the scenarios (the "
+                           f"historical table is {stored}): give --catalog with the scenario "
+                           "entries") from None
+    if stored is not None:
+        note = reanalysis_change(run_dir, cat)
+        if note:
+            echo(note)
+    table = run.table()
+    echo(f"historical table: {stored or 'assembled again from ' + str(cat.path)}; "
+         f"scenarios: {cat.path}")
+    sources = {"historical_table": str(stored) if stored else str(cat.path),
+               "scenarios_catalog": str(cat.path)}
     years = pd.DatetimeIndex(table["time"].values).year
     calibration = (int(years.min()), int(years.max()))
     if "cell" in table.dims:  # gridded mode: per-cell correction, chunked along cells (issue 8)
@@ -234,15 +262,16 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
                                                  options=options)
     truth = skill.truth_by_scenario(cat, [str(x) for x in corrected["scenario"].values],
                                     "grid" if "cell" in table.dims else "bands")
-    return write_projections(run, table, corrected, label, end, truth, progress)
+    return write_projections(run, table, corrected, label, end, truth, progress, sources)
 
 
 def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: str, end: int,
                       truth: dict[str, xr.DataArray] | None = None,
-                      progress: bool = True) -> Path:
+                      progress: bool = True, sources: dict[str, str] | None = None) -> Path:
     """Project, then write every output into ``RUN/projections/<corrector>-<end>/``.
 
     ``truth``: ``{scenario: (time, unit, layer) degC}`` scenario truth for the skill table.
+    ``sources``: where the inputs were read (kept in ``summary.json``).
     Returns the path of ``projections.nc``.
     """
     run_dir = Path(run.path)
@@ -281,6 +310,7 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         "historical_end": hist_end,
         "rcp85_minus_rcp26_stl1_degC": scenario_difference(proj),
         "skill_against_truth": has_skill,
+        "inputs": dict(sources or {}),
     }
     if truth and {"rcp85", "rcp26"} <= set(truth) and all(
             skill.covers(truth[k], proj) for k in ("rcp26", "rcp85")):

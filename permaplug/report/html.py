@@ -110,9 +110,16 @@ def provenance(run: Path) -> str:
     cfg = _config(run)
     res = cfg.get("resolved") or {}
     label = _label(run)
+    inputs = _json(run / "inputs" / "inputs.json")
+    rean = inputs.get("reanalysis") or {}
     rows = [
         ("data", label), ("source", cfg.get("source", "?")),
         ("catalog", cfg.get("catalog") or "bundled demo catalog"),
+        ("stored inputs", (f"inputs/{inputs.get('table')}"
+                           + (f", inputs/{inputs['catalog_copy']}" if inputs.get("catalog_copy")
+                              else "")) if inputs else "not stored (older run folder)"),
+        ("reanalysis sha256", (f"{rean['sha256']} ({rean['entry']}: {rean['files']} files, "
+                               f"{rean['bytes']} bytes)") if rean else "not recorded"),
         ("table span", " .. ".join(res.get("table_span", [])) or "?"),
         ("training years", "-".join(map(str, cfg.get("train_years", [])))),
         ("test years", "-".join(map(str, cfg.get("test_years", [])))),

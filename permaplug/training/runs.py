@@ -9,6 +9,8 @@ Layout (``runs/<timestamp>-<source>-<model>/``)::
     comparison.md/.csv     every model side by side (paper Table 2 layout), "data: <label>"
     checkpoints/<model>/   model.pt (state_dict), config.json, normaliser.json, history.json
     figures/               observed_vs_predicted.png (paper Figure 4), loss_curves.png
+    inputs/                the table trained on (table.nc or table.zarr), the catalog it was
+                           built from, the reanalysis files' SHA-256 (training/inputs.py)
     COMPLETE               written last
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ from permaplug.training import figures
 from permaplug.training.baseline import Baseline
 from permaplug.training.checkpoint import load_checkpoint, read_config, save_checkpoint
 from permaplug.training.config import CONFIG_FILE, RunConfig, resolve_models
+from permaplug.training.inputs import open_stored_table, save_inputs, stored_table_path
 from permaplug.training.loop import TrainConfig, configure_threads, remove_state, train_model
 from permaplug.training.metrics import model_metrics
 from permaplug.training.normalise import Normaliser
@@ -194,6 +197,9 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
                           "continue it, or choose another folder)")
     models = resolve_models(cfg.models)
     configure_threads(cfg.threads)
+    stored = open_stored_table(out_dir) if resume and table is None else None
+    if stored is not None:  # resume from the run's own table, not the catalog
+        table = stored
     table = load_table(cfg.source, cfg.catalog, cfg.spatial) if table is None else table
     label = schema.data_label(table)
     prep = prepare(table, cfg)
@@ -204,6 +210,10 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
 
         remove_stale_temporaries(out_dir)
     echo(f"Run folder: {out_dir}" + (" (resuming)" if resume else ""))
+    if stored is None:
+        save_inputs(table, out_dir)
+    echo(f"table: {stored_table_path(out_dir)}"
+         + (" (stored with the run; the catalog is not read)" if stored is not None else ""))
     resolved = {
         "data": label, "models": models, "permaplug_version": __version__,
         "dynamic_features": list(prep.arrays.dynamic_names),
@@ -311,6 +321,15 @@ class Run:
                                   f"{', '.join(self.model_names) or 'none'}")
             self._models[name] = load_checkpoint(self.path / "checkpoints" / name, device)
         return self._models[name]
+
+    def table(self) -> xr.Dataset:
+        """The table the run was trained on, from ``inputs/`` (a run folder written before
+        runs stored their inputs: assembled again from its catalog)."""
+        stored = open_stored_table(self.path)
+        if stored is not None:
+            return stored
+        return load_table(self.config.source, self.config.catalog,
+                          getattr(self.config, "spatial", "bands"))
 
     def arrays(self, table: xr.Dataset) -> SeriesArrays:
         """``table`` as model arrays with this run's features (z from the stored statistics)."""
