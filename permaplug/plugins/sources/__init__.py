@@ -13,6 +13,8 @@ SOURCES: dict[str, str] = {
     "cmip": "permaplug.plugins.sources.cmip:CMIPSource",
     "usgs-lithology": "permaplug.plugins.sources.usgs_lithology:USGSLithologySource",
     "openlandmap": "permaplug.plugins.sources.openlandmap:OpenLandMapSource",
+    "station-soil-temperature": "permaplug.plugins.sources.station_soil:"
+                                "StationSoilTemperatureSource",
 }
 """Source name -> class import path."""
 
