@@ -56,7 +56,7 @@ def test_run_writes_every_output(gru_run):
                 "comparison.csv", "figures/observed_vs_predicted.png", "figures/loss_curves.png",
                 "COMPLETE"]:
         assert (out / rel).is_file() and (out / rel).stat().st_size > 0, rel
-    for model in ["gru", "persistence", "climatology", "seasonal-naive"]:
+    for model in ["gru", "persistence", "climatology", "seasonal-naive", "linear"]:
         for f in ["model.pt", "config.json", "normaliser.json"]:
             assert (out / "checkpoints" / model / f).is_file(), (model, f)
     assert not (out / "checkpoints" / "gru" / "state.pt").exists()
@@ -69,13 +69,14 @@ def test_metrics_predictions_and_table_agree(gru_run):
     out, _ = gru_run
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"] == "synthetic CLI table"
-    assert set(metrics["models"]) == {"gru", "persistence", "climatology", "seasonal-naive"}
+    assert set(metrics["models"]) == {"gru", "persistence", "climatology", "seasonal-naive",
+                                      "linear"}
     gru = metrics["models"]["gru"]
     assert gru["data"] == "synthetic CLI table" and gru["kind"] == "network"
     assert set(gru) >= {"overall", "per_layer", "per_band", "per_band_layer"}
     pred = pd.read_parquet(out / "predictions.parquet")
     assert list(pred.columns) == ["time", "band", "layer", "observed", "predicted", "model"]
-    assert len(pred) == 4 * 3 * 36 * 4  # models x bands x test months x layers
+    assert len(pred) == 5 * 3 * 36 * 4  # models x bands x test months x layers
     assert pd.DatetimeIndex(pred["time"]).year.min() == 2008
     sub = pred[pred["model"] == "gru"]
     rmse = float(np.sqrt(((sub["predicted"] - sub["observed"]) ** 2).mean()))
@@ -96,7 +97,7 @@ def test_metrics_predictions_and_table_agree(gru_run):
 def test_load_run_predicts_what_the_run_evaluated(gru_run, small_table):
     out, _ = gru_run
     run = load_run(out)
-    assert run.model_names == ["gru", "persistence", "climatology", "seasonal-naive"]
+    assert run.model_names == ["gru", "persistence", "climatology", "seasonal-naive", "linear"]
     assert run.network_names == ["gru"]
     assert run.normaliser.train_years == [2001, 2007]
     assert run.normaliser.z_stats is not None

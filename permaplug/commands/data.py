@@ -29,8 +29,9 @@ def _summary(ds, out) -> str:
               help="Reanalysis source plugin (or entry name) in the catalog.")
 @click.option("--static", "static", default="usgs-lithology,openlandmap", show_default=True,
               help="Comma-separated static sources to join ('' for none).")
-@click.option("--spatial", type=click.Choice(["bands", "grid"]), default="bands",
-              show_default=True, help="Latitude-band means or gridded land cells.")
+@click.option("--spatial", type=click.Choice(["bands", "grid", "sites"]), default="bands",
+              show_default=True,
+              help="Latitude-band means, gridded land cells, or observed sites.")
 @catalog_option
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Output file: .nc (NetCDF) or .parquet.")

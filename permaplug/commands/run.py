@@ -35,9 +35,44 @@ def _step(name: str):
                                 f"run with --no-{name}") from None
 
 
+def _site_steps(cfg, steps: dict) -> dict:
+    """Drop the steps a site run cannot do, each with a note: projections need a scenario
+    entry in the catalog; SHAP attributions are defined per band/cell, not per site."""
+    if cfg.spatial != "sites":
+        return steps
+    from permaplug.core.catalog import load_catalog
+
+    kept = dict(steps)
+    if "project" in kept and not load_catalog(cfg.catalog).find_all("scenario"):
+        kept.pop("project")
+        click.echo("note: projection skipped: the site catalog has no scenario entry")
+    if "explain" in kept:
+        kept.pop("explain")
+        click.echo("note: SHAP explanation skipped: not defined for --spatial sites")
+    return kept
+
+
 def _explicit(ctx: click.Context, name: str) -> bool:
     src = ctx.get_parameter_source(name)
     return src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _catalog_defaults(catalog: str | None) -> dict:
+    """The catalog's ``metadata.run_defaults`` (options a bundled real catalog such as
+    ``toolik`` brings: source, spatial, years...); command-line options and --config win."""
+    if not catalog:
+        return {}
+    from permaplug.core.catalog import load_catalog
+
+    defaults = load_catalog(catalog).metadata.get("run_defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"catalog {catalog}: metadata.run_defaults must be a mapping")
+    known = set(_FIELDS.values()) | {"train_years", "test_years"}
+    bad = sorted(set(defaults) - known)
+    if bad:
+        raise ConfigError(f"catalog {catalog}: metadata.run_defaults has unknown key(s) "
+                          f"{', '.join(bad)}; known: {', '.join(sorted(known))}")
+    return dict(defaults)
 
 
 def _build_config(ctx: click.Context, params: dict):
@@ -56,9 +91,10 @@ def _build_config(ctx: click.Context, params: dict):
             raise ConfigError(f"--config {path}: expected a YAML mapping of run options")
         loaded.pop("resolved", None)
         data.update(loaded)
+    defaults = _catalog_defaults(params.get("catalog_path") or data.get("catalog"))
     for opt, fld in _FIELDS.items():
         if _explicit(ctx, opt) or fld not in data:
-            data[fld] = params[opt]
+            data[fld] = defaults.get(fld, params[opt]) if not _explicit(ctx, opt) else params[opt]
     if _explicit(ctx, "drop_features") or "drop_features" not in data:
         data["drop_features"] = list(params["drop_features"])
     if _explicit(ctx, "models") or "models" not in data:
@@ -67,7 +103,8 @@ def _build_config(ctx: click.Context, params: dict):
         data["models"] = [data["models"]]
     for opt in ("train_years", "test_years"):
         if _explicit(ctx, opt) or opt not in data:
-            data[opt] = parse_years(params[opt], "--" + opt.replace("_", "-"))
+            text = params[opt] if _explicit(ctx, opt) else defaults.get(opt, params[opt])
+            data[opt] = parse_years(text, "--" + opt.replace("_", "-"))
         elif isinstance(data[opt], str):
             data[opt] = parse_years(data[opt], f"{opt} in --config")
     origin = f"--config {params['config_file']}" if params["config_file"] else "options"
@@ -87,8 +124,10 @@ def _build_config(ctx: click.Context, params: dict):
               help="Model to train (repeat or comma-separate); 'all' = every network. "
                    "Baselines are always evaluated too.")
 @catalog_option
-@click.option("--spatial", type=click.Choice(["bands", "grid"]), default="bands", show_default=True,
-              help="Latitude bands (paper) or grid cells with their band as embedding index.")
+@click.option("--spatial", type=click.Choice(["bands", "grid", "sites"]), default="bands",
+              show_default=True,
+              help="Latitude bands (paper), grid cells with their band as embedding index, or "
+                   "observed sites (a catalog's run_defaults may set it).")
 @click.option("--epochs", type=int, default=50, show_default=True, help="Training epochs.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per batch.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
@@ -176,6 +215,7 @@ def run(ctx: click.Context, **params) -> None:
         cfg, _models = checked
         out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(
             cfg.source, [m for v in params["models"] for m in v.split(",") if m])
+    steps = _site_steps(cfg, steps)
     if params["quiet"] and cfg.catalog is None:  # build the demo data silently if needed
         from permaplug.demo.build import ensure_demo_catalog
 

@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # intake and xarray are imported when an entry is opened, not
 
 READER = "permaplug.core.catalog:PermaplugReader"
 ENTRY_CLS = "intake.readers.entry:ReaderDescription"
-ROLES = ("reanalysis", "scenario", "static", "scenario_truth")
+ROLES = ("reanalysis", "scenario", "static", "scenario_truth", "observations")
 ALLOWED_TEMPLATES = ("CATALOG_DIR", "PERMAPLUG_RESOURCES")
 _TEMPLATE_RE = re.compile(r"\{([^{}]*)\}")
 _PATH_KEYS = ("path", "paths", "root", "region", "sftlf", "unit_table")

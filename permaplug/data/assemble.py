@@ -62,9 +62,13 @@ def assemble_table(catalog: Any, source: str = "era5land",
     interpolated with a warning, longer ones raise DataError. A band (or cell) without any data
     warns and stays missing with ``empty_units="warn"``, raises with ``"error"`` (training).
     """
-    if spatial not in ("bands", "grid"):
-        raise ConfigError(f"--spatial {spatial!r}: use 'bands' or 'grid'")
+    if spatial not in ("bands", "grid", "sites"):
+        raise ConfigError(f"--spatial {spatial!r}: use 'bands', 'grid' or 'sites'")
     cat = _as_catalog(catalog)
+    if spatial == "sites":  # observed targets at sites, nothing filled (permaplug.data.sites)
+        from permaplug.data.sites import assemble_sites
+
+        return assemble_sites(cat, source)
     name = cat.find("reanalysis", source)
     entry = cat.entry(name)
     overrides = {"spatial": spatial} if (spatial == "grid" or "spatial" in entry.options) else {}

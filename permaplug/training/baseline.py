@@ -24,6 +24,9 @@ class Baseline(Model):
     """
 
     trainable = False
+    needs_dynamic: bool = False
+    """True: ``fit`` and ``predict_series`` also take ``dynamic=`` ``[U, T, F]`` (the run's
+    inputs in physical units), and ``fit`` ``dynamic_names=`` and ``train_months=`` ``[T]``."""
 
     def fit(self, target: torch.Tensor, band: torch.Tensor, month: torch.Tensor) -> Baseline:
         """Fit from the training years' series (``target`` holds NaN outside them)."""

@@ -14,7 +14,7 @@ from permaplug.core.errors import ConfigError
 from permaplug.core.plugins import get_registry
 
 NETWORKS: tuple[str, ...] = ("tcn", "transformer", "conv1dlstm", "gru", "bilstm")
-BASELINES: tuple[str, ...] = ("persistence", "climatology", "seasonal-naive")
+BASELINES: tuple[str, ...] = ("persistence", "climatology", "seasonal-naive", "linear")
 CONFIG_FILE = "config.yaml"
 
 
@@ -25,7 +25,7 @@ class RunConfig:
 
     source: str = "era5land"
     catalog: str | None = None
-    spatial: str = "bands"  # bands | grid (issue 8: cells with a band coordinate)
+    spatial: str = "bands"  # bands | grid (issue 8: cells with a band coordinate) | sites
     models: list[str] = field(default_factory=lambda: ["all"])
     epochs: int = 50
     batch_size: int = 32
@@ -78,8 +78,8 @@ class RunConfig:
         return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
     def validate(self) -> None:
-        if self.spatial not in ("bands", "grid"):
-            raise ConfigError(f"--spatial {self.spatial!r}: use 'bands' or 'grid'")
+        if self.spatial not in ("bands", "grid", "sites"):
+            raise ConfigError(f"--spatial {self.spatial!r}: use 'bands', 'grid' or 'sites'")
         for key in ("train_years", "test_years"):
             years = getattr(self, key)
             if len(years) != 2 or int(years[0]) > int(years[1]):

@@ -1,5 +1,7 @@
 """The training loop: Adam on MSE in normalised units, seeded, checkpointed every epoch.
 
+Target layers that were not observed (NaN) are masked out of the loss (:func:`masked_mse`).
+
 Determinism: the model is initialised after ``torch.manual_seed(seed)``; each epoch's shuffle
 and dropout draw from generators seeded by ``(seed, epoch)``, so an interrupted run resumed
 from its last epoch checkpoint continues exactly as if it had never stopped.
@@ -94,6 +96,22 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + 12345) % (2**63 - 1)
 
 
+def masked_mse(pred: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """MSE of ``pred`` against ``y`` ``[B, L]`` over the observed (finite) entries of ``y`` only.
+
+    A target layer that was not observed (NaN, e.g. a station without a sensor in that layer)
+    adds nothing to the loss or its gradient. Without missing entries this is exactly
+    :func:`torch.nn.functional.mse_loss`. ``reduction``: ``mean`` (over observed entries) or
+    ``sum``.
+    """
+    ok = torch.isfinite(y)
+    if bool(ok.all()):
+        return torch.nn.functional.mse_loss(pred, y, reduction=reduction)
+    diff = torch.where(ok, pred - torch.where(ok, y, 0.0), 0.0)
+    total = (diff**2).sum()
+    return total if reduction == "sum" else total / ok.sum().clamp(min=1)
+
+
 def evaluate_loss(model: Model, data: WindowSet, batch_size: int, device: torch.device) -> float:
     """Mean MSE (normalised units) of ``model`` over every window of ``data``."""
     model.eval()
@@ -102,8 +120,8 @@ def evaluate_loss(model: Model, data: WindowSet, batch_size: int, device: torch.
         for start in range(0, len(data), max(batch_size, 256)):
             x, band, static, y = data.batch(slice(start, start + max(batch_size, 256)))
             pred = model(x.to(device), band.to(device), static.to(device))
-            total += float(torch.nn.functional.mse_loss(pred, y.to(device), reduction="sum"))
-            n += y.numel()
+            total += float(masked_mse(pred, y.to(device), reduction="sum"))
+            n += int(torch.isfinite(y).sum())
     return total / max(n, 1)
 
 
@@ -204,8 +222,8 @@ def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet
             mine, weight = dist.shard(rows)
             x, band, static, y = train.batch(mine)
             opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.mse_loss(
-                net(x.to(device), band.to(device), static.to(device)), y.to(device))
+            loss = masked_mse(net(x.to(device), band.to(device), static.to(device)),
+                              y.to(device))
             scale = dist.loss_scale(len(mine), len(rows), weight)
             (loss if scale == 1.0 else loss * scale).backward()
             opt.step()

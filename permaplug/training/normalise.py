@@ -1,8 +1,8 @@
 """Z-score normalisation with training statistics only, stored with every checkpoint as JSON.
 
 Dynamic features and targets: mean and standard deviation over the training years' months of
-every unit. Static features: over the units. A constant feature gets std 1 (it normalises to
-0). The same statistics normalise scenario tables later (``Run.predict``).
+every unit (NaN skipped; a target layer with no observation at all gets mean 0, std 1).
+Static features: over the units. A constant feature gets std 1 (it normalises to 0). The same statistics normalise scenario tables later (``Run.predict``).
 """
 from __future__ import annotations
 
@@ -19,10 +19,19 @@ from permaplug.core.errors import DataError
 from permaplug.training.windows import SeriesArrays
 
 
-def _stats(values: np.ndarray, axis: tuple[int, ...], what: str) -> tuple[list[float], list[float]]:
+def _stats(values: np.ndarray, axis: tuple[int, ...], what: str,
+           allow_empty: bool = False) -> tuple[list[float], list[float]]:
+    """Mean and std over ``axis``; with ``allow_empty`` an all-NaN feature gets (0, 1)."""
     with np.errstate(invalid="ignore"):
-        mean = np.nanmean(values, axis=axis)
-        std = np.nanstd(values, axis=axis)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slice
+            mean = np.nanmean(values, axis=axis)
+            std = np.nanstd(values, axis=axis)
+    if allow_empty:
+        empty = ~np.isfinite(mean)
+        mean, std = np.where(empty, 0.0, mean), np.where(empty, 1.0, std)
     if not np.isfinite(mean).all():
         raise DataError(f"normalisation: a {what} has no finite value in the training years")
     std = np.where(std > 1e-12, std, 1.0)
@@ -58,7 +67,10 @@ class Normaliser:
             raise DataError(f"no months of the training years {train_years[0]}-{train_years[1]} "
                             "in the table")
         dm, ds = _stats(arrays.dynamic[:, sel], (0, 1), "dynamic feature")
-        tm, ts = _stats(arrays.target[:, sel], (0, 1), "soil temperature layer")
+        # a layer never observed (e.g. no sensor below 100 cm at a station) is never a loss
+        # term nor scored: (0, 1) keeps its predictions finite
+        tm, ts = _stats(arrays.target[:, sel], (0, 1), "soil temperature layer",
+                        allow_empty=not np.isfinite(arrays.target[:, sel]).all(axis=(0, 1)).all())
         if arrays.static.shape[1]:
             sm, ss = _stats(arrays.static, (0,), "static feature")
         else:

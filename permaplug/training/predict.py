@@ -37,9 +37,10 @@ def predict_windows(model: Model, arrays: SeriesArrays, normaliser: Normaliser,
         target = torch.as_tensor(np.concatenate(
             [arrays.target, np.full_like(arrays.target[:, :1], np.nan)], axis=1))
         idx = torch.as_tensor(index)
+        extra = {"dynamic": arrays.dynamic} if getattr(model, "needs_dynamic", False) else {}
         with torch.no_grad():
             out = model.predict_series(target, torch.as_tensor(arrays.band), _months_ext(arrays),
-                                       idx[:, 0], idx[:, 1])
+                                       idx[:, 0], idx[:, 1], **extra)
         return out.numpy().astype(np.float32)
     data = window_set(arrays, normaliser, index)
     model.eval()

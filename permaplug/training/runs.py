@@ -74,6 +74,15 @@ class Prepared:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    counts: dict = field(default_factory=dict)  # windows kept / dropped per split
+
+
+def dynamic_features(table: xr.Dataset, drop: set[str]) -> list[str]:
+    """The per-month inputs: the table's own list (``attrs['dynamic_features']``, site tables)
+    plus the calendar features, else the paper's ``schema.DYNAMIC_FEATURES``."""
+    own = [f for f in str(table.attrs.get("dynamic_features", "")).split(",") if f]
+    names = own + list(schema.CALENDAR_FEATURES) if own else list(schema.DYNAMIC_FEATURES)
+    return [f for f in names if f not in drop]
 
 
 def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
@@ -95,14 +104,15 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
     if cfg.static is None and "cell" in table.dims:  # gridded mode: the cell's latitude too
         static += [s for s in schema.GRID_STATIC_FEATURES if s in table.coords]
     static = [s for s in static if s not in drop]
-    dynamic = [f for f in schema.DYNAMIC_FEATURES if f not in drop] + (["z"] if cfg.use_z else [])
+    dynamic = dynamic_features(table, drop) + (["z"] if cfg.use_z else [])
     z_stats = fit_z(table, tuple(cfg.train_years), cfg.window) if cfg.use_z else None
     z = z_series(table, z_stats) if cfg.use_z else None
     arrays = table_arrays(table, tuple(dynamic), tuple(static), z)
     _check_units(table, arrays)
     normaliser = Normaliser.fit(arrays, tuple(cfg.train_years), cfg.window, z_stats)
-    train = window_index(arrays, tuple(cfg.train_years), cfg.window)
-    test = window_index(arrays, tuple(cfg.test_years), cfg.window)
+    counts: dict[str, dict] = {"train": {}, "test": {}}
+    train = window_index(arrays, tuple(cfg.train_years), cfg.window, counts=counts["train"])
+    test = window_index(arrays, tuple(cfg.test_years), cfg.window, counts=counts["test"])
     if len(train) == 0:
         raise DataError(f"no training windows with targets in {cfg.train_years[0]}-"
                         f"{cfg.train_years[1]} (the table spans {str(arrays.time[0])[:7]}.."
@@ -117,7 +127,7 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
             raise DataError("too few training months for a validation split")
         cut = months[min(max(round(len(months) * (1 - cfg.val_fraction)), 1), len(months) - 1)]
         val, train = train[train[:, 1] >= cut], train[train[:, 1] < cut]
-    return Prepared(arrays, normaliser, train, val, test)
+    return Prepared(arrays, normaliser, train, val, test, counts)
 
 
 def _check_units(table: xr.Dataset, arrays: SeriesArrays) -> None:
@@ -164,8 +174,13 @@ def fit_model(name: str, prep: Prepared, cfg: RunConfig, ckpt_dir: Path, resume:
     t0 = time.perf_counter()
     if isinstance(model, Baseline) or not model.trainable:
         arrays = prep.arrays
+        extra = {}
+        if getattr(model, "needs_dynamic", False):
+            y = arrays.years
+            extra = {"dynamic": arrays.dynamic, "dynamic_names": arrays.dynamic_names,
+                     "train_months": (y >= cfg.train_years[0]) & (y <= cfg.train_years[1])}
         model.fit(_train_target(arrays, cfg.train_years), torch.as_tensor(arrays.band),
-                  torch.as_tensor(arrays.month))
+                  torch.as_tensor(arrays.month), **extra)
         hist = {"train": [], "val": []}
     else:
         tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
@@ -221,12 +236,21 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
         "spatial_dim": prep.arrays.unit_dim, "n_units": len(prep.arrays.units),
         "windows": {"train": len(prep.train), "validation": len(prep.val),
                     "test": len(prep.test)},
+        "windows_dropped": {k: {"missing_inputs": v.get("dropped_missing_inputs", 0),
+                                "missing_targets": v.get("dropped_missing_targets", 0)}
+                            for k, v in prep.counts.items()},
         "table_span": [str(prep.arrays.time[0])[:7], str(prep.arrays.time[-1])[:7]],
         "provenance": str(table.attrs.get("provenance", "")),
     }
     cfg.save(out_dir / CONFIG_FILE, resolved)
     echo(f"data: {label}; {len(prep.train)} training / {len(prep.val)} validation / "
          f"{len(prep.test)} test windows; models: {', '.join(models)}")
+    dropped = {k: (v.get("dropped_missing_inputs", 0), v.get("dropped_missing_targets", 0))
+               for k, v in prep.counts.items()}
+    if any(a or b for a, b in dropped.values()):
+        echo("windows dropped: " + "; ".join(
+            f"{k}: {a} with missing inputs, {b} without any observed target layer"
+            for k, (a, b) in dropped.items()))
 
     frames, metrics, histories = [], {}, {}
     for name in models:
@@ -262,7 +286,8 @@ def write_outputs(out_dir: Path, cfg: RunConfig, prep: Prepared, label: str,
     with atomic_path(out_dir / "predictions.parquet") as tmp:
         predictions.to_parquet(tmp, index=False)
     doc = {"data": label, "source": cfg.source, "test_years": cfg.test_years,
-           "train_years": cfg.train_years, "units": "degC", "models": metrics}
+           "train_years": cfg.train_years, "units": "degC", "windows": prep.counts,
+           "models": metrics}
     write_text_atomic(out_dir / "metrics.json", json.dumps(doc, indent=1))
     kinds = {k: v["kind"] for k, v in metrics.items()}
     write_comparison(comparison_frame(metrics, kinds), out_dir, label, tuple(cfg.test_years),

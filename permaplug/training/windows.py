@@ -5,8 +5,11 @@ target is month ``last + 1`` (paper eq. 2.3-2.5). The scenario signal ``z`` (whe
 value per window, z at the last input month, repeated at every step of the window. Windows are never copied out of the monthly
 arrays: :class:`WindowSet` gathers a batch through an ``unfold`` view when asked.
 
-The spatial dim is generic: ``band`` (six latitude bands) or ``cell`` (gridded mode, with a
-``band`` coordinate giving each cell's band for the band embedding).
+The spatial dim is generic: ``band`` (six latitude bands), ``cell`` (gridded mode) or ``site``
+(site mode); cells and sites have a ``band`` coordinate giving their embedding index.
+
+Missing targets: a window is kept when at least one layer of its target month is observed;
+the loss and every metric skip the missing layers (``permaplug.training.loop.masked_mse``).
 """
 from __future__ import annotations
 
@@ -24,11 +27,12 @@ Z_FEATURE = "z"
 
 
 def unit_dim(ds: xr.Dataset | xr.DataArray) -> str:
-    """The spatial dim of a table: ``band`` or ``cell`` (DataError otherwise)."""
-    for dim in ("band", "cell"):
+    """The spatial dim of a table: ``band``, ``cell`` or ``site`` (DataError otherwise)."""
+    for dim in ("band", "cell", "site"):
         if dim in ds.dims:
             return dim
-    raise DataError(f"table has no 'band' or 'cell' dimension (dims: {', '.join(map(str, ds.dims))})")
+    raise DataError("table has no 'band', 'cell' or 'site' dimension (dims: "
+                    f"{', '.join(map(str, ds.dims))})")
 
 
 def calendar_features(time: np.ndarray) -> dict[str, np.ndarray]:
@@ -99,7 +103,7 @@ def table_arrays(table: xr.Dataset, dynamic_names: tuple[str, ...],
     if udim == "band" or "band" in table.coords:
         band = np.array(table["band"].values, dtype=np.int64)
     else:
-        raise DataError("gridded table has no 'band' coordinate on its 'cell' dimension")
+        raise DataError(f"table has no 'band' coordinate on its {udim!r} dimension")
     dyn = np.stack([_variable(table, n, udim, z) for n in dynamic_names], axis=-1)
     stat = []
     for n in static_names:
@@ -127,17 +131,22 @@ def table_arrays(table: xr.Dataset, dynamic_names: tuple[str, ...],
 
 
 def window_index(arrays: SeriesArrays, years: tuple[int, int], window: int = schema.WINDOW,
-                 need_target: bool = True) -> np.ndarray:
+                 need_target: bool = True, counts: dict | None = None) -> np.ndarray:
     """Windows whose target month lies in ``years`` (inclusive): int64 ``[N, 2]`` (unit, last).
 
     A window needs ``window`` input months inside the series and finite inputs; with
-    ``need_target`` also a finite target. Ordered by target month, then unit.
+    ``need_target`` also at least one observed (finite) target layer. Ordered by target month,
+    then unit. ``counts`` (a dict) receives ``candidates``, ``dropped_missing_inputs``,
+    ``dropped_missing_targets`` (no layer observed; only with ``need_target``) and ``kept``.
     """
     n_units, n_time = arrays.dynamic.shape[:2]
     last = np.arange(window - 1, n_time - 1)
     tyear = arrays.years[last + 1]
     last = last[(tyear >= years[0]) & (tyear <= years[1])]
     if last.size == 0:
+        if counts is not None:
+            counts.update(candidates=0, dropped_missing_inputs=0, dropped_missing_targets=0,
+                          kept=0)
         return np.zeros((0, 2), np.int64)
     uu, ll = np.meshgrid(np.arange(n_units), last, indexing="xy")
     idx = np.stack([uu.ravel(), ll.ravel()], axis=1).astype(np.int64)
@@ -150,8 +159,13 @@ def window_index(arrays: SeriesArrays, years: tuple[int, int], window: int = sch
     keep = bad_inputs == 0
     if Z_FEATURE in names:  # z is taken at the last input month only
         keep &= np.isfinite(arrays.dynamic[idx[:, 0], idx[:, 1], names.index(Z_FEATURE)])
+    inputs_ok = keep.copy()
     if need_target:
-        keep &= np.isfinite(arrays.target[idx[:, 0], idx[:, 1] + 1]).all(axis=-1)
+        keep &= np.isfinite(arrays.target[idx[:, 0], idx[:, 1] + 1]).any(axis=-1)
+    if counts is not None:
+        counts.update(candidates=len(idx), dropped_missing_inputs=int((~inputs_ok).sum()),
+                      dropped_missing_targets=int((inputs_ok & ~keep).sum()),
+                      kept=int(keep.sum()))
     return idx[keep]
 
 
@@ -180,7 +194,7 @@ class WindowSet:
     ``z_col``: the column of the scenario signal z, set to z at each window's last month.
 
     ``batch(rows)`` -> ``x [B, W, F]``, ``band [B]``, ``static [B, S]``, ``y [B, L]`` (y is
-    NaN-free only for windows built with ``need_target``).
+    NaN where a layer is not observed).
     """
 
     def __init__(self, dynamic: np.ndarray, static: np.ndarray, band: np.ndarray,

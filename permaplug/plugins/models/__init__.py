@@ -1,9 +1,9 @@
 """Built-in model plugins, registered through the `permaplug` entry-point group.
 
 Five networks (``tcn``, ``transformer``, ``conv1dlstm``, ``gru``, ``bilstm``) and three
-baselines (``persistence``, ``climatology``, ``seasonal-naive``). ``template.py`` shows how to
-write another one. They are registered by import path (imported when first used), so that
-loading the registry -- ``permaplug --help``, ``permaplug plugins`` -- imports no torch.
+baselines (``persistence``, ``climatology``, ``seasonal-naive``, ``linear``). ``template.py``
+shows how to write another one. They are registered by import path (imported when first used),
+so that loading the registry -- ``permaplug --help``, ``permaplug plugins`` -- imports no torch.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ MODELS: dict[str, str] = {
     "persistence": "permaplug.plugins.models.persistence:Persistence",
     "climatology": "permaplug.plugins.models.climatology:Climatology",
     "seasonal-naive": "permaplug.plugins.models.seasonal_naive:SeasonalNaive",
+    "linear": "permaplug.plugins.models.linear:LinearAnomaly",
 }
 """Model name -> class import path (networks first, then baselines)."""
 

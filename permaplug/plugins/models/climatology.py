@@ -12,7 +12,8 @@ class Climatology(Baseline):
     """Mean soil temperature per band, calendar month and layer over the training years.
 
     State: buffer ``clim`` ``[n_bands, 12, n_layers]`` degC. In gridded mode every cell of a
-    band shares its band's climatology.
+    band shares its band's climatology; in site mode the unit is the site's embedding index. A
+    layer never observed in the training years stays NaN (not predicted, not scored).
     """
 
     name = "climatology"
@@ -33,7 +34,8 @@ class Climatology(Baseline):
                 s = torch.where(ok, vals, torch.zeros_like(vals)).sum(dim=(0, 1))
                 clim[b, m] = torch.where(n > 0, s / n.clamp(min=1), torch.nan)
         present = torch.unique(band)
-        if torch.isnan(clim[present]).any():
+        observed = ~torch.isnan(target).all(dim=0).all(dim=0)  # [L] layers with any data
+        if torch.isnan(clim[present][..., observed]).any():
             raise DataError("climatology: some band has a calendar month with no training data")
         self.clim.copy_(clim)
         return self
