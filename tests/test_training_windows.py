@@ -91,7 +91,7 @@ def test_windows_with_missing_inputs_or_targets_are_dropped(table):
     gappy["t2m"][{"time": 40, "band": 1}] = np.nan
     gappy["stl2"][{"time": 60, "band": 2}] = np.nan  # one layer missing: the window stays
     for v in schema.TARGETS:  # every layer missing: the window goes
-        gappy[v][{"time": 70, "band": 3}] = np.nan
+        gappy[v][{"time": 70, "band": 0}] = np.nan
     arrays = table_arrays(gappy, schema.DYNAMIC_FEATURES, STATIC)
     counts: dict = {}
     idx = window_index(arrays, (2003, 2010), counts=counts)
@@ -99,7 +99,7 @@ def test_windows_with_missing_inputs_or_targets_are_dropped(table):
     hit_input = (idx[:, 0] == 1) & (idx[:, 1] >= 40) & (idx[:, 1] - 23 <= 40)
     assert not hit_input.any()
     assert ((idx[:, 0] == 2) & (idx[:, 1] + 1 == 60)).sum() == 1  # masked in the loss instead
-    assert not ((idx[:, 0] == 3) & (idx[:, 1] + 1 == 70)).any()
+    assert not ((idx[:, 0] == 0) & (idx[:, 1] + 1 == 70)).any()
     assert len(full) - len(idx) == 24 + 1
     assert counts == {"candidates": len(full), "dropped_missing_inputs": 24,
                       "dropped_missing_targets": 1, "kept": len(idx)}
