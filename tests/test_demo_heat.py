@@ -1,4 +1,6 @@
-"""Physics checks of the demo emulator's heat-conduction scheme (issue 4, item 6)."""
+"""Physics checks of the demo emulator's heat-conduction scheme (issue 4, item 6), run on both
+solvers (the NumPy reference and the compiled kernel, issue 16 item 2), and the kernel's
+equality with the reference."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from permaplug.demo import emulator as E
-from permaplug.demo import heat
+from permaplug.demo import heat, heat_kernel
+
+STEPS = {"numpy": heat.step, "compiled": heat_kernel.step}
 
 YEAR_S = 365.0 * 86400.0
 
@@ -28,7 +32,13 @@ def _harmonic(series: np.ndarray, t_years: np.ndarray) -> tuple[np.ndarray, np.n
     return np.hypot(coef[0], coef[1]), np.arctan2(coef[1], coef[0])
 
 
-def test_annual_wave_matches_the_damped_wave_solution():
+@pytest.fixture(params=sorted(STEPS))
+def step(request):
+    """``heat.step`` (NumPy reference) or ``heat_kernel.step`` (compiled): same signature."""
+    return STEPS[request.param]
+
+
+def test_annual_wave_matches_the_damped_wave_solution(step):
     """Without phase change, amplitude ratio exp(-z/d) and lag z/(omega d) within 5 %, using the
     emulator's own grid and its ~7.6-day step (4 steps per month)."""
     col = _uniform(theta=0.0, k=1.2, c=2.0e6)
@@ -44,7 +54,7 @@ def test_annual_wave_matches_the_damped_wave_solution():
     for n in range(steps_per_year * 12):
         t_end = (n + 1) * dt
         surface = amp_surface * np.sin(omega * t_end) * np.ones(2)
-        T, H, _ = heat.step(T, H, col, dt, surface, np.zeros(2), 0.0)
+        T, H, _ = step(T, H, col, dt, surface, np.zeros(2), 0.0)
         if n >= steps_per_year * 8:
             record.append(T[:, 0].copy())
             times.append(t_end / YEAR_S)
@@ -60,7 +70,7 @@ def test_annual_wave_matches_the_damped_wave_solution():
         assert lag == pytest.approx(lag_expected, rel=0.05), f"z={z[i]}"
 
 
-def test_closed_column_with_freezing_conserves_energy():
+def test_closed_column_with_freezing_conserves_energy(step):
     """Insulated top and bottom, ground crossing 0 degC: total enthalpy H(T) stays within 1 %
     of the column's latent heat content after two years of 7.6-day steps."""
     rng = np.random.default_rng(0)
@@ -69,7 +79,7 @@ def test_closed_column_with_freezing_conserves_energy():
     H = heat.enthalpy(T, col)
     e0 = heat.column_energy(heat.enthalpy(T, col), col)
     for _ in range(96):
-        T, H, flux = heat.step(T, H, col, YEAR_S / 48, np.zeros(5), np.full(5, np.inf), 0.0)
+        T, H, flux = step(T, H, col, YEAR_S / 48, np.zeros(5), np.full(5, np.inf), 0.0)
         assert np.all(flux == 0)
     e1 = heat.column_energy(heat.enthalpy(T, col), col)
     latent = heat.RHO_L * 0.35 * col.faces[-1]
@@ -77,7 +87,7 @@ def test_closed_column_with_freezing_conserves_energy():
     assert np.ptp(T[:, 0]) < 5.0  # heat did move: the initial 10 K contrast relaxed
 
 
-def test_driven_column_energy_budget_closes():
+def test_driven_column_energy_budget_closes(step):
     """Freeze-thaw cycles through a snow-like resistance plus a geothermal flux: the change in
     column enthalpy equals the time-integrated boundary fluxes within 1 %."""
     col = _uniform(ncell=3, theta=0.4, k=1.2, c=1.3e6)
@@ -88,7 +98,7 @@ def test_driven_column_energy_budget_closes():
     gained = np.zeros(3)
     for n in range(48 * 3):
         surface = (-8.0 + 18.0 * np.sin(2 * np.pi * n / 48)) * np.array([1.0, 1.2, 0.8])
-        T, H, flux = heat.step(T, H, col, dt, surface, np.full(3, 0.4), 0.06)
+        T, H, flux = step(T, H, col, dt, surface, np.full(3, 0.4), 0.06)
         gained += (flux + 0.06) * dt
     change = heat.column_energy(heat.enthalpy(T, col), col) - e0
     assert np.max(np.abs(change - gained)) <= 0.01 * np.max(np.abs(gained))
@@ -106,7 +116,7 @@ def test_temperature_inverts_enthalpy(t, theta, width):
     assert slope[0, 0] > 0
 
 
-def test_latent_heat_makes_a_zero_curtain():
+def test_latent_heat_makes_a_zero_curtain(step):
     """A wet column cooled from +2 degC stays in its freezing range (0 to -w) far longer at
     0.6 m than a dry one, and the liquid share falls monotonically with temperature."""
     dt = YEAR_S / 48
@@ -118,7 +128,7 @@ def test_latent_heat_makes_a_zero_curtain():
         i = int(np.argmin(np.abs(col.z - 0.62)))
         n = 0
         for _ in range(48):
-            T, H, _ = heat.step(T, H, col, dt, np.array([-5.0]), np.array([0.3]), 0.0)
+            T, H, _ = step(T, H, col, dt, np.array([-5.0]), np.array([0.3]), 0.0)
             n += int(-0.5 <= T[i, 0] <= 0.05)
         return n
 
@@ -143,3 +153,104 @@ def test_snow_insulates_the_ground():
     winter = np.array([m % 12 in (0, 1, 2) for m in range(months)])
     assert out.snow_depth[winter, 1].mean() > 3 * out.snow_depth[winter, 0].mean()
     assert out.stl[winter, 2, 1].mean() > out.stl[winter, 2, 0].mean() + 1.0
+
+
+def _freezing_block(ncell: int, seed: int) -> tuple[heat.Column, np.ndarray, np.ndarray]:
+    """Columns with varied soils, a random start across 0 degC (so Newton needs 1-8 iterations,
+    differently per cell)."""
+    rng = np.random.default_rng(seed)
+    nz = heat.FACES.size - 1
+    shape = (nz, ncell)
+    col = heat.Column(c_solid=rng.uniform(0.8e6, 2.2e6, shape), theta=rng.uniform(0.0, 0.6, shape),
+                      k_thawed=rng.uniform(0.3, 2.0, shape), k_frozen=rng.uniform(0.5, 3.0, shape),
+                      width=rng.uniform(0.3, 2.0, shape), f_res=rng.uniform(0.02, 0.1, shape))
+    T = rng.normal(-1.0, 4.0, shape)
+    return col, T, heat.enthalpy(T, col)
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-7])
+def test_compiled_step_equals_the_reference(tol):
+    """Several tiles of cells converging after different counts (the block's count is the
+    reference's), an insulated cell, a Newton start guess: T, H and flux within 1e-9."""
+    ncell = 3 * heat_kernel.TILE + 17
+    col, T, H = _freezing_block(ncell, 1)
+    rng = np.random.default_rng(2)
+    surface = rng.normal(-5.0, 10.0, ncell)
+    r = rng.uniform(0.0, 1.0, ncell)
+    r[5] = np.inf
+    guess = H + rng.normal(0.0, 1e5, H.shape)
+    for h_guess in (None, guess):
+        ref = heat.step(T, H, col, 7 * 86400.0, surface, r, 0.06, tol=tol, h_guess=h_guess)
+        new = heat_kernel.step(T, H, col, 7 * 86400.0, surface, r, 0.06, tol=tol,
+                               h_guess=h_guess)
+        np.testing.assert_allclose(new[0], ref[0], rtol=0, atol=1e-9)  # T, K
+        np.testing.assert_allclose(new[1], ref[1], rtol=1e-12, atol=1e-3)  # H, J m-3
+        np.testing.assert_allclose(new[2], ref[2], rtol=0, atol=1e-9)  # W m-2
+        assert new[2][5] == 0.0
+
+
+def test_block_iteration_count_is_the_references():
+    """A block whose tiles converge after different numbers of iterations: the compiled
+    kernel's count is the reference's (the number of tridiagonal solves it made)."""
+    ncell = 2 * heat_kernel.TILE
+    col, T, H = _freezing_block(ncell, 3)
+    T[:, heat_kernel.TILE:] = 5.0 + np.abs(T[:, heat_kernel.TILE:])  # second tile: all thawed
+    H = heat.enthalpy(T, col)
+    surface = np.where(np.arange(ncell) < heat_kernel.TILE, 15.0, 6.0)
+    solves = []
+    solve = heat._solve_tridiagonal
+
+    def counting(*args):
+        solves.append(1)
+        return solve(*args)
+
+    heat._solve_tridiagonal = counting
+    try:
+        heat.step(T, H, col, 7 * 86400.0, surface, np.zeros(ncell), 0.06)
+    finally:
+        heat._solve_tridiagonal = solve
+    p = heat_kernel.column_props(col)
+    h, t, slope = H.copy(), np.empty_like(H), np.empty_like(H)
+    count = heat_kernel.advance(
+        T, H, h, h, False, t, slope, p["props"], p["k_frozen"], p["log_k_ratio"], p["f_res"],
+        p["width"], p["dz"], 7 * 86400.0, surface, np.zeros(ncell), 0.06, 8, 1e-3,
+        np.empty((T.shape[0] - 1, ncell)), np.empty(ncell), np.empty(ncell))
+    assert 1 < len(solves) < 8
+    assert count == len(solves)
+
+
+def test_compiled_run_equals_the_reference():
+    """The emulator's whole monthly loop (snow, drive, Newton start from the last step's
+    change, float32 monthly means) on real-forcing demo cells: the compiled engine gives the
+    reference's state within 1e-6 K and its monthly outputs within float32 rounding."""
+    from permaplug.demo.forcing import reanalysis_forcing
+    from permaplug.demo.grid import demo_grid
+    from permaplug.demo.simulate import _days, _snowfall, snow_density
+    from permaplug.demo.soil import soil_from_statics, static_fields
+
+    grid = demo_grid(2.0)
+    lat, lon = grid.cell_lat, grid.cell_lon
+    soil = soil_from_statics(static_fields(lat, lon, 0))
+    forcing, _ = reanalysis_forcing(lat, lon, 0)
+    # calibrated-style surface: a scalar snow-conductivity factor, a melt factor per cell
+    surface = E.Surface(density=snow_density(lat), n_thaw=soil.n_thaw, snow_k_factor=1.3,
+                        ddf=np.linspace(2.0, 4.0, lat.size))
+    state = E.initial_state(soil.column, forcing.sel("1940-01", "1969-12").t2m.mean(axis=0))
+    f = forcing.sel("2000-01", "2003-12")
+    profiles = {eng: np.zeros((f.time.size, soil.column.faces.size, lat.size))
+                for eng in E.ENGINES}
+    runs = {eng: E.run(state, soil.column, surface, f.t2m, _snowfall(f), _days(f), 4,
+                       profile=profiles[eng], engine=eng) for eng in E.ENGINES}
+    (s_new, o_new), (s_ref, o_ref) = runs["compiled"], runs["numpy"]
+    np.testing.assert_allclose(s_new.T, s_ref.T, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(profiles["compiled"], profiles["numpy"], rtol=0, atol=1e-6)
+    assert np.ptp(profiles["numpy"][:, 0]) > 10  # the surface face follows the seasons
+    np.testing.assert_allclose(s_new.swe, s_ref.swe, rtol=0, atol=1e-9)
+    for name in E.MonthlyOutput.__dataclass_fields__:
+        a, b = getattr(o_new, name), getattr(o_ref, name)
+        assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+        ulp = np.spacing(np.abs(b)).astype(float)
+        assert np.all(np.abs(a.astype(float) - b) <= np.maximum(ulp, 1e-6)), name
+    assert np.ptp(o_ref.stl) > 10  # the seasons really froze and thawed the ground
+    with pytest.raises(ValueError, match="engine"):
+        E.run(state, soil.column, surface, f.t2m, _snowfall(f), _days(f), engine="fortran")

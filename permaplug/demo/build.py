@@ -32,7 +32,7 @@ from permaplug.demo.cache import (  # noqa: F401 - cache_root, demo_catalog_name
     demo_catalog_names,
     demo_dir,
 )
-from permaplug.demo.emulator import STEPS_PER_MONTH
+from permaplug.demo.emulator import ENGINES, STEPS_PER_MONTH
 from permaplug.demo.forcing import model_cell_fields, read_era5_points
 from permaplug.demo.grid import demo_grid, ipsl_grid
 from permaplug.demo.params import params_for
@@ -203,7 +203,7 @@ See docs/demo-data.md in permaplug for every formula.
 
 def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: int | None = None,
                progress: bool = True, steps_per_month: int = STEPS_PER_MONTH,
-               version: str = DEMO_VERSION) -> Path:
+               version: str = DEMO_VERSION, engine: str = "compiled") -> Path:
     """Build the demo data set into ``out_dir`` and return the path of its ``catalog.yaml``.
 
     Deterministic for a given ``seed``. ``n_cells`` (about that many land cells) overrides
@@ -212,10 +212,14 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
     build, recognised by its ``catalog.yaml``). ``steps_per_month`` sets the emulator's time
     step (default 4, about a week; tests use 1 for speed -- the catalog records it).
     ``version`` picks the emulator parameters of that demo version (default: the current one).
+    ``engine``: the emulator's solver (:data:`permaplug.demo.emulator.ENGINES`; ``numpy`` is the
+    slow reference, same data within rounding).
     """
     params = params_for(version)
     if not 1 <= steps_per_month <= 30:
         raise ConfigError(f"steps_per_month={steps_per_month}: use 1 to 30")
+    if engine not in ENGINES:
+        raise ConfigError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
     out_dir = Path(out_dir)
     is_demo = (out_dir / "catalog.yaml").exists()
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not is_demo)):
@@ -224,7 +228,7 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
     grid = demo_grid(resolution, n_cells)
     t0, cpu0, child0 = _time.perf_counter(), _time.process_time(), _children_cpu()
     sim = simulate(grid, seed=seed, progress=progress, steps_per_month=steps_per_month,
-                   params=params)
+                   params=params, engine=engine)
     history = _history(seed, grid.resolution, version)
     with atomic_path(out_dir, suffix="") as tmp:
         tmp.mkdir(parents=True)

@@ -103,17 +103,30 @@ def initial_state(col: heat.Column, t_mean: np.ndarray) -> State:
     return State(T=T, H=heat.enthalpy(T, col), swe=np.zeros(t_mean.size))
 
 
+ENGINES = ("compiled", "numpy")
+"""``compiled``: :mod:`permaplug.demo.heat_kernel` (numba, the default); ``numpy``: the NumPy
+reference (:func:`permaplug.demo.heat.step`), same results within rounding, ~10-20x slower."""
+
+
 def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: np.ndarray,
         days: np.ndarray, steps_per_month: int = STEPS_PER_MONTH, record: bool = True,
-        progress: bool = False, desc: str = "emulator", profile: np.ndarray | None = None
+        progress: bool = False, desc: str = "emulator", profile: np.ndarray | None = None,
+        engine: str = "compiled"
         ) -> tuple[State, MonthlyOutput | None]:
     """Run the emulator over ``nt`` months of forcing; returns the final state and monthly means.
 
     ``t2m`` degC and ``sf`` (snowfall, mm per month) are (nt, ncell); ``days`` (nt,) the days in
     each month. With ``record=False`` (spin-up) nothing is accumulated. ``profile``, if given an
     (nt, nz + 1, ncell) array, receives the monthly mean temperature (degC) of the ground
-    surface (row 0: the top face, under the snow) and of every volume centre (rows 1..nz).
+    surface (row 0: the top face, under the snow) and of every volume centre (rows 1..nz). ``engine`` is one of
+    :data:`ENGINES`; both advance all cells of the block together with the same physics and the
+    same Newton stopping rule (largest change over the block).
     """
+    if engine == "compiled":
+        return _run_compiled(state, col, surface, t2m, sf, days, steps_per_month, record,
+                             progress, desc, profile)
+    if engine != "numpy":
+        raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
     nt, ncell = t2m.shape
     t_sub = substep_temperature(t2m, steps_per_month)
     k_snow = snow_conductivity(surface.density) * surface.snow_k_factor
@@ -156,3 +169,44 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
         bar.update()
     bar.close()
     return State(T, H, swe), out
+
+
+def _run_compiled(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray,
+                  sf: np.ndarray, days: np.ndarray, steps_per_month: int, record: bool,
+                  progress: bool, desc: str, profile: np.ndarray | None
+                  ) -> tuple[State, MonthlyOutput | None]:
+    """:func:`run` through :func:`permaplug.demo.heat_kernel.run_months`."""
+    from permaplug.demo import heat_kernel as K
+
+    nt, ncell = t2m.shape
+    t_sub = np.ascontiguousarray(substep_temperature(t2m, steps_per_month), dtype=float)
+    k_snow = snow_conductivity(surface.density) * surface.snow_k_factor  # as the reference
+    k_snow = np.ascontiguousarray(np.broadcast_to(np.asarray(k_snow, float), (ncell,)))
+    lw = np.ascontiguousarray(heat.layer_weights(col.faces, schema.LAYERS))  # (4, nz)
+    p = K.column_props(col)
+    T = np.array(state.T, dtype=float, order="C")
+    H = np.array(state.H, dtype=float, order="C")
+    swe = np.array(state.swe, dtype=float)
+    dh = np.zeros_like(H)
+    has_dh = np.zeros(1, dtype=np.bool_)
+    shape4, shape1 = ((nt, schema.N_LAYERS, ncell), (nt, ncell)) if record else ((0, 0, 0), (0, 0))
+    out = MonthlyOutput(*(np.zeros(shape4, np.float32) for _ in range(2)),
+                        *(np.zeros(shape1, np.float32) for _ in range(4)))
+    prof = np.zeros((0, 0, 0)) if profile is None else profile
+    if profile is not None and profile.shape != (nt, col.faces.size, ncell):
+        raise ValueError(f"profile: expected shape {(nt, col.faces.size, ncell)}, "
+                         f"not {profile.shape}")
+    per_cell = lambda a: np.ascontiguousarray(np.broadcast_to(np.asarray(a, float), (ncell,)))
+    args = (np.ascontiguousarray(sf, dtype=float), np.asarray(days, float),
+            per_cell(surface.density), k_snow, per_cell(surface.n_thaw), per_cell(surface.ddf),
+            int(steps_per_month), float(Q_GEOTHERMAL), *(
+                getattr(out, k) for k in MonthlyOutput.__dataclass_fields__), bool(record),
+            prof, profile is not None)
+    bar = tqdm(total=nt, desc=desc, unit="month", disable=not progress, leave=False)
+    for m in range(nt):
+        K.run_months(m, m + 1, T, H, dh, has_dh, swe, p["props"], p["k_frozen"],
+                     p["log_k_ratio"], p["f_res"], p["width"], p["dz"], lw, t_sub, *args)
+        bar.update()
+    bar.close()
+    final = State(T, H, swe)
+    return final, (out if record else None)

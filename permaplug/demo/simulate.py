@@ -69,9 +69,10 @@ def _days(f: CellForcing) -> np.ndarray:
 
 
 def _truth_worker(state: E.State, col, surface: E.Surface, t2m: np.ndarray, sf: np.ndarray,
-                  days: np.ndarray, steps: int) -> E.MonthlyOutput:
+                  days: np.ndarray, steps: int, engine: str = "compiled") -> E.MonthlyOutput:
     """Run stacked scenario columns (module-level so a worker process can import it)."""
-    _, out = E.run(state, col, surface, t2m, sf, days, steps_per_month=steps, record=True)
+    _, out = E.run(state, col, surface, t2m, sf, days, steps_per_month=steps, record=True,
+                   engine=engine)
     return out
 
 
@@ -102,13 +103,14 @@ def _split(out: E.MonthlyOutput, n: int) -> list[E.MonthlyOutput]:
 
 def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
              steps_per_month: int = E.STEPS_PER_MONTH, workers: int | None = None,
-             params: EmulatorParams | None = None) -> Simulation:
+             params: EmulatorParams | None = None, engine: str = "compiled") -> Simulation:
     """Spin up (1940-1959 cycled once, then 1940-2000), run 2001-2023, then each RCP to 2100.
 
     The four truth runs start from the end-2023 state; they run as two stacked batches in two
     worker processes (``python -m permaplug.demo.worker``) when ``workers`` (default: up to 2
     CPUs) allows, else as one batch in this process. ``params``: the emulator's uncertain
-    parameters (default: demo version 1's, :mod:`permaplug.demo.params`).
+    parameters (default: demo version 1's, :mod:`permaplug.demo.params`). ``engine``: see
+    :data:`permaplug.demo.emulator.ENGINES` (both give the same data within rounding).
     """
     lat, lon = grid.cell_lat, grid.cell_lon
     statics = static_fields(lat, lon, seed)
@@ -126,10 +128,10 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     for start, end, steps, desc in stages:
         f = forcing.sel(start, end)
         state, _ = E.run(state, col, surface, f.t2m, _snowfall(f), _days(f), steps, record=False,
-                         progress=progress, desc=desc)
+                         progress=progress, desc=desc, engine=engine)
     obs = forcing.sel("2001-01", "2023-12")
     state, output = E.run(state, col, surface, obs.t2m, _snowfall(obs), _days(obs),
-                          steps_per_month, progress=progress, desc="2001-2023")
+                          steps_per_month, progress=progress, desc="2001-2023", engine=engine)
 
     box = ipsl_box_series()
     scen_forcing = {s: scenario_forcing(forcing, box, s, *TRUTH_YEARS) for s in schema.SCENARIOS}
@@ -143,7 +145,7 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
         jobs.append((state.tile(len(batch)), col.tile(len(batch)), surface.tile(len(batch)),
                      np.concatenate([f.t2m for f in fs], axis=1),
                      np.concatenate([_snowfall(f) for f in fs], axis=1), _days(fs[0]),
-                     steps_per_month))
+                     steps_per_month, engine))
     truth_out: dict[str, E.MonthlyOutput] = {}
     bar = tqdm(total=len(schema.SCENARIOS), desc="scenario truth runs", unit="run",
                disable=not progress, leave=False)

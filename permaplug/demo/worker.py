@@ -1,8 +1,9 @@
 """Run a batch of emulator columns in another process: ``python -m permaplug.demo.worker IN OUT``.
 
 ``IN`` is an ``.npz`` (no pickle) holding the state (``T H swe``), the column properties
-(``c_solid theta k_thawed k_frozen width f_res faces``), the surface (``density n_thaw snow_k_factor ddf``) and the
-forcing (``t2m sf days steps``); ``OUT`` receives the monthly output arrays. Used by
+(``c_solid theta k_thawed k_frozen width f_res faces``), the surface (``density n_thaw
+snow_k_factor ddf``), the forcing (``t2m sf days steps``) and the ``engine`` name; ``OUT``
+receives the monthly output arrays. Used by
 :func:`permaplug.demo.simulate.simulate` to run the scenario truth runs on two cores without
 relying on ``multiprocessing`` (which needs a guarded ``__main__`` in the caller's script).
 """
@@ -20,12 +21,13 @@ COLUMN_KEYS = ("c_solid", "theta", "k_thawed", "k_frozen", "width", "f_res")
 
 
 def save_job(path: Path, state: E.State, col: heat.Column, surface: E.Surface, t2m: np.ndarray,
-             sf: np.ndarray, days: np.ndarray, steps: int) -> None:
+             sf: np.ndarray, days: np.ndarray, steps: int, engine: str = "compiled") -> None:
     """Write a job file for :func:`run_job`."""
     np.savez(path, T=state.T, H=state.H, swe=state.swe, faces=col.faces,
              **{k: getattr(col, k) for k in COLUMN_KEYS}, density=surface.density,
              n_thaw=surface.n_thaw, snow_k_factor=surface.per_cell("snow_k_factor"),
-             ddf=surface.per_cell("ddf"), t2m=t2m, sf=sf, days=days, steps=np.array(steps))
+             ddf=surface.per_cell("ddf"), t2m=t2m, sf=sf, days=days, steps=np.array(steps),
+             engine=np.array(engine))
 
 
 def run_job(job: Path, out: Path) -> None:
@@ -35,7 +37,8 @@ def run_job(job: Path, out: Path) -> None:
         state = E.State(z["T"], z["H"], z["swe"])
         surface = E.Surface(*(z[k] for k in E.Surface.__dataclass_fields__))
         _, res = E.run(state, col, surface, z["t2m"], z["sf"], z["days"],
-                       steps_per_month=int(z["steps"]), record=True)
+                       steps_per_month=int(z["steps"]), record=True,
+                       engine=str(z["engine"]) if "engine" in z else "compiled")
     np.savez(out, **{k: getattr(res, k) for k in E.MonthlyOutput.__dataclass_fields__})
 
 
