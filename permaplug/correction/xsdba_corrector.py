@@ -73,6 +73,7 @@ def reorder_like(sim: xr.DataArray, scen: xr.DataArray, group: str) -> xr.DataAr
     """
     from xsdba.processing import reordering
 
+    sim, scen = one_time_chunk(sim), one_time_chunk(scen)
     key = xr.apply_ufunc(
         _stable_rank, sim, input_core_dims=[["time"]], output_core_dims=[["time"]],
         dask="parallelized", output_dtypes=[float],
@@ -115,14 +116,19 @@ class XsdbaCorrector(Corrector):
     and frequency adaptation of precipitation so results are reproducible), ``variables``
     (default: every variable present in both inputs), ``preserve_order`` (False: xsdba's output
     as is; True: re-rank the corrected values of each group so their order follows the model's,
-    see :func:`reorder_like`).
+    see :func:`reorder_like`), ``fast`` (False; True: use
+    :mod:`permaplug.correction.fastqm` where it applies, see :meth:`uses_fast_path`; gridded
+    correction turns it on).
     """
 
     adjustment: ClassVar[type[TrainAdjust]]
     defaults: ClassVar[dict[str, Any]] = {
         "nquantiles": 50, "group": "time.month", "interp": "nearest",
         "extrapolation": "constant", "seed": 0, "variables": None, "preserve_order": False,
+        "fast": False,
     }
+    fast_kind: ClassVar[str | None] = None
+    """Which :mod:`permaplug.correction.fastqm` method computes this corrector (None: xsdba)."""
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.defaults)
@@ -135,6 +141,9 @@ class XsdbaCorrector(Corrector):
         if not isinstance(self.options["preserve_order"], bool):
             raise ConfigError(f"corrector {self.name!r}: preserve_order must be true or false, "
                               f"not {self.options['preserve_order']!r}")
+        if not isinstance(self.options["fast"], bool):
+            raise ConfigError(f"corrector {self.name!r}: fast must be true or false, "
+                              f"not {self.options['fast']!r}")
         if self.options["preserve_order"] and self.options["group"] not in ("time", "time.month"):
             raise ConfigError(f"corrector {self.name!r}: preserve_order needs group 'time' or "
                               f"'time.month', not {self.options['group']!r}")
@@ -180,11 +189,15 @@ class XsdbaCorrector(Corrector):
             rule = rule_for(var)
             ref = one_time_chunk(ref.astype("float64"))
             hist = one_time_chunk(hist.astype("float64"))
-            with seeded(self.options["seed"]), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*grouping other than 'dayofyear'.*")
-                adj = self.adjustment.train(ref, hist, **self._train_kwargs(rule))
-                if not uses_dask(adj.ds):
-                    adj.ds.load()
+            if self.uses_fast_path(rule):
+                adj = self._fast_train(ref, hist, rule)
+            else:
+                with seeded(self.options["seed"]), warnings.catch_warnings():
+                    warnings.filterwarnings("ignore",
+                                            message=".*grouping other than 'dayofyear'.*")
+                    adj = self.adjustment.train(ref, hist, **self._train_kwargs(rule))
+            if not uses_dask(adj.ds):
+                adj.ds.load()
             self.fitted[var], self.rules[var] = adj, rule
         times = np.asarray(common)
         self.info = {
@@ -211,6 +224,74 @@ class XsdbaCorrector(Corrector):
                     not np.array_equal(ref[dim].values, hist[dim].values):
                 raise DataError(f"variable {var!r}: the '{dim}' coordinates of obs_hist and "
                                 f"model_hist differ (select the same units first)")
+
+    # --- the fast path ---------------------------------------------------------------------
+    def uses_fast_path(self, rule: Rule) -> bool:
+        """Whether ``fastqm`` computes this variable: option ``fast``, a corrector with a fast
+        method (``qm``), ``group="time.month"``, ``interp="nearest"``,
+        ``extrapolation="constant"``, no frequency adaptation nor jitter (not precipitation or
+        snowfall). Everything else is xsdba's own code."""
+        o = self.options
+        return bool(o["fast"] and self.fast_kind == "eqm" and o["group"] == "time.month"
+                    and o["interp"] == "nearest" and o["extrapolation"] == "constant"
+                    and rule.adapt_freq_thresh is None and rule.jitter_under is None)
+
+    def _fast_train(self, ref: xr.DataArray, hist: xr.DataArray, rule: Rule) -> TrainAdjust:
+        """xsdba's training, computed by :func:`fastqm.train_eqm` (dask: per block of cells);
+        returned as a trained xsdba adjustment object (state and fallback unchanged)."""
+        from permaplug.correction import fastqm
+
+        nq = int(self.options["nquantiles"])
+        months = fastqm.months_of(ref["time"].values)
+
+        def kernel(r: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lead = r.shape[:-1]
+            af, hq = fastqm.train_eqm(r.reshape(-1, r.shape[-1]).T, h.reshape(-1, h.shape[-1]).T,
+                                      months, nq, rule.kind)  # [12, Q, N]
+            back = (lambda a: np.moveaxis(a, -1, 0).reshape(lead + a.shape[:2]))
+            return back(af), back(hq)
+
+        af, hist_q = xr.apply_ufunc(
+            kernel, ref, hist, input_core_dims=[["time"], ["time"]],
+            output_core_dims=[["month", "quantiles"], ["month", "quantiles"]],
+            dask="parallelized", output_dtypes=[float, float],
+            dask_gufunc_kwargs={"output_sizes": {"month": 12, "quantiles": nq}},
+        )
+        coords = {"month": np.arange(1, 13), "quantiles": fastqm.nodes(nq)}
+        ds = xr.Dataset({"af": af.assign_coords(coords), "hist_q": hist_q.assign_coords(coords)})
+        group = Grouper(self.options["group"])
+        ds.attrs = {"group": group.name, "group_compute_dims": [group.dim],
+                    "group_window": group.window}
+        adj = self.adjustment(
+            _trained=True, hist_calendar=hist["time"].dt.calendar,
+            train_units=ref.attrs["units"], group=group, kind=rule.kind,
+            adapt_freq_thresh=None, max_tail_factor=None,
+        )
+        adj.set_dataset(ds)
+        return adj
+
+    @staticmethod
+    def _fast_adjust(adj: TrainAdjust, sim: xr.DataArray, rule: Rule) -> xr.DataArray:
+        """xsdba's ``adjust`` (nearest, constant), computed by :func:`fastqm.adjust_eqm_exact`."""
+        from permaplug.correction import fastqm
+
+        time = sim["time"].values
+
+        def kernel(x: np.ndarray, af: np.ndarray, hq: np.ndarray) -> np.ndarray:
+            shape = x.shape
+            lead = np.broadcast_shapes(shape[:-1], af.shape[:-2], hq.shape[:-2])
+            x = np.broadcast_to(x, lead + shape[-1:]).reshape(-1, shape[-1])
+            tables = [np.moveaxis(np.broadcast_to(a, lead + a.shape[-2:]).reshape(
+                (-1,) + a.shape[-2:]), 0, -1) for a in (af, hq)]  # [12, Q, N]
+            out, _ = fastqm.adjust_eqm_exact(x.T[None], time, tables[0], tables[1], rule.kind)
+            return out[0].T.reshape(lead + shape[-1:])
+
+        scen = xr.apply_ufunc(
+            kernel, sim, adj.ds["af"], adj.ds["hist_q"],
+            input_core_dims=[["time"], ["month", "quantiles"], ["month", "quantiles"]],
+            output_core_dims=[["time"]], dask="parallelized", output_dtypes=[float],
+        )
+        return scen.transpose(*sim.dims).assign_attrs(sim.attrs)
 
     # --- application ----------------------------------------------------------------------
     def _adjust(self, adj: TrainAdjust, sim: xr.DataArray) -> xr.DataArray:
@@ -261,7 +342,8 @@ class XsdbaCorrector(Corrector):
             with seeded(self.options["seed"]), warnings.catch_warnings():
                 # units with no reference data (all-NaN factors) stay NaN, knowingly
                 warnings.filterwarnings("ignore", message="All-nan slice", category=RuntimeWarning)
-                scen = self._adjust(adj, sim64)
+                scen = (self._fast_adjust(adj, sim64, self.rules[var])
+                        if self.uses_fast_path(self.rules[var]) else self._adjust(adj, sim64))
                 if not uses_dask(scen):
                     scen = scen.load()
             scen, n_filled = self._fill_degenerate(adj, sim64, scen.transpose(*sim.dims),

@@ -17,3 +17,4 @@ class QuantileMapping(XsdbaCorrector):
     name = "qm"
     description = "empirical quantile mapping per calendar month (paper; xsdba EQM)"
     adjustment = EmpiricalQuantileMapping
+    fast_kind = "eqm"
