@@ -99,119 +99,136 @@ def train_eqm(ref: np.ndarray, hist: np.ndarray, months: np.ndarray, nquantiles:
     return af, hist_q
 
 
-@numba.njit(cache=True, nogil=True)
-def _nearest_in_row(xs: np.ndarray, v: float) -> int:
-    """Index of the first of the nodes ``xs`` (sorted, no NaN) nearest to ``v``."""
-    lo, hi = 0, xs.size
-    while lo < hi:  # first index with xs[i] >= v
-        mid = (lo + hi) // 2
-        if xs[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo == xs.size:
-        return xs.size - 1
-    if lo > 0 and v - xs[lo - 1] <= xs[lo] - v:
+@numba.njit(cache=True, nogil=True, inline="always")
+def _nearest_in_row(xs: np.ndarray, c: int, g: int, n: int, v: float) -> int:
+    """Index of the first of the ``n`` sorted nodes ``xs[c, g, :n]`` nearest to ``v``."""
+    lo = 0  # first index with xs >= v: a branch-free count (faster than bisection for ~50)
+    for j in range(n):
+        lo += 1 if xs[c, g, j] < v else 0
+    if lo == n:
+        return n - 1
+    if lo > 0 and v - xs[c, g, lo - 1] <= xs[c, g, lo] - v:
         return lo - 1
     return lo
 
 
-@numba.njit(cache=True, nogil=True)
-def _adjust_cell(sim: np.ndarray, months: np.ndarray, xq: np.ndarray, yq: np.ndarray,
-                 multiplicative: bool, out: np.ndarray) -> bool:
-    """One cell: ``sim`` ``[S, T]``, ``xq``/``yq`` ``[12, Q]`` -> ``out`` ``[S, T]``.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _scan_row(xs: np.ndarray, ys: np.ndarray, c: int, g: int, n: int, v: float, dg2: float,
+              best: float, val: float, tie: bool) -> tuple[float, float, bool]:
+    """Update ``(best, val, tie)`` with the nodes of row ``g`` nearest to ``v`` (all of them
+    when several are exactly as near; sorted nodes, so scan both ways from the nearest)."""
+    i = _nearest_in_row(xs, c, g, n, v)
+    d = (v - xs[c, g, i]) ** 2 + dg2
+    j = i
+    while j >= 0:
+        dj = (v - xs[c, g, j]) ** 2 + dg2
+        if dj > d:
+            break
+        if dj < best:
+            best, val, tie = dj, ys[c, g, j], False
+        elif dj == best and ys[c, g, j] != val:
+            tie = True
+        j -= 1
+    j = i + 1
+    while j < n:
+        dj = (v - xs[c, g, j]) ** 2 + dg2
+        if dj > d:
+            break
+        if dj < best:
+            best, val, tie = dj, ys[c, g, j], False
+        elif dj == best and ys[c, g, j] != val:
+            tie = True
+        j += 1
+    return best, val, tie
 
-    Returns False when an exactly tied nearest node with a different factor was met.
-    """
-    n_q = xq.shape[1]
-    # the 14 rows of xsdba's cyclic map: December, January..December, January
-    row_month = np.empty(14, np.int64)
-    row_month[0] = 11
-    for g in range(1, 13):
-        row_month[g] = g - 1
-    row_month[13] = 0
-    xs = np.empty((14, n_q))
-    ys = np.empty((14, n_q))
-    counts = np.zeros(14, np.int64)
-    for g in range(14):
-        m = row_month[g]
-        k = 0
-        for j in range(n_q):
-            if not (np.isnan(xq[m, j]) or np.isnan(yq[m, j])):
-                xs[g, k] = xq[m, j]
-                ys[g, k] = yq[m, j]
-                k += 1
-        counts[g] = k
-    # extrapolation bounds per month: first/last non-NaN hist quantile and its factor
-    lo_x = np.full(12, np.nan)
-    hi_x = np.full(12, np.nan)
-    lo_y = np.full(12, np.nan)
-    hi_y = np.full(12, np.nan)
-    for m in range(12):
-        for j in range(n_q):
-            if not np.isnan(xq[m, j]):
-                if np.isnan(lo_x[m]):
-                    lo_x[m] = xq[m, j]
-                hi_x[m] = xq[m, j]
-            if not np.isnan(yq[m, j]):
-                if np.isnan(lo_y[m]):
-                    lo_y[m] = yq[m, j]
-                hi_y[m] = yq[m, j]
-    total = counts.sum()
-    clean = True
-    for s in range(sim.shape[0]):
-        for t in range(sim.shape[1]):
-            v = sim[s, t]
-            m = months[t] - 1
-            if np.isnan(v) or total == 0:
-                out[s, t] = np.nan
-                continue
-            g0 = m + 1
-            best = np.inf
-            val = np.nan
-            tie = False
-            for step in range(14):
-                for g in (g0 - step, g0 + step) if step else (g0, -1):
-                    if g < 0 or g > 13 or counts[g] == 0:
-                        continue
-                    dg = float(g - g0)
-                    if dg * dg > best:
-                        continue
-                    row = xs[g, :counts[g]]
-                    i = _nearest_in_row(row, v)
-                    d = (v - row[i]) ** 2 + dg * dg
-                    # every node of this row at that distance (sorted: scan both ways)
-                    for direction in (-1, 1):
-                        j = i if direction < 0 else i + 1
-                        while 0 <= j < counts[g]:
-                            dj = (v - row[j]) ** 2 + dg * dg
-                            if dj > d:
-                                break
-                            if dj < best:
-                                best = dj
-                                val = ys[g, j]
-                                tie = False
-                            elif dj == best and ys[g, j] != val:
-                                tie = True
-                            j += direction
-                if (step + 1) * (step + 1) > best:
-                    break
-            if v < lo_x[m]:
-                val = lo_y[m]
-            elif v > hi_x[m]:
-                val = hi_y[m]
-            elif tie:
-                clean = False
-            out[s, t] = v * val if multiplicative else v + val
-    return clean
+
+@numba.njit(cache=True, nogil=True)
+def _tables(xq: np.ndarray, yq: np.ndarray) -> tuple:
+    """Per cell, xsdba's cyclic map (rows: December, January..December, January) without NaN
+    nodes, and each month's extrapolation bounds. ``xq``, ``yq``: ``[12, Q, C]``."""
+    n_q, n_c = xq.shape[1], xq.shape[2]
+    xs = np.empty((n_c, 14, n_q))
+    ys = np.empty((n_c, 14, n_q))
+    counts = np.zeros((n_c, 14), np.int64)
+    bounds = np.full((n_c, 12, 4), np.nan)  # first x, last x, first y, last y
+    for c in range(n_c):
+        for g in range(14):
+            m = 11 if g == 0 else (0 if g == 13 else g - 1)
+            k = 0
+            for j in range(n_q):
+                if not (np.isnan(xq[m, j, c]) or np.isnan(yq[m, j, c])):
+                    xs[c, g, k] = xq[m, j, c]
+                    ys[c, g, k] = yq[m, j, c]
+                    k += 1
+            counts[c, g] = k
+        for m in range(12):
+            for j in range(n_q):
+                if not np.isnan(xq[m, j, c]):
+                    if np.isnan(bounds[c, m, 0]):
+                        bounds[c, m, 0] = xq[m, j, c]
+                    bounds[c, m, 1] = xq[m, j, c]
+                if not np.isnan(yq[m, j, c]):
+                    if np.isnan(bounds[c, m, 2]):
+                        bounds[c, m, 2] = yq[m, j, c]
+                    bounds[c, m, 3] = yq[m, j, c]
+    return xs, ys, counts, bounds
+
+
+TILE = 8
+"""Cells read and written together (one 64-byte cache line of float64 along the cell axis);
+each is then adjusted on its own, its quantile table staying in cache."""
 
 
 @numba.njit(cache=True, nogil=True)
 def _adjust_block(sim: np.ndarray, months: np.ndarray, xq: np.ndarray, yq: np.ndarray,
                   multiplicative: bool, out: np.ndarray, clean: np.ndarray) -> None:
-    for c in range(sim.shape[2]):
-        clean[c] = _adjust_cell(sim[:, :, c], months, xq[:, :, c], yq[:, :, c],
-                                multiplicative, out[:, :, c])
+    """``sim``/``out`` ``[S, T, C]``, ``xq``/``yq`` ``[12, Q, C]``; ``clean`` ``[C]`` set False
+    where an exactly tied nearest node with a different factor decided a value."""
+    xs, ys, counts, bounds = _tables(xq, yq)
+    n_s, n_t, n_c = sim.shape
+    total = counts.sum(axis=1)
+    buf = np.empty((TILE, n_s, n_t))
+    res = np.empty((TILE, n_s, n_t))
+    for c0 in range(0, n_c, TILE):
+        width = min(TILE, n_c - c0)
+        for s in range(n_s):
+            for t in range(n_t):
+                for k in range(width):
+                    buf[k, s, t] = sim[s, t, c0 + k]
+        for k in range(width):
+            c = c0 + k
+            for s in range(n_s):
+                for t in range(n_t):
+                    v = buf[k, s, t]
+                    m = months[t] - 1
+                    if np.isnan(v) or total[c] == 0:
+                        res[k, s, t] = np.nan
+                        continue
+                    if v < bounds[c, m, 0]:  # below the month's first quantile: first factor
+                        val = bounds[c, m, 2]
+                    elif v > bounds[c, m, 1]:  # above the last: the last factor
+                        val = bounds[c, m, 3]
+                    else:
+                        g0 = m + 1
+                        best, val, tie = np.inf, np.nan, False
+                        if counts[c, g0] > 0:  # its own month first
+                            best, val, tie = _scan_row(xs, ys, c, g0, counts[c, g0], v, 0.0,
+                                                       best, val, tie)
+                        step = 1
+                        while step <= 13 and step * step <= best:  # another month may win
+                            for g in (g0 - step, g0 + step):
+                                if 0 <= g <= 13 and counts[c, g] > 0:
+                                    best, val, tie = _scan_row(xs, ys, c, g, counts[c, g], v,
+                                                               float(step * step), best, val,
+                                                               tie)
+                            step += 1
+                        if tie:
+                            clean[c] = False
+                    res[k, s, t] = v * val if multiplicative else v + val
+        for s in range(n_s):
+            for t in range(n_t):
+                for k in range(width):
+                    out[s, t, c0 + k] = res[k, s, t]
 
 
 def adjust_eqm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
@@ -221,13 +238,12 @@ def adjust_eqm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, hist_q: np.n
     ``af``, ``hist_q``: ``[12, Q, C]`` from :func:`train_eqm` (or an xsdba training).
     """
     sim = np.asarray(sim, dtype=float)
-    lead = sim.shape[:-2]
     flat = np.ascontiguousarray(sim.reshape((-1,) + sim.shape[-2:]))
     out = np.empty_like(flat)
     clean = np.ones(flat.shape[-1], dtype=np.bool_)
-    _adjust_block(flat, np.asarray(months, np.int64), np.ascontiguousarray(hist_q, float),
-                  np.ascontiguousarray(af, float), kind == MULTIPLICATIVE, out, clean)
-    return out.reshape(lead + sim.shape[-2:]), clean
+    _adjust_block(flat, np.asarray(months, np.int64), np.asarray(hist_q, float),
+                  np.asarray(af, float), kind == MULTIPLICATIVE, out, clean)
+    return out.reshape(sim.shape), clean
 
 
 def _xsdba_factors(sim: np.ndarray, time: np.ndarray, af: np.ndarray,
