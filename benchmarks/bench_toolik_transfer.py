@@ -7,7 +7,8 @@ calendar; see ``permaplug.training.transfer``), Toolik test years 2013-2021, RMS
 (degC); climatology and linear baselines fitted on Toolik for reference. Seeded: the same
 command gives the same table.
 
-    python benchmarks/bench_toolik_transfer.py [--networks gru tcn ...] [--epochs 50] [--write]
+    python benchmarks/bench_toolik_transfer.py [--networks gru tcn ...] [--epochs 50]
+        [--demo-version 1] [--write]
 
 ``--write`` puts the table into the "Toolik transfer" section of benchmarks/RESULTS.md (between
 markers) and the raw numbers into benchmarks/toolik_transfer.json.
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--finetune-epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--demo-version", default=None,
+                        help="demo emulator version to pretrain on (default: the current one)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
 
@@ -45,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     setup = TransferSetup(epochs=args.epochs, finetune_epochs=args.finetune_epochs,
                           seed=args.seed)
-    emulator = assemble_table(load_catalog(None), source="era5land")
+    from permaplug.demo import ensure_demo_catalog
+
+    demo = ensure_demo_catalog(progress=False, **(
+        {"version": args.demo_version} if args.demo_version else {}))
+    emulator = assemble_table(load_catalog(demo), source="era5land")
     site = assemble_table(load_catalog("toolik"), source="era5-toolik", spatial="sites")
     result = compare_transfer(emulator, site, args.networks, setup, echo=print)
     table = markdown(result)
