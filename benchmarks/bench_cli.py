@@ -39,9 +39,12 @@ COMMANDS: list[tuple[str, list[str], int]] = [
     ("permaplug run --model nosuch", ["run", "--model", "nosuch"], 1),
     ("permaplug run --catalog missing.yaml", ["run", "--catalog", "missing.yaml"], 1),
     ("permaplug run --epochs -1", ["run", "--epochs", "-1"], 1),
+    ("permaplug run --source nosuch", ["run", "--source", "nosuch"], 1),
     ("permaplug correct --corrector nosuch", ["correct", "--corrector", "nosuch"], 1),
+    ("permaplug correct --calibration 2001", ["correct", "--calibration", "2001"], 1),
     ("permaplug project missing-run", ["project", "missing-run"], 2),
-    ("permaplug explain missing-run", ["explain", "missing-run"], 2),
+    ("permaplug project . (not a run folder)", ["project", "."], 1),
+    ("permaplug explain . (not a run folder)", ["explain", "."], 1),
     ("permaplug fetch nosuch", ["fetch", "nosuch"], 2),
     ("permaplug nosuch", ["nosuch"], 2),
 ]
@@ -80,7 +83,7 @@ def median_time(argv: list[str], runs: int, cwd: Path, env: dict[str, str],
     return statistics.median(times), code
 
 
-def measure(runs: int, before: Path | None) -> tuple[float, list[dict], float]:
+def measure(runs: int, before: Path | None, before_runs: int) -> tuple[float, list[dict], float]:
     """Floor median, per-command rows, 1-minute load average at the start."""
     load = os.getloadavg()[0]
     env = {**os.environ, "MPLBACKEND": "Agg"}
@@ -100,7 +103,7 @@ def measure(runs: int, before: Path | None) -> tuple[float, list[dict], float]:
             if before is not None:  # an older version: its exit codes are not checked
                 benv = {**env, "PYTHONPATH": str(before)}
                 row["before"], row["before_code"] = median_time(
-                    [py, "-m", "permaplug", *args], runs, cwd, benv)
+                    [py, "-m", "permaplug", *args], before_runs, cwd, benv)
             rows.append(row)
             print(f"{label:<48} {row['after']:6.3f} s  x{row['after'] / floor:5.1f}"
                   + (f"   before {row['before']:6.3f} s" if before is not None else ""),
@@ -109,7 +112,7 @@ def measure(runs: int, before: Path | None) -> tuple[float, list[dict], float]:
 
 
 def section(floor: float, rows: list[dict], runs: int, load: float, before: Path | None,
-            before_name: str) -> str:
+            before_name: str, before_runs: int) -> str:
     lines = [START, "## Command line", "",
              (f"Machine: {machine()}. Median wall time of {runs} runs of each command in a fresh "
              f"process (after one warm-up run), next to `python -c pass` measured in the same "
@@ -123,7 +126,8 @@ def section(floor: float, rows: list[dict], runs: int, load: float, before: Path
                   f"{r['after'] / floor:.1f} | {r['before']:.3f} | {r['before'] / floor:.1f} |"
                   for r in rows]
         lines += ["", (f"\"before\": {before_name} (the same commands, the package of that "
-                  "version on `PYTHONPATH`, same interpreter and libraries).")]
+                       f"version on `PYTHONPATH`, same interpreter and libraries; median of "
+                       f"{before_runs} runs).")]
     else:
         lines += ["| command | exit | median (s) | / floor |", "|---|---:|---:|---:|"]
         lines += [f"| `{r['command']}` | {r['code']} | {r['after']:.3f} | "
@@ -153,12 +157,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--before", type=Path, default=None,
                     help="folder holding an older 'permaplug' package to time as well")
+    ap.add_argument("--before-runs", type=int, default=3,
+                    help="runs per command of the --before version (it is slow)")
     ap.add_argument("--before-name", default="an older version",
                     help="how the results name the --before version (e.g. a commit)")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = ap.parse_args()
-    floor, rows, load = measure(args.runs, args.before)
-    text = section(floor, rows, args.runs, load, args.before, args.before_name)
+    floor, rows, load = measure(args.runs, args.before, args.before_runs)
+    text = section(floor, rows, args.runs, load, args.before, args.before_name,
+                   args.before_runs)
     print(text)
     if args.write:
         write_section(text)

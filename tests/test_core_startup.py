@@ -43,8 +43,19 @@ def _cli(*args: str) -> str:
     _cli("catalog", "list", "--catalog", "missing.yaml"),
     _cli("run", "--model", "nosuch", "--catalog", "real-tables"),
     _cli("correct", "--corrector", "nosuch", "--catalog", "real-tables"),
+    _cli("correct", "--calibration", "2001", "--catalog", "real-tables"),
+    _cli("correct", "--source", "nosuch", "--catalog", "real-tables"),
+    _cli("run", "--source", "nosuch", "--catalog", "real-tables"),
+    _cli("run", "--epochs", "0", "--catalog", "real-tables"),
 ])
 def test_light_paths_import_nothing_heavy(code):
+    assert _imported_after(code) == []
+
+
+@pytest.mark.parametrize("command", [["project"], ["explain"], ["report"],
+                                     ["project", "--corrector", "nosuch"]])
+def test_run_folder_mistakes_import_nothing_heavy(tmp_path, command):
+    code = _cli(*command[:1], str(tmp_path), *command[1:])
     assert _imported_after(code) == []
 
 

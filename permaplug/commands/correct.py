@@ -30,11 +30,17 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
             continuation: str | None, compare: tuple[str, ...], report: bool,
             corrector_options: tuple[str, ...], out: str | None) -> None:
     """Bias-correct the scenarios against the reanalysis; save them and the fitted corrector."""
-    from permaplug.core.plugins import get_corrector
+    from permaplug.core.catalog import load_catalog
+    from permaplug.core.plugins import get_corrector, get_registry
+    from permaplug.correction.calibration import parse_calibration
 
+    # options, names and the catalog are checked before any data (or xsdba) is loaded
+    years = parse_calibration(calibration)
     options = parse_key_values(corrector_options, "--corrector-option")
     for name in (corrector, *compare):
-        get_corrector(name)  # unknown names fail before any data (or xsdba) is loaded
+        get_registry().info("corrector", name)  # unknown names fail first (nothing imported)
+    cat = load_catalog(catalog_path)
+    cat.find("scenario", source)
     get_corrector(corrector)(**options)  # so do unknown or bad options
 
     from tqdm import tqdm
@@ -49,14 +55,12 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
         correct_dataset,
         drop_units_without_reference,
         open_inputs,
-        parse_calibration,
         split_soil_water_if_needed,
     )
 
     continuation = continuation or CONTINUATION
-    years = parse_calibration(calibration)
     out_dir = Path(out) if out else Path(f"correct-{corrector}")
-    scen, obs = open_inputs(catalog_path, None, source)
+    scen, obs = open_inputs(cat, None, source)
     scen = split_soil_water_if_needed(scen, obs)
     variables = [v for v in FEATURES if v in scen and v in obs]
     if not variables:

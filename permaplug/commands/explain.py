@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from permaplug.commands.options import check_run_folder
+
 
 @click.command(name="explain")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -23,6 +25,10 @@ import click
 def explain(run_dir: Path, explainer: str, n_background: int, n_explained: int,
             models: tuple[str, ...], nsamples: int | None, seed: int, no_progress: bool) -> None:
     """Explain a run's networks with SHAP (scores, top-15 bars, additivity gap)."""
+    from permaplug.core.plugins import get_registry
+
+    check_run_folder(run_dir)
+    get_registry().info("explainer", explainer)  # an unknown name fails before any import
     from permaplug.explain.pipeline import explain_run
 
     options = {"nsamples": nsamples} if nsamples else {}

@@ -18,6 +18,15 @@ corrector_option_option = click.option(
 )
 
 
+def check_run_folder(path: Any) -> None:
+    """ConfigError unless ``path`` is a run folder (holds ``config.yaml``): checked before a
+    command imports its pipeline, so that the mistake is answered at once."""
+    from pathlib import Path
+
+    if not (Path(path) / "config.yaml").exists():
+        raise ConfigError(f"{path}: not a permaplug run folder (no config.yaml)")
+
+
 def parse_key_values(pairs: tuple[str, ...] | list[str], option: str) -> dict[str, Any]:
     """``["a=1", "b=true"]`` -> ``{"a": 1, "b": True}`` (values read as YAML scalars)."""
     import yaml

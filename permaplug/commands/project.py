@@ -6,7 +6,11 @@ from pathlib import Path
 
 import click
 
-from permaplug.commands.options import corrector_option_option, parse_key_values
+from permaplug.commands.options import (
+    check_run_folder,
+    corrector_option_option,
+    parse_key_values,
+)
 
 
 @click.command(name="project")
@@ -31,6 +35,10 @@ def project(run_dir: Path, scenarios: str | None, corrector: str, end: int,
     The historical table comes from the run folder (RUN_DIR/inputs); only the scenarios are
     read from a catalog.
     """
+    from permaplug.core.plugins import get_registry
+
+    check_run_folder(run_dir)
+    get_registry().info("corrector", corrector)  # an unknown name fails before any import
     from permaplug.projection.pipeline import project_run
 
     nc = project_run(run_dir, catalog_path, scenarios.split(",") if scenarios else None,

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from permaplug.commands.options import check_run_folder
+
 
 @click.command(name="report")
 @click.argument("run_dirs", nargs=-1, required=True,
@@ -13,6 +15,8 @@ import click
               help="HTML file to write (default: report.html in the first run folder).")
 def report(run_dirs: tuple[Path, ...], out: Path | None) -> None:
     """Write a self-contained HTML report of run folders."""
+    for run_dir in run_dirs:
+        check_run_folder(run_dir)
     from permaplug.report.html import write_report
 
     out = out or Path(run_dirs[0]) / "report.html"

@@ -179,10 +179,13 @@ def run(ctx: click.Context, **params) -> None:
     # the options, model names and catalog are checked before torch or any data is loaded,
     # so that a mistake is answered at once
     checked = None if params["resume"] else _build_config(ctx, params)
-    if checked is not None and checked[0].catalog is not None:
+    if checked is not None:
         from permaplug.core.catalog import load_catalog
+        from permaplug.demo.cache import built_demo_catalog
 
-        load_catalog(checked[0].catalog)
+        given = checked[0].catalog or built_demo_catalog()  # a demo not yet built: later
+        if given is not None:
+            load_catalog(given).find("reanalysis", checked[0].source)
     corrector_options = parse_key_values(params["corrector_options"], "--corrector-option")
     if params["do_project"]:  # a bad corrector name or option fails before training
         get_corrector(params["corrector"])(**corrector_options)

@@ -397,8 +397,8 @@ def read_catalog_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read catalog ({exc.strerror or exc})") from exc
-    try:  # libyaml's safe loader when available (same rules as yaml.safe_load, faster)
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from exc
 

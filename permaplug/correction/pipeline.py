@@ -19,6 +19,7 @@ from permaplug.core import schema
 from permaplug.core.corrector import Corrector
 from permaplug.core.errors import CatalogError, ConfigError, DataError
 from permaplug.core.plugins import get_corrector
+from permaplug.correction.calibration import parse_calibration  # noqa: F401 - re-exported
 
 CONTINUATION = "rcp85"
 """Scenario that continues the historical run over the calibration period (documented choice)."""
@@ -45,18 +46,6 @@ class Correction:
 
 def calibration_slice(years: tuple[int, int]) -> slice:
     return slice(f"{years[0]}-01-01", f"{years[1]}-12-31")
-
-
-def parse_calibration(text: str) -> tuple[int, int]:
-    """``"2001-2023"`` -> ``(2001, 2023)`` (ConfigError naming the option otherwise)."""
-    try:
-        a, b = (int(p) for p in str(text).split("-"))
-    except ValueError:
-        raise ConfigError(f"--calibration {text!r}: expected FIRST-LAST years, e.g. 2001-2023") \
-            from None
-    if a > b:
-        raise ConfigError(f"--calibration {text!r}: first year after last year")
-    return a, b
 
 
 def split_soil_water_if_needed(scen: xr.Dataset, obs: xr.Dataset) -> xr.Dataset:
