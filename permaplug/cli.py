@@ -33,8 +33,10 @@ class PermaplugGroup(click.Group):
     """A click group whose commands report :class:`PermaplugError` as one line, exit 1."""
 
     def invoke(self, ctx: click.Context):
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+        from permaplug.core.progress import scope
+
+        with warnings.catch_warnings(), scope():
+            warnings.showwarning = warning_printer()
             try:
                 return super().invoke(ctx)
             except PermaplugError as exc:
@@ -50,10 +52,20 @@ class PermaplugGroup(click.Group):
                 sys.exit(130)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one ``Warning: ...`` line on stderr (no source line)."""
-    click.echo(f"Warning: {str(message).splitlines()[0] if str(message) else category.__name__}",
-               err=True)
+def warning_printer():
+    """A ``warnings.showwarning`` printing each warning as one ``Warning: ...`` line on stderr
+    (no source line), each distinct text once per command (a dependency repeating itself for
+    every file it reads is shown once)."""
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message).splitlines()[0] if str(message) else category.__name__
+        if text in shown:
+            return
+        shown.add(text)
+        click.echo(f"Warning: {text}", err=True)
+
+    return show
 
 
 @click.group(cls=PermaplugGroup, context_settings=CONTEXT_SETTINGS)

@@ -196,7 +196,8 @@ def test_done_when_cmip6_user_catalog(tmp_path):
                                   f"{y0}01-{y0 + n // 12 - 1}12.nc")
     (tmp_path / "my.yaml").write_text(
         "version: 2\nentries:\n  cmip:\n    kwargs:\n      plugin: cmip\n"
-        "      options: {paths: \"{CATALOG_DIR}/cmip6/*.nc\", model: IPSL-CM6A-LR}\n"
+        "      options: {paths: \"{CATALOG_DIR}/cmip6/*.nc\", model: IPSL-CM6A-LR,\n"
+        "                empty_bands: missing}\n"  # two grid rows: bands 0, 1, 4, 5 empty
         "    metadata: {role: scenario}\n")
     ds = load_catalog(tmp_path / "my.yaml").open("cmip")
     assert list(ds["scenario"].values) == ["ssp245", "ssp585"]

@@ -161,7 +161,8 @@ def test_bias_and_spread_tables_hold_the_right_numbers(data):
     assert row["bias_raw"] == pytest.approx(expect)
     assert row["ks_raw"] == pytest.approx(ks_distance(raw_cal["t2m"].sel(band=1).values,
                                                       obs["t2m"].sel(band=1).values))
-    spread = spread_table({"raw": scen}, ["t2m", "tp"], periods=((2024, 2030), (2041, 2100)))
+    spread = spread_table({"raw": scen}, ["t2m", "tp"], periods=((2024, 2030), (2041, 2100)),
+                          pair=("rcp26", "rcp85"))
     assert "2041-2060 raw" in spread.columns  # the years the data actually cover
     m = scen["t2m"].sel(time=slice("2024", "2030")).mean("time")
     expect = float((m.sel(scenario="rcp85") - m.sel(scenario="rcp26")).sel(band=2))
@@ -169,7 +170,8 @@ def test_bias_and_spread_tables_hold_the_right_numbers(data):
     assert got == pytest.approx(expect)
     assert "tp (relative)" in set(spread.variable)
     with pytest.raises(DataError, match="do not cover 2090-2100"):
-        spread_table({"raw": scen}, ["t2m"], periods=((2090, 2100),))
+        spread_table({"raw": scen}, ["t2m"], periods=((2090, 2100),), pair=("rcp26", "rcp85"))
+    assert spread_table({"raw": scen}, ["t2m"], pair=None).empty  # one scenario: no spread
 
 
 def test_report_shows_bias_removed_and_names_the_data(tmp_path, data, qm_result):

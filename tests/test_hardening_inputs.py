@@ -82,7 +82,7 @@ def test_wrong_or_missing_units(tiny_catalog, units, shown):
     else:
         ds["stl2"].attrs["units"] = units
     cat = tiny_catalog(ds)
-    error_line(build(cat, cat.parent / "t.nc"), "stl2", f"units {shown}", "era5land")
+    error_line(build(cat, cat.parent / "t.nc"), "stl2", shown, "era5")
     no_output(cat.parent)
 
 
@@ -152,10 +152,11 @@ def test_time_stamps_duplicated_across_files(tiny_catalog):
 
 def test_duplicated_rows_in_an_earth_engine_table(tmp_path):
     """The band-reduced CSV layout of an Earth Engine export: one row per date and band."""
-    from permaplug.plugins.sources.era5land import EE_BANDS
+    from permaplug.plugins.sources.era5land import EE_BANDS, EE_UNITS
 
     rows = [{"date": f"2001-{m:02d}-01", "band": f"band_{b + 1}",
-             **{name: 270.0 + m for name in EE_BANDS}} for m in range(1, 13) for b in range(6)]
+             **{name: 270.0 + m if EE_UNITS[v] == "K" else 0.2 for name, v in EE_BANDS.items()}}
+            for m in range(1, 13) for b in range(6)]
     rows.append(dict(rows[7]))  # 2001-02-01 band_2 twice
     (tmp_path / "ee").mkdir()
     pd.DataFrame(rows).to_csv(tmp_path / "ee" / "alaska.csv", index=False)

@@ -47,6 +47,7 @@ def test_demo_run_projects_four_rcps_with_skill_indicators_shap_and_report(tmp_p
     assert set(years["series"]) == {"observed", "rcp26", "rcp45", "rcp60", "rcp85"}
     summary = json.loads((out / "summary.json").read_text())
     assert "2024-2030" in summary["rcp85_minus_rcp26_stl1_degC"]["gru"]
+    assert summary["continuation"] == "rcp85" and summary["scenario_pair"] == ["rcp26", "rcp85"]
 
     ordered = project_run(run_dir, None, ["rcp26", "rcp85"], corrector="qm", end=2026,
                           progress=False, corrector_options={"preserve_order": True})

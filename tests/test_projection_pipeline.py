@@ -72,7 +72,8 @@ def test_indicator_frames_and_scenario_difference(proj):
     got = per_layer[(per_layer.series == "observed") & (per_layer.year == 2001)
                     & (per_layer.band == 0) & (per_layer.layer == "stl1")]["annual_max_degC"]
     assert got.item() == pytest.approx(want, rel=1e-6)
-    diff = pipeline.scenario_difference(proj)
+    diff = pipeline.scenario_difference(proj, ("rcp26", "rcp85"))
+    assert pipeline.scenario_difference(proj, ("rcp26", "rcp60")) == {}  # not projected
     d = (proj.sel(scenario="rcp85") - proj.sel(scenario="rcp26")).sel(layer="stl1", model="gru")
     assert diff["gru"]["2024-2030"] == pytest.approx(float(d.mean()), rel=1e-6)
     assert "2071-2100" not in diff["gru"]

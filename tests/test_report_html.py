@@ -53,6 +53,8 @@ def test_summary_has_projection_and_truth_differences(full_run):
     import json
     summary = json.loads((full_run / "projections" / "qm-2030" / "summary.json").read_text())
     assert summary["data"] == "test synthetic" and summary["skill_against_truth"]
+    assert summary["scenario_pair"] == ["rcp26", "rcp85"]  # default: lowest, highest forcing
+    assert summary["difference_key"] == "rcp85_minus_rcp26_stl1_degC"
     got = summary["rcp85_minus_rcp26_stl1_degC"]["gru"]["2024-2030"]
     # the truth is the projection shifted by 0.5 degC in both scenarios: same difference
     assert summary["truth_rcp85_minus_rcp26_stl1_degC"]["2024-2030"] == pytest.approx(got,

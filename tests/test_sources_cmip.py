@@ -75,7 +75,9 @@ def test_parse_drs_cmip5_and_cmip6():
 
 def test_noleap_join_gap_units_and_sign(tmp_path):
     _cmip5_set(tmp_path)
-    ds = open_cmip(tmp_path)
+    with pytest.warns(UserWarning, match="missing month.s. filled with the 'seasonal' gap "
+                                         "policy: rcp85: 2006-01"):
+        ds = open_cmip(tmp_path, empty_bands="missing")
     assert ds.attrs["historical_end"] == "2005-12"
     assert list(ds["scenario"].values) == ["rcp85"]
     t = pd.DatetimeIndex(ds["time"].values)
@@ -96,7 +98,8 @@ def test_noleap_join_gap_units_and_sign(tmp_path):
     assert float(b2["slhf"].sel(time="2007-03-01")) == pytest.approx(-20 * 31 * 86400)
     # pr 1e-5 kg m-2 s-1 -> mm per month
     assert float(b2["tp"].sel(time="2004-04-01")) == pytest.approx(1e-5 * 30 * 86400)
-    # band 4/5 have no model cell; band 0 neither -> NaN
+    # band 4/5 have no model cell; band 0 neither -> NaN (empty_bands="missing"; the default
+    # nearest-row rule is tested in test_coarse_grids.py)
     assert ds["t2m"].sel(band=[0, 4, 5]).isnull().all()
     assert ds.attrs[schema.DATA_LABEL_ATTR] == "CMIP IPSL-CM5A-MR (real)"
 
@@ -104,8 +107,9 @@ def test_noleap_join_gap_units_and_sign(tmp_path):
 def test_gap_policy_error_and_flag(tmp_path):
     _cmip5_set(tmp_path)
     with pytest.raises(DataError, match="missing months 2006-01"):
-        open_cmip(tmp_path, gap_policy="error")
-    flagged = open_cmip(tmp_path, gap_policy="flag")
+        open_cmip(tmp_path, empty_bands="missing", gap_policy="error")
+    with pytest.warns(UserWarning, match=r"left missing \(gap policy 'flag'\): rcp85: 2006-01"):
+        flagged = open_cmip(tmp_path, empty_bands="missing", gap_policy="flag")
     assert flagged.attrs["gap_months"] == "rcp85: 2006-01"
     assert flagged["t2m"].sel(time="2006-01-01", band=2).isnull().all()
 
@@ -119,7 +123,7 @@ def test_360_day_calendar_months(tmp_path):
            calendar="360_day")
     _write(tmp_path, "tas", model, "rcp45", mem, rcp, np.arange(12) + 280.0, "K",
            calendar="360_day")
-    ds = open_cmip(tmp_path)
+    ds = open_cmip(tmp_path, empty_bands="missing")
     t = pd.DatetimeIndex(ds["time"].values)
     assert len(t) == 36 and t.is_unique   # none lost, none duplicated
     assert (t == pd.date_range("2004-01-01", periods=36, freq="MS")).all()
@@ -145,7 +149,7 @@ def test_cmip6_names_and_land_fraction(tmp_path):
     xr.Dataset({"sftlf": (("lat", "lon"), sftlf, {"units": "%"})},
                coords={"lat": LAT, "lon": LON}).to_netcdf(
         tmp_path / f"sftlf_fx_{model}_historical_{mem}_gr.nc")
-    ds = open_cmip(tmp_path)
+    ds = open_cmip(tmp_path, empty_bands="missing")
     expected = (1.0 * 270 + 0.25 * 280) / 1.25 - 273.15   # same latitude: cos cancels
     assert float(ds["t2m"].sel(band=2, time="2015-06-01").squeeze()) == pytest.approx(expected)
     assert ds.attrs["historical_end"] == "2014-12"

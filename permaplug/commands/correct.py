@@ -5,7 +5,15 @@ from pathlib import Path
 
 import click
 
-from permaplug.commands.options import catalog_option, corrector_option_option, parse_key_values
+from permaplug.commands.options import (
+    catalog_option,
+    continuation_option,
+    corrector_option_option,
+    parse_key_values,
+    quiet_option,
+    scenario_pair_option,
+)
+from permaplug.core import progress as bars
 
 
 @click.command(name="correct")
@@ -16,9 +24,12 @@ from permaplug.commands.options import catalog_option, corrector_option_option, 
               help="Corrector plugin: qm (paper), qdm, dqm, none, or a third party's.")
 @click.option("--calibration", default="2001-2023", show_default=True,
               help="Calibration years FIRST-LAST (reanalysis vs historical+continuation).")
-@click.option("--continuation", default=None,
-              help="Scenario that continues the historical run over the calibration period "
-                   "(default: the correction pipeline's).")
+@continuation_option
+@scenario_pair_option
+@click.option("--min-calibration-share", "min_share", type=click.FloatRange(0, 1), default=0.9,
+              show_default=True,
+              help="Refuse a calibration where a variable has values in fewer months (share "
+                   "of the period) in some unit, in the reanalysis or the model.")
 @click.option("--compare", multiple=True,
               help="Further corrector(s) to show side by side in the report (repeatable).")
 @click.option("--report", "report", is_flag=True,
@@ -26,9 +37,12 @@ from permaplug.commands.options import catalog_option, corrector_option_option, 
 @corrector_option_option
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: ./correct-<corrector>).")
+@quiet_option
 def correct(catalog_path: str | None, source: str, corrector: str, calibration: str,
-            continuation: str | None, compare: tuple[str, ...], report: bool,
-            corrector_options: tuple[str, ...], out: str | None) -> None:
+            continuation: str | None, scenario_pair: str | None, min_share: float,
+            compare: tuple[str, ...],
+            report: bool, corrector_options: tuple[str, ...], out: str | None,
+            quiet: bool) -> None:
     """Bias-correct the scenarios against the reanalysis; save them and the fitted corrector."""
     from permaplug.core.catalog import load_catalog
     from permaplug.core.plugins import get_corrector, get_registry
@@ -46,10 +60,9 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
     from tqdm import tqdm
 
     from permaplug.core import schema
-    from permaplug.core.atomic import atomic_path
+    from permaplug.core.atomic import atomic_path, check_writable
     from permaplug.core.errors import DataError
     from permaplug.correction.pipeline import (
-        CONTINUATION,
         FEATURES,
         Correction,
         correct_dataset,
@@ -58,8 +71,7 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
         split_soil_water_if_needed,
     )
 
-    continuation = continuation or CONTINUATION
-    out_dir = Path(out) if out else Path(f"correct-{corrector}")
+    out_dir = check_writable(Path(out) if out else Path(f"correct-{corrector}"))
     scen, obs = open_inputs(cat, None, source)
     scen = split_soil_water_if_needed(scen, obs)
     variables = [v for v in FEATURES if v in scen and v in obs]
@@ -77,10 +89,13 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
 
     results: dict[str, Correction] = {}
     names = list(dict.fromkeys([corrector, *compare])) if report else [corrector]
-    for name in tqdm(names, desc="correcting", unit="corrector", disable=len(names) < 2):
+    for name in tqdm(names, desc="correcting", unit="corrector",
+                     disable=bars.disabled(len(names) > 1)):
         results[name] = correct_dataset(scen, obs, name, years, variables, continuation,
-                                        **({"options": options} if name == corrector else {}))
+                                        options if name == corrector else None, scenario_pair,
+                                        min_share)
     main = results[corrector]
+    continuation = main.continuation
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "corrected.nc") as tmp:
@@ -104,6 +119,6 @@ def correct(catalog_path: str | None, source: str, corrector: str, calibration: 
     click.echo(markdown_table(rep.summary))
     click.echo("\nBias (model - reference) and KS distance over the calibration period:")
     click.echo(markdown_table(rep.bias))
-    click.echo("\nRCP 8.5 - RCP 2.6 difference of period means:")
+    click.echo(f"\nSpread {rep.meta['spread']} of period means:")
     click.echo(markdown_table(rep.spread))
     click.echo("\nwrote " + ", ".join(str(p) for p in written))

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import click
 
-from permaplug.commands.options import catalog_option
+from permaplug.commands.options import catalog_option, quiet_option
+from permaplug.core import schema
+from permaplug.core.atomic import check_writable
 from permaplug.scale.options import dask_scheduler_option
 
 
@@ -15,7 +18,6 @@ def data() -> None:
 
 
 def _summary(ds, out) -> str:
-    from permaplug.core import schema
 
     dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
     times = ds["time"].values if "time" in ds.dims else None
@@ -38,19 +40,24 @@ def _summary(ds, out) -> str:
 @click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
               help="Also write a PNG of the bands and their monthly series (bands mode).")
 @dask_scheduler_option
+@quiet_option
 def build(source: str, static: str, spatial: str, catalog_path: str | None, out: str,
-          plot: str | None, dask_scheduler: str | None) -> None:
+          plot: str | None, dask_scheduler: str | None, quiet: bool) -> None:
     """Assemble the monthly table (targets, forcing, soil water, calendar, static) and write it."""
     from permaplug.data.assemble import assemble_table, write_table
     from permaplug.scale.distributed import maybe_dask_client
 
     names = tuple(s.strip() for s in static.split(",") if s.strip())
+    for path in (out, plot):
+        if path:
+            check_writable(Path(path).parent)
     with maybe_dask_client(dask_scheduler, echo=click.echo):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             table = assemble_table(catalog_path, source=source, static=names, spatial=spatial)
-        for w in caught:
-            click.echo(f"Warning: {w.message}", err=True)
+        for w in caught:  # shown once each (the CLI's printer); developers' deprecations not
+            if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         write_table(table, out)
     click.echo(_summary(table, out))
     if plot:
@@ -73,6 +80,7 @@ def export(entry: str, catalog_path: str | None, out: str) -> None:
 
     if not out.lower().endswith(".nc"):
         raise ConfigError(f"--out {out}: use a .nc file name")
+    check_writable(Path(out).parent)
     ds = load_catalog(catalog_path).open(entry)
     ds = ds.copy()
     for v in ds.variables:

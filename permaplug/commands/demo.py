@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from permaplug.commands.options import quiet_option
 from permaplug.core.errors import ConfigError
 
 
@@ -25,7 +26,7 @@ def demo() -> None:
 @click.option("--steps-per-month", type=int, default=4, show_default=True,
               help="Emulator time steps per month.")
 @click.option("--force", is_flag=True, help="Rebuild even if the folder already holds a demo.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option("--version", "version", default=None,
               help="Demo data version (emulator parameters) to build; default: the current one. "
                    "Earlier versions keep their own cache folder (catalog name demo-v<N>).")
@@ -43,6 +44,9 @@ def build(out: Path | None, seed: int, resolution: float, n_cells: int | None,
                         or steps_per_month != 4):
         raise ConfigError("--seed, --resolution, --n-cells and --steps-per-month need --out: "
                           "the default cache folder always holds the default demo")
+    from permaplug.core.atomic import check_writable
+
+    check_writable(target.parent)  # the build writes a sibling folder, then renames it
     t0 = time.perf_counter()
     catalog = build_demo(target, seed=seed, resolution=resolution, n_cells=n_cells,
                          progress=not quiet, steps_per_month=steps_per_month, version=version)

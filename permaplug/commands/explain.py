@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from permaplug.commands.options import check_run_folder
+from permaplug.commands.options import check_run_folder, quiet_option
 
 
 @click.command(name="explain")
@@ -21,19 +21,22 @@ from permaplug.commands.options import check_run_folder
 @click.option("--nsamples", type=int, default=None,
               help="Samples per explained window (explainer option; default: the plugin's).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Window selection seed.")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@quiet_option
 def explain(run_dir: Path, explainer: str, n_background: int, n_explained: int,
-            models: tuple[str, ...], nsamples: int | None, seed: int, no_progress: bool) -> None:
+            models: tuple[str, ...], nsamples: int | None, seed: int, quiet: bool) -> None:
     """Explain a run's networks with SHAP (scores, top-15 bars, additivity gap)."""
     from permaplug.core.plugins import get_registry
 
     check_run_folder(run_dir)
     get_registry().info("explainer", explainer)  # an unknown name fails before any import
+    from permaplug.core.atomic import check_writable
     from permaplug.explain.pipeline import explain_run
+
+    check_writable(run_dir / "explanations")
 
     options = {"nsamples": nsamples} if nsamples else {}
     out = explain_run(run_dir, explainer, n_background, n_explained, list(models) or None,
-                      seed=seed, options=options, progress=not no_progress)
+                      seed=seed, options=options, progress=not quiet)
     doc = json.loads((out / "additivity.json").read_text(encoding="utf-8"))
     click.echo(f"data: {doc['data']}")
     click.echo(f"explanations ({explainer}, {doc['n_background']} background / "

@@ -85,15 +85,24 @@ def fetch_command(cls: type) -> click.Command:
         opt = _option(cls.name, name, param, hints.get(name))
         if opt is not None:
             options.append(opt)
+    if "progress" in dict(params):
+        options.append(QUIET)
     doc = inspect.getdoc(func) or f"Download {cls.name} data."
 
     def run(**kwargs: Any) -> None:
-        out = Path(kwargs.pop(out_name))
+        from permaplug.core.atomic import check_writable
+
+        out = check_writable(Path(kwargs.pop(out_name)))  # before any download
+        if "quiet" in kwargs:
+            kwargs["progress"] = not kwargs.pop("quiet")
         files = cls.fetch(out, **kwargs)
         click.echo(f"{len(files)} file(s) in {out}")
 
     return click.Command(cls.name, callback=run, params=options, help=doc,
                          short_help=doc.splitlines()[0])
+
+
+QUIET = click.Option(["--quiet", "quiet"], is_flag=True, help="No progress bars.")
 
 
 def _can_fetch(reg: Any, name: str) -> bool:

@@ -17,6 +17,30 @@ corrector_option_option = click.option(
     help="Option of the corrector (repeatable), e.g. preserve_order=true or nquantiles=30.",
 )
 
+def _set_quiet(_ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    from permaplug.core.progress import set_quiet
+
+    set_quiet(value)
+    return value
+
+
+quiet_option = click.option(
+    "--quiet", "--no-progress", "quiet", is_flag=True, callback=_set_quiet,
+    help="No progress bars (they are only shown on a terminal anyway).",
+)
+
+continuation_option = click.option(
+    "--continuation", default=None, metavar="SCENARIO",
+    help="Scenario that continues the historical run over the calibration period (default: "
+         "the catalog entry's metadata.continuation, else the highest-forcing scenario).",
+)
+
+scenario_pair_option = click.option(
+    "--scenario-pair", "scenario_pair", default=None, metavar="LOW,HIGH",
+    help="Two scenarios whose difference HIGH - LOW is reported (default: the catalog entry's "
+         "metadata.scenario_pair, else the lowest- and highest-forcing scenarios).",
+)
+
 
 def check_run_folder(path: Any) -> None:
     """ConfigError unless ``path`` is a run folder (holds ``config.yaml``): checked before a

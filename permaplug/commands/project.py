@@ -8,16 +8,19 @@ import click
 
 from permaplug.commands.options import (
     check_run_folder,
+    continuation_option,
     corrector_option_option,
     parse_key_values,
+    quiet_option,
+    scenario_pair_option,
 )
 
 
 @click.command(name="project")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--scenarios", default=None, metavar="LIST",
-              help="Comma-separated scenarios (default: every scenario of the catalog), "
-                   "e.g. rcp26,rcp45,rcp60,rcp85.")
+              help="Comma-separated scenarios (default: every scenario of the catalog's "
+                   "scenario entry).")
 @click.option("--corrector", default="qm", show_default=True,
               help="Bias correction of the scenario features: qm, qdm, dqm or none.")
 @click.option("--end", type=click.IntRange(2024, 2100), default=2030, show_default=True,
@@ -26,10 +29,12 @@ from permaplug.commands.options import (
 @click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
               help="Catalog of the scenarios (default: the run's own); the historical table "
                    "is read from the run folder.")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@continuation_option
+@scenario_pair_option
+@quiet_option
 def project(run_dir: Path, scenarios: str | None, corrector: str, end: int,
             corrector_options: tuple[str, ...], catalog_path: str | None,
-            no_progress: bool) -> None:
+            continuation: str | None, scenario_pair: str | None, quiet: bool) -> None:
     """Project a run's networks under bias-corrected climate scenarios.
 
     The historical table comes from the run folder (RUN_DIR/inputs); only the scenarios are
@@ -39,18 +44,22 @@ def project(run_dir: Path, scenarios: str | None, corrector: str, end: int,
 
     check_run_folder(run_dir)
     get_registry().info("corrector", corrector)  # an unknown name fails before any import
+    from permaplug.core.atomic import check_writable
     from permaplug.projection.pipeline import project_run
 
+    check_writable(run_dir / "projections")
+
     nc = project_run(run_dir, catalog_path, scenarios.split(",") if scenarios else None,
-                     corrector=corrector, end=end, progress=not no_progress,
+                     corrector=corrector, end=end, progress=not quiet,
                      corrector_options=parse_key_values(corrector_options, "--corrector-option"),
-                     echo=click.echo)
+                     continuation=continuation, scenario_pair=scenario_pair, echo=click.echo)
     summary = json.loads((nc.parent / "summary.json").read_text(encoding="utf-8"))
     click.echo(f"data: {summary['data']}")
     click.echo(f"projections ({', '.join(summary['scenarios'])}; corrector {summary['corrector']}; "
                f"{summary['historical_end']} -> {end}-12): {nc}")
-    for model, diff in summary["rcp85_minus_rcp26_stl1_degC"].items():
+    pair = summary.get("scenario_pair")
+    for model, diff in (summary.get(summary.get("difference_key") or "") or {}).items():
         parts = ", ".join(f"{k}: {v:+.2f}" for k, v in diff.items())
-        click.echo(f"  {model}: RCP8.5 - RCP2.6, layer 1 (degC) {parts}")
+        click.echo(f"  {model}: {pair[1]} - {pair[0]}, layer 1 (degC) {parts}")
     if summary["skill_against_truth"]:
         click.echo(f"skill against the scenario truth: {nc.parent / 'skill.csv'}")

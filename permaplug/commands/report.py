@@ -17,8 +17,10 @@ def report(run_dirs: tuple[Path, ...], out: Path | None) -> None:
     """Write a self-contained HTML report of run folders."""
     for run_dir in run_dirs:
         check_run_folder(run_dir)
+    from permaplug.core.atomic import check_writable
     from permaplug.report.html import write_report
 
     out = out or Path(run_dirs[0]) / "report.html"
+    check_writable(out.parent)
     path = write_report(list(run_dirs), out)
     click.echo(f"report: {path}")

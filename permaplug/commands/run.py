@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from permaplug.commands.options import catalog_option, corrector_option_option, parse_key_values
-from permaplug.core.errors import ConfigError, NotAvailableError
+from permaplug.commands.options import (
+    catalog_option,
+    continuation_option,
+    corrector_option_option,
+    parse_key_values,
+    quiet_option,
+    scenario_pair_option,
+)
+from permaplug.core.atomic import check_writable
+from permaplug.core.errors import ConfigError, NotAvailableError, PermaplugError
 from permaplug.scale.options import dask_scheduler_option
 
 # option name -> RunConfig field, for options that map one to one
@@ -117,6 +127,50 @@ def _build_config(ctx: click.Context, params: dict):
     return cfg, models
 
 
+def finish_commands(out: Path, steps: list[str], params: dict) -> str:
+    """The commands that do ``steps`` (in order) for the trained run ``out``, as one line."""
+    project = [f"permaplug project {out}"]
+    for opt in ("scenarios", "corrector", "end", "continuation", "scenario_pair"):
+        default = {"corrector": "qm", "end": 2030}.get(opt)
+        if params.get(opt) not in (None, "", default):
+            project.append(f"--{opt.replace('_', '-')} {params[opt]}")
+    project += [f"--corrector-option {o}" for o in params.get("corrector_options") or ()]
+    cmds = {"project": " ".join(project), "explain": f"permaplug explain {out}",
+            "report": f"permaplug report {out} --out {out / 'report.html'}"}
+    return "; ".join(cmds[s] for s in steps)
+
+
+@contextmanager
+def _finish_hint(out: Path, step: str, steps: list[str], params: dict) -> Iterator[None]:
+    """A failure of a post-training ``step`` says that the trained run is kept and which
+    commands finish it (this step and the ones after it)."""
+    rest = steps[steps.index(step):]
+    hint = (f"the trained run is saved in {out}; finish it with: "
+            f"{finish_commands(out, rest, params)}")
+    try:
+        yield
+    except PermaplugError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PermaplugError(f"{step} step: {first} -- {hint}") from exc
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        raise PermaplugError(f"{step} step: {where}{exc.strerror or exc} -- {hint}") from exc
+    except Exception:
+        click.echo(f"Error: the {step} step failed after training -- {hint}", err=True)
+        raise
+
+
+def _check_scenario_options(params: dict) -> None:
+    """Scenario options that contradict each other fail before training."""
+    from permaplug.core.scenarios import parse_pair
+
+    pair = parse_pair(params["scenario_pair"])
+    chosen = [s for s in (params["scenarios"] or "").split(",") if s]
+    if pair and chosen and any(s not in chosen for s in pair):
+        raise ConfigError(f"--scenario-pair {params['scenario_pair']}: both must be among "
+                          f"--scenarios {params['scenarios']}")
+
+
 @click.command(name="run")
 @click.option("--source", default="era5land", show_default=True,
               help="Reanalysis source (catalog entry or source plugin name).")
@@ -165,10 +219,12 @@ def _build_config(ctx: click.Context, params: dict):
 @click.option("--report/--no-report", "do_report", default=True, show_default=True,
               help="Write the HTML report afterwards.")
 @click.option("--scenarios", default=None, help="Scenarios to project (comma-separated).")
+@continuation_option
+@scenario_pair_option
 @click.option("--corrector", default="qm", show_default=True, help="Bias corrector.")
 @corrector_option_option
 @click.option("--end", type=int, default=2030, show_default=True, help="Last projected year.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @dask_scheduler_option
 @click.pass_context
 def run(ctx: click.Context, **params) -> None:
@@ -189,6 +245,7 @@ def run(ctx: click.Context, **params) -> None:
     corrector_options = parse_key_values(params["corrector_options"], "--corrector-option")
     if params["do_project"]:  # a bad corrector name or option fails before training
         get_corrector(params["corrector"])(**corrector_options)
+        _check_scenario_options(params)
 
     from permaplug.scale.launch import scale_out
     from permaplug.training.runs import default_run_dir, execute_run, mark_run_complete
@@ -219,6 +276,7 @@ def run(ctx: click.Context, **params) -> None:
         out = Path(params["out_dir"]) if params["out_dir"] else default_run_dir(
             cfg.source, [m for v in params["models"] for m in v.split(",") if m])
     steps = _site_steps(cfg, steps)
+    check_writable(out)  # a read-only or missing place fails now, not after training
     if params["quiet"] and cfg.catalog is None:  # build the demo data silently if needed
         from permaplug.demo.build import ensure_demo_catalog
 
@@ -226,13 +284,22 @@ def run(ctx: click.Context, **params) -> None:
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
                 mark_complete=False)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")
+    q = not params["quiet"]
     if "project" in steps:
         scen = [s for s in (params["scenarios"] or "").split(",") if s] or None
-        path = steps["project"](out, cfg.catalog, scen, params["corrector"], params["end"],
-                                corrector_options=corrector_options, echo=click.echo)
+        with _finish_hint(out, "project", list(steps), params):
+            path = steps["project"](out, cfg.catalog, scen, params["corrector"], params["end"],
+                                    corrector_options=corrector_options,
+                                    continuation=params["continuation"],
+                                    scenario_pair=params["scenario_pair"], progress=q,
+                                    echo=click.echo)
         click.echo(f"Projections written to {path}")
     if "explain" in steps:
-        click.echo(f"Explanations written to {steps['explain'](out, 'shap')}")
+        with _finish_hint(out, "explain", list(steps), params):
+            path = steps["explain"](out, "shap", progress=q)
+        click.echo(f"Explanations written to {path}")
     if "report" in steps:
-        click.echo(f"Report written to {steps['report']([out], out / 'report.html')}")
+        with _finish_hint(out, "report", list(steps), params):
+            path = steps["report"]([out], out / "report.html")
+        click.echo(f"Report written to {path}")
     mark_run_complete(out, ["train", "evaluate", *steps])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -19,11 +20,14 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     untouched.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else "".join(target.suffixes),
-        dir=target.parent,
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.",
+            suffix=suffix if suffix is not None else "".join(target.suffixes), dir=target.parent,
+        )
+    except OSError as exc:  # read-only folder, permission, disk full: name the file asked for
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()
@@ -39,9 +43,50 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
-        if isinstance(exc, OSError) and exc.filename == str(tmp):
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
             exc.filename = str(target)  # report the file the user asked for, not the temporary
+        elif isinstance(exc, RuntimeError) and _is_write_failure(exc):
+            # writers that report a failed write as RuntimeError (torch.save, netCDF4)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OSError(errno.EIO, f"could not write (disk full or not writable? {first[:120]})",
+                          str(target)) from exc
         raise
+
+
+_WRITE_FAILURE = ("write", "No space", "HDF error", "inline_container", "I/O", "disk",
+                  "Permission denied", "Read-only")
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """True when a writer's RuntimeError says that writing failed (e.g. torch's
+    ``[enforce fail at inline_container.cc] ... file write failed``, netCDF's ``HDF error``)."""
+    text = str(exc)
+    return any(key in text for key in _WRITE_FAILURE)
+
+
+def check_writable(path: Path | str) -> Path:
+    """OSError naming ``path`` unless files can be created there; call it before long work.
+
+    ``path``: an output folder (it need not exist yet: its nearest existing parent must be a
+    writable folder). Nothing is left behind (a probe file is created and removed). Returns
+    ``path``. Free space cannot be promised in advance: a full disk during the work is still
+    reported by :func:`atomic_path`, naming the file.
+    """
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{probe} is not a folder", str(path))
+    try:
+        fd, name = tempfile.mkstemp(prefix=".permaplug-write-check.", dir=probe)
+    except OSError as exc:
+        where = "" if probe == path else f" (in {probe})"
+        raise OSError(exc.errno, f"cannot write here{where}: {exc.strerror or exc}",
+                      str(path)) from None
+    os.close(fd)
+    os.unlink(name)
+    return path
 
 
 def write_text_atomic(target: Path | str, text: str) -> Path:

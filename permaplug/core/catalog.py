@@ -45,7 +45,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from permaplug.core.errors import CatalogError, DataError, UnknownPluginError
+from permaplug.core import scenarios as scenario_roles
+from permaplug.core.errors import CatalogError, DataError, PermaplugError, UnknownPluginError
 
 if TYPE_CHECKING:  # intake and xarray are imported when an entry is opened, not to validate
     import numpy as np
@@ -235,7 +236,11 @@ def validate_catalog(path: Path, raw: Any) -> tuple[dict[str, Any], dict[str, Ca
             raise resolver.fail(name, f"metadata.role {role!r}; use one of {', '.join(ROLES)}")
         if role == "scenario_truth" and not emeta.get("scenario"):
             raise resolver.fail(name, "role scenario_truth needs metadata.scenario "
-                                "(e.g. rcp85)")
+                                "(the name of the scenario it is the truth of)")
+        try:
+            scenario_roles.metadata_attrs(emeta)
+        except PermaplugError as exc:
+            raise resolver.fail(name, str(exc)) from None
         resolved = resolver.value(name, "options", options)
         parsed[name] = CatalogEntry(name, plugin, resolved, dict(emeta),
                                     str(e.get("description", emeta.get("description", ""))))
@@ -334,6 +339,8 @@ class PermaplugCatalog:
         options = {**entry.options, **overrides}
         ds = self.reader(name).read(options=options)
         self._label(entry, ds)
+        if entry.role == "scenario":  # continuation / scenario_pair named by the catalog
+            ds.attrs.update(scenario_roles.metadata_attrs(entry.metadata))
         prov = ds.attrs.get("provenance", "")
         ds.attrs["provenance"] = (f"{prov}; " if prov else "") + \
             f"catalog {self.path} entry {name!r} (source {entry.plugin})"

@@ -121,7 +121,6 @@ WINDOW = 24
 BAND_EMBEDDING_SIZE = 4
 TRAIN_YEARS: tuple[int, int] = (2001, 2018)
 TEST_YEARS: tuple[int, int] = (2019, 2023)
-SCENARIOS: tuple[str, ...] = ("rcp26", "rcp45", "rcp60", "rcp85")
 
 # --- provenance ---------------------------------------------------------------------------
 DATA_LABEL_ATTR = "permaplug_data"

@@ -84,15 +84,19 @@ def _period_label(ds: xr.Dataset, years: tuple[int, int]) -> tuple[str, slice]:
 
 def spread_table(scenarios: Mapping[str, xr.Dataset], variables: Sequence[str],
                  periods: Sequence[tuple[int, int]] = DEFAULT_PERIODS,
-                 high: str = "rcp85", low: str = "rcp26") -> pd.DataFrame:
+                 pair: tuple[str, str] | None = None) -> pd.DataFrame:
     """Difference ``high - low`` of the period means, per variable and unit.
 
-    ``scenarios`` maps a label (``raw``, ``qm``...) to a ``(scenario, time, unit)`` dataset.
+    ``pair``: ``(low, high)`` scenario names (None: no pair, an empty table with the columns
+    variable, unit, units -- e.g. data with a single scenario). ``scenarios`` maps a label (``raw``, ``qm``...) to a ``(scenario, time, unit)`` dataset.
     Columns: variable, unit, units, then ``<first>-<last> <label>`` for every period (the years
     the data actually cover within it) and label. Multiplicative variables (``tp``, ``sf``) get
     extra rows ``<var> (relative)``: ``100 (high / low - 1)`` in percent.
     """
     rows: dict[tuple[str, str], dict] = {}
+    if pair is None:
+        return pd.DataFrame(columns=["variable", "unit", "units"])
+    low, high = pair
     for label, ds in scenarios.items():
         if "scenario" not in ds.dims:
             raise DataError(f"spread table: {label!r} has no 'scenario' dimension")

@@ -13,10 +13,12 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from permaplug.core import scenarios as scenario_roles
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path
 
-COLOURS = {"rcp26": "#2166ac", "rcp45": "#67a9cf", "rcp60": "#ef8a62", "rcp85": "#b2182b"}
+PALETTE = ("#2166ac", "#67a9cf", "#ef8a62", "#b2182b", "#1b7837", "#762a83")
+"""Scenario colours, given in forcing order (:func:`permaplug.core.scenarios.colours`)."""
 
 
 def annual_mean(da: xr.DataArray) -> xr.DataArray:
@@ -45,13 +47,14 @@ def plot_correction(obs: xr.Dataset, raw: xr.Dataset, corrected: xr.Dataset,
     for (lab, ds), ls in zip((extra or {}).items(), [":", "-.", (0, (1, 3)), (0, (5, 1))]):
         styles.append((lab, ds, {"ls": ls, "lw": 1.1}))
     scenarios = [str(s) for s in raw.scenario.values]
+    colours = scenario_roles.colours(scenarios, PALETTE)
     for ax, var in zip(axes.ravel(), variables):
         for _, ds, style in styles:
             a = annual_mean(ds[var])
             if start_year is not None:
                 a = a.sel(year=a.year >= start_year)
             for s in scenarios:
-                ax.plot(a.year, a.sel(scenario=s), color=COLOURS.get(s, "grey"), **style)
+                ax.plot(a.year, a.sel(scenario=s), color=colours[s], **style)
         o = annual_mean(obs[var])
         if start_year is not None:
             o = o.sel(year=o.year >= start_year)
@@ -61,7 +64,7 @@ def plot_correction(obs: xr.Dataset, raw: xr.Dataset, corrected: xr.Dataset,
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
-    handles = [Line2D([], [], color=COLOURS.get(s, "grey"), lw=2, label=s) for s in scenarios]
+    handles = [Line2D([], [], color=colours[s], lw=2, label=s) for s in scenarios]
     handles += [Line2D([], [], color="dimgrey", label=lab, **style) for lab, _, style in styles]
     handles.append(Line2D([], [], color="black", lw=1.6, label="reanalysis"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 10),

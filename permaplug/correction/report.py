@@ -20,7 +20,8 @@ FIGURE_NAME = "figure11_correction.png"
 
 @dataclass
 class CorrectionReport:
-    """Bias/KS per variable and unit, the RCP 8.5 - RCP 2.6 spread, a summary, and metadata."""
+    """Bias/KS per variable and unit, the scenario spread (``high - low`` of the scenario
+    pair, :mod:`permaplug.core.scenarios`), a summary, and metadata."""
 
     bias: pd.DataFrame
     spread: pd.DataFrame
@@ -38,7 +39,7 @@ class CorrectionReport:
             f"correctors compared: {m['labels']}",
             "",
             ("Bias = mean(model - reference) and KS = Kolmogorov-Smirnov distance over the "
-             "calibration months; spread = mean(rcp85) - mean(rcp26) over each period."),
+             f"calibration months; spread = {m['spread']} over each period."),
             "",
             "## Summary (mean over units)",
             "",
@@ -48,7 +49,7 @@ class CorrectionReport:
             "",
             markdown_table(self.bias),
             "",
-            "## RCP 8.5 - RCP 2.6 spread per variable and unit",
+            f"## Spread {m['spread']} per variable and unit",
             "",
             markdown_table(self.spread),
             "",
@@ -88,8 +89,10 @@ def build_report(result: Correction, compare: Mapping[str, Correction] | None = 
     obs = result.obs.sel(time=sl)
     bias = bias_table(obs, model, result.variables)
     scen = {"raw": result.raw, **{k: r.corrected for k, r in runs.items()}}
-    spread = spread_table(scen, result.variables, periods)
+    spread = spread_table(scen, result.variables, periods, result.pair)
     meta = {
+        "spread": (f"mean({result.pair[1]}) - mean({result.pair[0]})" if result.pair
+                   else "none (a single scenario)"),
         "corrector": name, "data": schema.data_label(result.raw),
         "reference": schema.data_label(result.obs),
         "calibration": f"{result.calibration[0]}-{result.calibration[1]}",

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from xsdba.adjustment import TrainAdjust
 from xsdba.base import Grouper, uses_dask
 
+from permaplug.core import progress as bars
 from permaplug.core.corrector import Corrector
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.schema import DATA_LABEL_ATTR
@@ -181,7 +182,7 @@ class XsdbaCorrector(Corrector):
             raise DataError(f"model_hist and obs_hist share only {common.size} time steps "
                             "(need at least 24 to calibrate)")
         self.fitted, self.rules = {}, {}
-        for var in tqdm(variables, desc=f"fitting {self.name}", unit="var", disable=None,
+        for var in tqdm(variables, desc=f"fitting {self.name}", unit="var", disable=bars.disabled(),
                         leave=False):
             ref = obs_hist[var].sel(time=common)
             hist = model_hist[var].sel(time=common)
@@ -332,7 +333,7 @@ class XsdbaCorrector(Corrector):
             raise DataError(f"scenario lacks fitted variable(s) {', '.join(missing)}")
         out = scenario.copy()
         for var, adj in tqdm(self.fitted.items(), desc=f"applying {self.name}", unit="var",
-                             disable=None, leave=False):
+                             disable=bars.disabled(), leave=False):
             sim = scenario[var]
             units = sim.attrs.get("units")
             if units != adj.train_units:

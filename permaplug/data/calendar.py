@@ -65,12 +65,26 @@ def full_months(start: np.datetime64 | str, end: np.datetime64 | str) -> np.ndar
         dtype="datetime64[ns]")
 
 
+def _missing_months(da: xr.DataArray) -> np.ndarray:
+    """Months (bool per time step) where ``da`` lacks a value in some unit that has values in
+    other months; units never holding a value (e.g. a band without a model cell) are not
+    gaps -- the band checks report them."""
+    isnull = da.isnull()
+    other = [d for d in isnull.dims if d != "time"]
+    if not other:
+        return np.asarray(isnull.values, dtype=bool)
+    empty = isnull.all("time")
+    return np.asarray((isnull & ~empty).any(other).values, dtype=bool)
+
+
 def fill_gaps(ds: xr.Dataset, policy: str = "seasonal", years: int = 5,
               start: str | np.datetime64 | None = None, end: str | np.datetime64 | None = None,
               what: str = "dataset") -> xr.Dataset:
     """Reindex to every month in [start, end] (default: the series' own span) and fill gaps.
 
-    Only months absent from the time axis (or all-NaN) are gaps. See the module docstring.
+    Gaps are months absent from the time axis, and months where a variable lacks a value in a
+    unit that has values in other months (a NaN in a file, a fill value); each variable is
+    filled only where it is missing. See the module docstring.
     """
     if policy not in GAP_POLICIES:
         raise DataError(f"{what}: gap policy {policy!r}; use one of {', '.join(GAP_POLICIES)}")
@@ -79,11 +93,10 @@ def fill_gaps(ds: xr.Dataset, policy: str = "seasonal", years: int = 5,
                          end if end is not None else t.max())
     out = ds.reindex(time=months)
     data_vars = [v for v in out.data_vars if "time" in out[v].dims]
-    other = [d for d in out.dims if d != "time"]
-    missing = np.ones(out.sizes["time"], dtype=bool)
-    for v in data_vars:
-        missing &= out[v].isnull().all(dim=[d for d in out[v].dims if d != "time"]).values \
-            if other else out[v].isnull().values
+    by_var = {v: _missing_months(out[v]) for v in data_vars}
+    missing = np.zeros(months.size, dtype=bool)
+    for m in by_var.values():
+        missing |= m
     gaps = months[missing]
     labels = ", ".join(str(m)[:7] for m in gaps)
     if gaps.size and policy == "error":
@@ -93,16 +106,20 @@ def fill_gaps(ds: xr.Dataset, policy: str = "seasonal", years: int = 5,
     elif gaps.size and policy == "seasonal":
         years_of = pd.DatetimeIndex(months).year.to_numpy()
         month_of = pd.DatetimeIndex(months).month.to_numpy()
-        for i in np.flatnonzero(missing):
-            near = np.flatnonzero((month_of == month_of[i]) & ~missing
-                                  & (np.abs(years_of - years_of[i]) <= years))
-            if near.size == 0:
-                continue
-            fill = out[data_vars].isel(time=near).mean("time", keep_attrs=True)
-            for v in data_vars:
-                out[v][{"time": i}] = fill[v]
-    still = [str(m)[:7] for m, gone in zip(months, missing) if gone and
-             any(bool(out[v].isel(time=list(months).index(m)).isnull().all()) for v in data_vars)]
+        for v, miss in by_var.items():
+            for i in np.flatnonzero(miss):
+                near = np.flatnonzero((month_of == month_of[i]) & ~miss
+                                      & (np.abs(years_of - years_of[i]) <= years))
+                if near.size == 0:
+                    continue
+                fill = out[v].isel(time=near).mean("time", keep_attrs=True)
+                out[v][{"time": i}] = out[v].isel(time=i).fillna(fill)
+    still = []
+    if gaps.size:
+        for v in data_vars:
+            left = _missing_months(out[v]) & missing
+            still += [str(m)[:7] for m in months[left]]
+    still = sorted(set(still))
     if still and policy != "flag":
         raise DataError(f"{what}: could not fill months {', '.join(still)} with policy {policy!r}")
     out = out.assign_coords(gap_filled=("time", missing & (policy != "flag")))

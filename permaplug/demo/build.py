@@ -33,7 +33,7 @@ from permaplug.demo.cache import (  # noqa: F401 - cache_root, demo_catalog_name
     demo_dir,
 )
 from permaplug.demo.emulator import ENGINES, STEPS_PER_MONTH
-from permaplug.demo.forcing import model_cell_fields, read_era5_points
+from permaplug.demo.forcing import box_scenarios, model_cell_fields, read_era5_points
 from permaplug.demo.grid import demo_grid, ipsl_grid
 from permaplug.demo.params import params_for
 from permaplug.demo.simulate import Simulation, simulate
@@ -64,18 +64,21 @@ def _entry(plugin: str, options: dict, role: str, description: str, **meta) -> d
     }
 
 
-def catalog_dict(seed: int, resolution: float, ncell: int, version: str = DEMO_VERSION) -> dict:
+def catalog_dict(seed: int, resolution: float, ncell: int, version: str = DEMO_VERSION,
+                 scenarios: list[str] | None = None) -> dict:
     """The demo catalog as a dict, in intake 2's complete form (``intake.from_yaml_file``
-    opens the written file)."""
+    opens the written file). ``scenarios``: default the real box tables'
+    (:func:`permaplug.demo.forcing.box_scenarios`)."""
     from permaplug.core.catalog import complete_catalog
 
+    scenarios = list(scenarios) if scenarios is not None else box_scenarios()
     entries = {
         "era5land": _entry(
             "era5land", {"paths": f"{{CATALOG_DIR}}/{ERA5_FILE}"}, "reanalysis",
             "ERA5-Land-format monthly fields 2001-2023: real ERA5 air temperature and "
             "precipitation spread over cells, emulated soil temperatures and other variables"),
         "ipsl-cm5a-mr": _entry(
-            "cmip", {"paths": "{CATALOG_DIR}/cmip5", "scenarios": list(schema.SCENARIOS)},
+            "cmip", {"paths": "{CATALOG_DIR}/cmip5", "scenarios": scenarios},
             "scenario", "CMIP5-format IPSL-CM5A-MR historical + RCP2.6/4.5/6.0/8.5: the real "
             "model's Alaska tas/pr (with its biases) spread over its grid; other variables "
             "derived"),
@@ -86,7 +89,7 @@ def catalog_dict(seed: int, resolution: float, ncell: int, version: str = DEMO_V
             "openlandmap", {"path": "{CATALOG_DIR}/static/openlandmap"}, "static",
             "emulated bulk density and organic carbon in the OpenLandMap GeoTIFF layout"),
     }
-    for s in schema.SCENARIOS:
+    for s in scenarios:
         entries[f"truth-{s}"] = _entry(
             "era5land", {"paths": f"{{CATALOG_DIR}}/{truth_file(s)}"}, "scenario_truth",
             f"emulator truth: the emulator's soil temperatures under {s} forcing (observed "
@@ -146,7 +149,8 @@ def _write_cmip(sim: Simulation, out: Path, history: str) -> None:
     box_lat = float(g.cell_lat[in_box].mean()) if in_box.any() else float(g.cell_lat.mean())
     dep = _dew_depression()
     hist = sim.box["historical"]
-    for s in schema.SCENARIOS:
+    names = [s for s in sim.box if s != "historical"]
+    for s in names:
         full = pd.concat([hist, sim.box[s]]).sort_index()
         tas, pr = model_cell_fields(full, lat2.ravel(), sim.gradients, box_lat)
         fields = derive.model_fields(lat2.ravel(), full.index, tas, pr, dep)
@@ -155,7 +159,7 @@ def _write_cmip(sim: Simulation, out: Path, history: str) -> None:
             grid_values = values.reshape(len(full), lat.size, lon.size)
             formats.write_cmip(folder, var, s, full.index[n_hist:], lat, lon,
                                grid_values[n_hist:], history)
-            if s == schema.SCENARIOS[0]:
+            if s == names[0]:
                 formats.write_cmip(folder, var, "historical", full.index[:n_hist], lat, lon,
                                    grid_values[:n_hist], history)
     # land fraction: share of 8 x 8 sub-samples of each cell inside mainland Alaska
@@ -236,7 +240,7 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
         _write_truth(sim, tmp, history)
         _write_cmip(sim, tmp, history)
         _write_static(sim, tmp, seed)
-        cat = catalog_dict(seed, grid.resolution, grid.ncell, version)
+        cat = catalog_dict(seed, grid.resolution, grid.ncell, version, list(sim.truth))
         cat["metadata"]["steps_per_month"] = steps_per_month
         cat["metadata"]["build_seconds"] = round(_time.perf_counter() - t0, 1)
         cpu_main = _time.process_time() - cpu0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from permaplug.core import progress as bars
 from permaplug.core import schema
 from permaplug.demo import heat
 
@@ -138,7 +139,7 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
         out = MonthlyOutput(*(np.zeros((nt, schema.N_LAYERS, ncell), np.float32) for _ in range(2)),
                             *(np.zeros((nt, ncell), np.float32) for _ in range(4)))
     dh = None  # last step's enthalpy change: Newton starts from its extrapolation
-    bar = tqdm(total=nt, desc=desc, unit="month", disable=not progress, leave=False)
+    bar = tqdm(total=nt, desc=desc, unit="month", disable=bars.disabled(progress), leave=False)
     for m in range(nt):
         dt_days = days[m] / steps_per_month
         dt = dt_days * heat.SECONDS_PER_DAY

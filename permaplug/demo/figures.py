@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from permaplug.core import schema
+from permaplug.core import scenarios, schema
 from permaplug.core.atomic import atomic_path
 
 MONTHS = "JFMAMJJASOND"
@@ -49,8 +49,8 @@ def seasonal_cycle_figure(catalog: Path | str | None, out: Path) -> Path:
 
 
 def truth_figure(catalog: Path | str | None, out: Path) -> Path:
-    """PNG of annual-mean ``stl1`` and ``stl4`` 2001-2100 under each RCP (emulator truth), per
-    band group."""
+    """PNG of annual-mean ``stl1`` and ``stl4`` 2001-2100 under each scenario (emulator
+    truth), per band group."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,10 +61,11 @@ def truth_figure(catalog: Path | str | None, out: Path) -> Path:
 
     cat = load_catalog(catalog or ensure_demo_catalog())
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=False)
-    colors = {"rcp26": "#1f77b4", "rcp45": "#2ca02c", "rcp60": "#ff7f0e", "rcp85": "#d62728"}
+    truth = {str(cat.entry(n).metadata["scenario"]): n for n in cat.find_all("scenario_truth")}
+    colors = scenarios.colours(truth, ("#1f77b4", "#2ca02c", "#ff7f0e", "#d62728"))
     label = "unknown data"
     for s, c in colors.items():
-        ds = cat.open(f"truth-{s}")
+        ds = cat.open(truth[s])
         label = schema.data_label(ds)
         annual = ds[["stl1", "stl4"]].groupby("time.year").mean().load()
         for ax, band in zip(axes, (0, 3, 5)):
@@ -77,7 +78,7 @@ def truth_figure(catalog: Path | str | None, out: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("annual mean (degC)")
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"Emulator truth under the RCPs (data: {label})")
+    fig.suptitle(f"Emulator truth under the scenarios (data: {label})")
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=110)

@@ -157,14 +157,29 @@ def _extend_to_2100(s: pd.Series) -> pd.Series:
     return pd.concat([s, pd.Series(extra)]).sort_index()
 
 
+BOX_PREFIX = "timeSeriesLO_tas_Alaska_Monthly_"
+
+
+def box_scenarios(folder: Path | None = None) -> list[str]:
+    """The scenario experiments of the real box tables (file names
+    ``timeSeriesLO_tas_Alaska_Monthly_<experiment>.csv`` other than ``historical``), in forcing
+    order (:func:`permaplug.core.scenarios.ordered`). The demo's scenarios are these."""
+    from permaplug.core.scenarios import ordered
+
+    folder = folder or real_dir() / "cmip5_alaska_box"
+    found = [p.name[len(BOX_PREFIX):-len(".csv")] for p in folder.glob(f"{BOX_PREFIX}*.csv")]
+    return ordered(e for e in found if e != "historical")
+
+
 def ipsl_box_series(folder: Path | None = None) -> dict[str, pd.DataFrame]:
     """Real IPSL-CM5A-MR box means per experiment: columns ``tas`` (degC), ``pr`` (mm/day).
 
-    Keys ``historical`` (1850-2005) and ``rcp26 rcp45 rcp60 rcp85`` (2006-2100; 2100 extrapolated).
+    Keys ``historical`` (1850-2005) and each scenario of :func:`box_scenarios` (2006-2100;
+    2100 extrapolated).
     """
     folder = folder or real_dir() / "cmip5_alaska_box"
     out = {}
-    for exp in ("historical", *schema.SCENARIOS):
+    for exp in ("historical", *box_scenarios(folder)):
         tas = _read_box(folder / f"timeSeriesLO_tas_Alaska_Monthly_{exp}.csv") - 273.15
         pr = _read_box(folder / f"timeSeriesLO_pr_Alaska_Monthly_{exp}.csv")
         frame = pd.DataFrame({"tas": tas, "pr": pr})

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from permaplug.core import schema
+from permaplug.core import progress as bars
 from permaplug.core.errors import DataError
 from permaplug.demo import emulator as E
 from permaplug.demo import surface as S
@@ -134,11 +134,12 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
                           steps_per_month, progress=progress, desc="2001-2023", engine=engine)
 
     box = ipsl_box_series()
-    scen_forcing = {s: scenario_forcing(forcing, box, s, *TRUTH_YEARS) for s in schema.SCENARIOS}
+    names = [s for s in box if s != "historical"]
+    scen_forcing = {s: scenario_forcing(forcing, box, s, *TRUTH_YEARS) for s in names}
     if workers is None:  # worker processes pay off on real grids only
         workers = min(2, os.cpu_count() or 1) if grid.ncell >= 200 else 1
-    batches = [list(schema.SCENARIOS[:2]), list(schema.SCENARIOS[2:])] if workers > 1 \
-        else [list(schema.SCENARIOS)]
+    half = (len(names) + 1) // 2
+    batches = [names[:half], names[half:]] if workers > 1 and len(names) > 1 else [names]
     jobs = []
     for batch in batches:
         fs = [scen_forcing[s] for s in batch]
@@ -147,13 +148,13 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
                      np.concatenate([_snowfall(f) for f in fs], axis=1), _days(fs[0]),
                      steps_per_month, engine))
     truth_out: dict[str, E.MonthlyOutput] = {}
-    bar = tqdm(total=len(schema.SCENARIOS), desc="scenario truth runs", unit="run",
-               disable=not progress, leave=False)
+    bar = tqdm(total=len(names), desc="scenario truth runs", unit="run",
+               disable=bars.disabled(progress), leave=False)
     results = _run_jobs(jobs) if workers > 1 else [_truth_worker(*job) for job in jobs]
     for batch, res in zip(batches, results):
         for s, part in zip(batch, _split(res, len(batch))):
             truth_out[s] = part
             bar.update()
     bar.close()
-    truth = {s: (scen_forcing[s], truth_out[s]) for s in schema.SCENARIOS}
+    truth = {s: (scen_forcing[s], truth_out[s]) for s in names}
     return Simulation(grid, statics, soil, obs, output, truth, grad, box, forcing)

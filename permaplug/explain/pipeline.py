@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from permaplug.core import progress as bars
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path, write_text_atomic
 from permaplug.core.errors import ConfigError, DataError
@@ -180,7 +181,7 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
     out_dir = run_dir / "explanations" / explainer
     all_scores, gaps = [], {}
     for name in tqdm(names, desc=f"explaining ({explainer})",
-                     disable=None if progress else True, unit="model"):
+                     disable=bars.disabled(progress), unit="model"):
         model = run.load_model(name)
         raw = explainer_obj.explain(model, background, explained, list(norm.dynamic_names),
                                     list(norm.static_names))

@@ -12,15 +12,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from permaplug.core import scenarios
 from permaplug.core.atomic import atomic_path
 from permaplug.projection.indicators import COLUMN_BOTTOM_M
 
-SCENARIO_COLOURS = {"rcp26": "#1b9e77", "rcp45": "#7570b3", "rcp60": "#d95f02",
-                    "rcp85": "#e7298a"}
 
-
-def _colour(scenario: str, i: int) -> str:
-    return SCENARIO_COLOURS.get(scenario, f"C{i}")
+def _colour(scenario: str, names: list[str]) -> str:
+    """The scenario's colour among ``names`` (by forcing order, :mod:`permaplug.core.scenarios`)."""
+    return scenarios.colours(names)[str(scenario)]
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -51,6 +50,7 @@ def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
     observed = by_band(observed) if observed is not None else None
     udim = next(d for d in p.dims if d not in ("time", "layer", "scenario"))
     units, layers = p[udim].values, p["layer"].values
+    names = [str(s) for s in p["scenario"].values]
     years = pd.DatetimeIndex(p["time"].values).year
     smooth = years.max() - years.min() + 1 > 15
     fig, axes = plt.subplots(len(units), len(layers), figsize=(3.2 * len(layers),
@@ -66,11 +66,11 @@ def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
                     o = o.sel(time=o["time"].dt.year
                               > int(o["time"].dt.year.max()) - context_years)
                 ax.plot(o["time"].values, o.values, color="black", lw=0.9, label="observed")
-            for k, scen in enumerate(p["scenario"].values):
+            for scen in p["scenario"].values:
                 s = p.sel({udim: u, "layer": layer, "scenario": scen})
                 if smooth:
                     s = s.rolling(time=12, center=True, min_periods=12).mean()
-                ax.plot(s["time"].values, s.values, color=_colour(str(scen), k), lw=0.9,
+                ax.plot(s["time"].values, s.values, color=_colour(str(scen), names), lw=0.9,
                         label=str(scen))
             ax.axhline(0.0, color="grey", lw=0.5, ls=":")
             if i == 0:
@@ -106,15 +106,16 @@ def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path:
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.8 * nrow), sharey=True,
                              squeeze=False)
     series = list(dict.fromkeys(per_year["series"]))
+    scen_names = [str(s) for s in series if s != "observed"]
     for n, u in enumerate(units):
         ax = axes[n // ncol, n % ncol]
-        for k, s in enumerate(series):
+        for s in series:
             rows = per_year[(per_year[ucol] == u) & (per_year["series"] == s)].sort_values("year")
             if rows.empty:
                 continue
             d = rows["thaw_depth_m"].to_numpy(float)
             deep = np.isinf(d)
-            colour = "black" if s == "observed" else _colour(s, k)
+            colour = "black" if s == "observed" else _colour(s, scen_names)
             ax.plot(rows["year"], np.where(deep, COLUMN_BOTTOM_M, d), color=colour, lw=1,
                     marker=".", ms=3, label=s)
             if deep.any():

@@ -18,7 +18,8 @@ run), and write into ``RUN_DIR/projections/<corrector>-<end>/``::
     indicators_layers.csv   months above 0 degC and annual maximum per year, band, layer, series
     indicators_years.csv    thaw depth, near-surface permafrost flag per year, band, series
     thaw_depth_<model>.png  thaw depth against year per scenario (and observed)
-    summary.json            data label, corrector, scenarios, models, RCP 8.5 - 2.6 differences
+    summary.json            data label, corrector, scenarios, models, the scenario pair and
+                            its differences under ``<high>_minus_<low>_stl1_degC``
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from permaplug import __version__
+from permaplug.core import progress as bars
+from permaplug.core import scenarios as scenario_roles
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path, write_text_atomic
 from permaplug.core.errors import ConfigError, DataError
@@ -78,7 +81,7 @@ def project(run, table: xr.Dataset, corrected: xr.Dataset, end: int,
     per_scen = []
     scen_names = [str(s) for s in corrected["scenario"].values]
     bar = tqdm(total=len(scen_names) * len(models), desc="projecting",
-               disable=None if progress else True, unit="model")
+               disable=bars.disabled(progress), unit="model")
     for scen in scen_names:
         ptable = projection_table(table, corrected.sel(scenario=scen, drop=True), end)
         per_model = []
@@ -112,7 +115,7 @@ def cf_dataset(proj: xr.DataArray, data_label: str, corrector: str, run_dir: Pat
     ds["time"].attrs.update({"standard_name": "time", "long_name": "month (first day)",
                              "axis": "T"})
     ds["layer"].attrs = {"long_name": "ERA5-Land soil layer (stl1 = 0-7 cm ... stl4 = 1-2.89 m)"}
-    ds["scenario"].attrs = {"long_name": "RCP scenario of the bias-corrected climate forcing"}
+    ds["scenario"].attrs = {"long_name": "scenario of the bias-corrected climate forcing"}
     ds["model"].attrs = {"long_name": "trained network"}
     udim = next(d for d in proj.dims if d not in ("time", "layer", "scenario", "model"))
     if "lat_min" in ds.coords:
@@ -175,14 +178,17 @@ def indicator_frames(observed: xr.DataArray, proj: xr.DataArray, data_label: str
     return pd.concat(layers, ignore_index=True), pd.concat(years, ignore_index=True)
 
 
-def scenario_difference(proj: xr.DataArray, a: str = "rcp85", b: str = "rcp26",
+def scenario_difference(proj: xr.DataArray, pair: tuple[str, str] | None,
                         layer: str = "stl1") -> dict[str, dict[str, float]]:
-    """Mean ``a - b`` difference of projected ``layer`` temperature (degC) per model and
-    period (2024-2030, 2071-2100 and the whole horizon), over all units and months."""
+    """Mean ``high - low`` difference of projected ``layer`` temperature (degC) per model and
+    period (2024-2030, 2071-2100 and the whole horizon), over all units and months.
+
+    ``pair``: ``(low, high)`` scenario names; None or a name not projected gives ``{}``."""
     out: dict[str, dict[str, float]] = {}
     scen = [str(s) for s in proj["scenario"].values]
-    if a not in scen or b not in scen:
+    if pair is None or any(s not in scen for s in pair):
         return out
+    b, a = pair
     diff = (proj.sel(scenario=a) - proj.sel(scenario=b)).sel(layer=layer)
     years = diff["time"].dt.year
     for model in diff["model"].values:
@@ -198,8 +204,14 @@ def scenario_difference(proj: xr.DataArray, a: str = "rcp85", b: str = "rcp26",
 def project_run(run_dir: Path, catalog_path: str | None = None,
                 scenarios: list[str] | None = None, corrector: str = "qm", end: int = 2030,
                 progress: bool = True, corrector_options: dict | None = None,
-                echo: Callable[[str], None] = print) -> Path:
+                echo: Callable[[str], None] = print, continuation: str | None = None,
+                scenario_pair: str | tuple[str, str] | None = None) -> Path:
     """Project every trained network of ``run_dir`` under the catalog's scenarios.
+
+    ``continuation`` (the scenario continuing the historical run over the calibration period)
+    and ``scenario_pair`` (``(low, high)`` for the differences in ``summary.json``): None = the
+    scenario entry's metadata, else derived from the scenario names
+    (:mod:`permaplug.core.scenarios`).
 
     ``catalog_path``: where the scenarios are read; None = the catalog the run was trained from
     (the bundled demo data when that was None). The historical table is the one stored in the
@@ -252,27 +264,45 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
         from permaplug.scale.correction import corrected_scenarios_grid
 
         table = table.load()
-        corrected, _fitted = corrected_scenarios_grid(cat, table, corrector, calibration,
-                                                      _as_list(scenarios), options=options,
-                                                      end=end)
+        corrected, _fitted = corrected_scenarios_grid(
+            cat, table, corrector, calibration, _as_list(scenarios),
+            options={**options, **({"continuation": continuation} if continuation else {})},
+            end=end)
     else:
         corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,
                                                  calibration=calibration,
                                                  scenarios=_as_list(scenarios),
-                                                 options=options)
-    truth = skill.truth_by_scenario(cat, [str(x) for x in corrected["scenario"].values],
-                                    "grid" if "cell" in table.dims else "bands")
-    return write_projections(run, table, corrected, label, end, truth, progress, sources)
+                                                 options=options, continuation=continuation)
+    names = [str(x) for x in corrected["scenario"].values]
+    truth = skill.truth_by_scenario(cat, names, "grid" if "cell" in table.dims else "bands")
+    pair = scenario_pair_for(names, scenario_pair, corrected.attrs)
+    return write_projections(run, table, corrected, label, end, truth, progress, sources, pair)
+
+
+def scenario_pair_for(names: list[str], given: str | tuple[str, str] | None,
+                      attrs: dict) -> tuple[str, str] | None:
+    """The (low, high) pair among the projected scenarios ``names``: ``given`` (an error if
+    not projected), else the catalog metadata's pair when both are projected, else the lowest
+    and highest forcing of ``names`` (:mod:`permaplug.core.scenarios`)."""
+    if given:
+        return scenario_roles.resolve(names, names[0], given).pair
+    meta = scenario_roles.parse_pair(attrs.get(scenario_roles.PAIR_ATTR) or None,
+                                     "metadata.scenario_pair")
+    if meta is not None and all(s in names for s in meta):
+        return meta
+    return scenario_roles.resolve(names, names[0]).pair
 
 
 def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: str, end: int,
                       truth: dict[str, xr.DataArray] | None = None,
-                      progress: bool = True, sources: dict[str, str] | None = None) -> Path:
+                      progress: bool = True, sources: dict[str, str] | None = None,
+                      pair: tuple[str, str] | None | str = "default") -> Path:
     """Project, then write every output into ``RUN/projections/<corrector>-<end>/``.
 
     ``truth``: ``{scenario: (time, unit, layer) degC}`` scenario truth for the skill table.
-    ``sources``: where the inputs were read (kept in ``summary.json``).
-    Returns the path of ``projections.nc``.
+    ``sources``: where the inputs were read (kept in ``summary.json``). ``pair``: ``(low,
+    high)`` scenarios of the differences in ``summary.json`` (``"default"``: from the projected
+    names, :func:`scenario_pair_for`). Returns the path of ``projections.nc``.
     """
     run_dir = Path(run.path)
     label = schema.data_label(table)
@@ -303,20 +333,30 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         rows = per_year[per_year["model"].isin([str(model), "observed"])]
         figures.thaw_depth_figure(rows, str(model), data_label,
                                   out_dir / f"thaw_depth_{model}.png")
+    names = [str(s) for s in proj["scenario"].values]
+    if pair == "default":
+        pair = scenario_pair_for(names, None, dict(corrected.attrs))
+    roles = scenario_roles.ScenarioRoles(
+        str(corrected.attrs.get("bias_correction_continuation", "")), pair)
+    key = roles.difference_key()
     summary = {
         "data": data_label, "corrector": corrector, "end": end,
-        "scenarios": [str(s) for s in proj["scenario"].values],
+        "scenarios": names,
         "models": [str(m) for m in proj["model"].values],
         "historical_end": hist_end,
-        "rcp85_minus_rcp26_stl1_degC": scenario_difference(proj),
+        "continuation": roles.continuation,
+        "scenario_pair": list(pair) if pair else None,
+        "difference_key": key,
         "skill_against_truth": has_skill,
         "inputs": dict(sources or {}),
     }
-    if truth and {"rcp85", "rcp26"} <= set(truth) and all(
-            skill.covers(truth[k], proj) for k in ("rcp26", "rcp85")):
-        tru = xr.concat([truth[k].sel(time=proj["time"].values) for k in ("rcp26", "rcp85")],
-                        dim=pd.Index(["rcp26", "rcp85"], name="scenario"))
+    if key is not None:
+        summary[key] = scenario_difference(proj, pair)
+    if pair and truth and set(pair) <= set(truth) and all(
+            skill.covers(truth[k], proj) for k in pair):
+        tru = xr.concat([truth[k].sel(time=proj["time"].values) for k in pair],
+                        dim=pd.Index(list(pair), name="scenario"))
         tru = tru.assign_coords(layer=proj["layer"].values).expand_dims(model=["truth"])
-        summary["truth_rcp85_minus_rcp26_stl1_degC"] = scenario_difference(tru)["truth"]
+        summary[f"truth_{key}"] = scenario_difference(tru, pair)["truth"]
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
     return nc

@@ -176,9 +176,11 @@ def scenarios(run: Path) -> str:
         parts.append(f"<h3>Corrector {_e(s.get('corrector', d.name))}, "
                      f"{_e(s.get('historical_end', ''))} &rarr; {_e(s.get('end', ''))}-12 "
                      f"<span class='small'>data: {_e(s.get('data', ''))}</span></h3>")
-        diff = s.get("rcp85_minus_rcp26_stl1_degC") or {}
-        if diff:
-            rows = [{"model": m, **{f"RCP8.5 - RCP2.6 stl1, {k} (degC)": v for k, v in d2.items()}}
+        pair = s.get("scenario_pair") or []
+        diff = s.get(s.get("difference_key") or "") or {}
+        if diff and len(pair) == 2:
+            rows = [{"model": m, **{f"{pair[1]} - {pair[0]} stl1, {k} (degC)": v
+                                    for k, v in d2.items()}}
                     for m, d2 in diff.items()]
             parts.append(_table(pd.DataFrame(rows), "{:+.3f}"))
         if (d / "skill.csv").exists():

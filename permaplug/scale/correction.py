@@ -28,6 +28,7 @@ from typing import Any
 import xarray as xr
 from tqdm import tqdm
 
+from permaplug.core import progress as bars
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import CatalogError, ConfigError
 from permaplug.scale.cells import (
@@ -66,7 +67,6 @@ def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
     """Correct model-grid scenarios ``scen`` (scenario, time, cell on the model grid) on
     ``table``'s cells; lazy result (dask, chunked along ``cell``) and the fitted corrector."""
     from permaplug.correction.pipeline import (
-        CONTINUATION,
         DEFAULT_CALIBRATION,
         FEATURES,
         correct_dataset,
@@ -76,7 +76,8 @@ def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
     check_cells(table)
     calibration = tuple(calibration or DEFAULT_CALIBRATION)
     options = dict(options or {})
-    continuation = options.pop("continuation", CONTINUATION)
+    continuation = options.pop("continuation", None)
+    min_share = options.pop("min_calibration_share", None)
     from permaplug.core.plugins import get_corrector
 
     if "fast" in getattr(get_corrector(corrector), "defaults", {}):
@@ -86,7 +87,8 @@ def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
     obs = chunk_cells(obs.assign_attrs(table.attrs), cells_per_chunk)
     scen = chunk_cells(scen, cells_per_chunk)
     scen = split_soil_water_if_needed(scen, obs)
-    result = correct_dataset(scen, obs, corrector, calibration, FEATURES, continuation, options)
+    result = correct_dataset(scen, obs, corrector, calibration, FEATURES, continuation, options,
+                             **({"min_share": float(min_share)} if min_share is not None else {}))
     out = result.corrected
     out.attrs["mapped_to_cells"] = scen.attrs.get("mapped_to_cells", "")
     return out, result.corrector
@@ -130,7 +132,7 @@ def _corrected_blocks(scen: xr.Dataset, table: xr.Dataset, corrector: str,
     """Lazy corrected scenarios of each block of ``cells_per_chunk`` table cells, in order."""
     blocks = list(cell_blocks(table.sizes["cell"], cells_per_chunk))
     for sl in tqdm(blocks, desc=f"correcting ({corrector})", unit="block",
-                   disable=None if progress else True, leave=False):
+                   disable=bars.disabled(progress), leave=False):
         out, fitted = correct_on_cells(scen, table.isel(cell=sl), corrector, calibration,
                                        options, cells_per_chunk)
         yield (out.sel(scenario=list(scenarios)) if scenarios is not None else out), fitted
@@ -179,17 +181,9 @@ def _scenarios_for(catalog: Any, scenario_entry: str | None, calibration: tuple[
                    end: int | None) -> xr.Dataset:
     """The model-grid scenarios from the calibration start to ``end``: the requested ones plus
     the continuation scenario the calibration needs."""
-    from permaplug.correction.pipeline import CONTINUATION
+    from permaplug.correction.pipeline import select_scenarios
 
-    continuation = (options or {}).get("continuation", CONTINUATION)
     scen = open_scenarios_grid(catalog, scenario_entry, start=f"{calibration[0]}-01-01")
     if end is not None:
         scen = scen.sel(time=slice(None, f"{max(int(end), calibration[1])}-12-31"))
-    if scenarios is not None:
-        have = [str(s) for s in scen["scenario"].values]
-        unknown = [s for s in scenarios if s not in have]
-        if unknown:
-            raise ConfigError(f"scenario(s) {', '.join(unknown)} not in the scenario data "
-                              f"(have {', '.join(have)})")
-        scen = scen.sel(scenario=list(dict.fromkeys([*scenarios, continuation])))
-    return scen
+    return select_scenarios(scen, scenarios, (options or {}).get("continuation"))

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from permaplug.core import progress as bars
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError
@@ -160,7 +161,7 @@ def predict_to_store(run_dir: Path | str, model: str, table: xr.Dataset,
     template = _template(table, months, model, Path(run_dir), run.data_label)
     blocks = list(cell_blocks(table.sizes["cell"], cells_per_chunk))
     bar = tqdm(total=len(blocks), desc=f"predict {model}", unit="block",
-               disable=None if progress else True)
+               disable=bars.disabled(progress))
     with atomic_path(out) as tmp:
         writer = (_ZarrWriter if fmt == "zarr" else _NetCDFWriter)(tmp, template,
                                                                      cells_per_chunk)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from permaplug.core import progress as bars
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.model import Model
@@ -208,7 +209,8 @@ def train_model(model: Model, train: WindowSet, cfg: TrainConfig, val: WindowSet
     n = len(train)
     desc = (label or model.name) + (f" (rank 0 of {dist.world_size})" if dist.active else "")
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs,
-               disable=not (progress and dist.is_main), desc=desc, unit="epoch", leave=False)
+               disable=bars.disabled(progress and dist.is_main), desc=desc, unit="epoch",
+               leave=False)
     for epoch in bar:
         net.train()
         gen = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))

@@ -34,6 +34,39 @@ class FixedBand(torch.nn.Module):
         return self.model(x, band, static)
 
 
+def static_is_used(model: torch.nn.Module, inputs: ExplainInputs, rows: int = 8) -> bool:
+    """True when ``model``'s output depends on its ``static`` input (autograd reaches it).
+
+    A model that ignores ``static`` (a third party's, or one trained without static features)
+    cannot be differentiated with respect to it; its static attributions are exactly zero.
+    Checked in eval mode on the first ``rows`` windows; the model's mode is restored.
+    """
+    if inputs.static.shape[-1] == 0:
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        static = inputs.static[:rows].float().clone().requires_grad_(True)
+        with torch.enable_grad():
+            out = model(inputs.x[:rows].float(), inputs.band[:rows], static)
+            (grad,) = torch.autograd.grad(out.sum(), [static], allow_unused=True)
+    finally:
+        model.train(was_training)
+    return grad is not None
+
+
+class WithStatic(torch.nn.Module):
+    """A band-fixed model taking ``x`` only; ``static`` is a constant it does not use."""
+
+    def __init__(self, model: torch.nn.Module, static_row: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.static_row = static_row
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, self.static_row.expand(x.shape[0], -1))
+
+
 def check_inputs(background: ExplainInputs, explained: ExplainInputs, dynamic_names: list[str],
                  static_names: list[str]) -> None:
     """Raise ConfigError when the inputs and the feature names disagree."""

@@ -12,10 +12,12 @@ import xarray as xr
 
 from permaplug.core.explainer import Explainer, ExplainInputs
 from permaplug.plugins.explainers._common import (
+    WithStatic,
     check_inputs,
     explain_per_band,
     predict,
     result_dataset,
+    static_is_used,
 )
 
 
@@ -38,13 +40,17 @@ class GradientShap(Explainer):
         nsamples = int(self.options.get("nsamples", 200))
         seed = int(self.options.get("seed", 0))
         batch_size = int(self.options.get("batch_size", 50))
-        with_static = explained.static.shape[-1] > 0
+        # a model that ignores its static input gets zero static attributions (autograd
+        # cannot differentiate with respect to an input the graph never used)
+        with_static = static_is_used(model, background)
         bg = [background.x.float()] + ([background.static.float()] if with_static else [])
 
         def explain_rows(wrapped: torch.nn.Module, idx: np.ndarray) -> tuple[np.ndarray, ...]:
             ex = [explained.x[idx].float()]
             ex += [explained.static[idx].float()] if with_static else []
-            gx = shap.GradientExplainer(wrapped, bg if with_static else bg[0],
+            target = wrapped if with_static else WithStatic(wrapped, explained.static[idx[:1]]
+                                                            .float())
+            gx = shap.GradientExplainer(target, bg if with_static else bg[0],
                                         batch_size=batch_size)
             phis = gx.shap_values(ex if with_static else ex[0], nsamples=nsamples, rseed=seed)
             phis = phis if isinstance(phis, list) else [phis]

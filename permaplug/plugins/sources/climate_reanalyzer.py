@@ -32,6 +32,7 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
+from permaplug.data import checks
 
 HEADER_LINES = 8
 MISSING = -999.0
@@ -74,6 +75,8 @@ def read_series(path: Path) -> pd.Series:
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot parse the table after line {HEADER_LINES} "
                         f"({exc})") from exc
+    for m in MONTHS:  # text is an error naming line and column; -999 & co. become missing
+        table[m] = checks.numeric_column(table[m], path, m, first_line=HEADER_LINES + 2)[0]
     long = table.melt(id_vars="Year", value_vars=list(MONTHS), var_name="month", value_name="v")
     long["month"] = long["month"].map({m: i for i, m in enumerate(MONTHS, 1)})
     index = pd.to_datetime({"year": long["Year"], "month": long["month"], "day": 1})
@@ -113,7 +116,11 @@ def read_points(folder: Path, variables: Sequence[str] = ("temp", "precip", "dew
             if abs(prev[0] - lat) > 1e-6 or abs(prev[1] - lon) > 1e-6:
                 raise DataError(f"{path}: coordinates ({lat}, {lon}) differ from the point's "
                                 f"other files {prev}")
-            series[var].append(read_series(path) * factor)
+            values = read_series(path)
+            checks.check_physical(xr.DataArray(values.to_numpy(), dims="time",
+                                               coords={"time": values.index.values}),
+                                  str(path), out_name, units)
+            series[var].append(values * factor)
             files.append(str(path))
     data_vars = {}
     for var in variables:

@@ -57,6 +57,7 @@ and the ``gap_filled`` (scenario, time) coordinate. attrs ``historical_end`` (``
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
+from permaplug.data import checks
 from permaplug.data import units as U
 from permaplug.data.bands import band_mean, grid_cells, subset_region
 from permaplug.data.calendar import GAP_POLICIES, fill_gaps, to_month_start
@@ -150,6 +152,7 @@ def read_drs_variable(files: Sequence[DRSName], what: str, lazy: bool = True) ->
         drop = [c for c in da.coords if c not in da.dims and c not in ("lat", "lon")]
         da = da.drop_vars(drop)
         da = to_month_start(da.to_dataset(), what=str(f.path))[f.var]
+        checks.check_physical(da, str(f.path), f.var)
         parts.append(da)
     da = xr.concat(parts, dim="time", join="exact") if len(parts) > 1 else parts[0]
     if pd.Index(da["time"].values).duplicated().any():
@@ -171,9 +174,10 @@ def _land_fraction(sftlf: str | Path | None, fx_files: list[DRSName]) -> xr.Data
 
 
 def _spatial(ds: xr.Dataset, spatial: str, land: xr.DataArray | None, region: str | None,
-             what: str) -> xr.Dataset:
+             what: str, empty_bands: str = "nearest") -> xr.Dataset:
     if spatial == "bands":  # small: computed once here instead of at every later access
-        return band_mean(ds, land_fraction=land, region=region, what=what).load()
+        return band_mean(ds, land_fraction=land, region=region, what=what,
+                         empty=empty_bands).load()
     if spatial == "grid":
         mask = None if land is None else (land > 0.5)
         return grid_cells(ds, land=mask, region=region, what=what)
@@ -191,6 +195,11 @@ def _finish(per_scenario: dict[str, xr.Dataset], historical_end: str, gap_policy
         if f.attrs.get("gap_filled_months"):
             fills.append(f"{scen}: {f.attrs['gap_filled_months']}")
         filled.append(f.expand_dims(scenario=[scen]))
+    if fills or gaps:
+        how = (f"filled with the {gap_policy!r} gap policy" if gap_policy != "flag" else
+               "left missing (gap policy 'flag')")
+        warnings.warn(f"{what}: missing month(s) {how}: {'; '.join(fills or gaps)}",
+                      stacklevel=2)
     out = xr.concat(filled, dim="scenario", join="outer", combine_attrs="override")
     out = out.assign_coords(gap_filled=out["gap_filled"].fillna(False).astype(bool))
     out.attrs = {"historical_end": historical_end, "gap_policy": gap_policy,
@@ -203,8 +212,13 @@ def open_drs(paths: Any, *, model: str | None = None, member: str | None = None,
              historical_member: str | None = None, scenarios: Sequence[str] | None = None,
              variables: Sequence[str] | None = None, sftlf: str | None = None,
              spatial: str = "bands", region: str | None = None, gap_policy: str = "seasonal",
-             start: str | None = None, end: str | None = None) -> tuple[xr.Dataset, str]:
-    """DRS NetCDF files -> (scenario, time, band) dataset and a provenance string."""
+             start: str | None = None, end: str | None = None,
+             empty_bands: str = "nearest") -> tuple[xr.Dataset, str]:
+    """DRS NetCDF files -> (scenario, time, band) dataset and a provenance string.
+
+    ``empty_bands``: a band without a model grid-cell centre takes the nearest grid row
+    (``nearest``, stated in a warning and the provenance), is refused (``error``) or left
+    missing (``missing``); see :mod:`permaplug.data.bands`."""
     files = [p for p in expand_paths(paths, "cmip") if p.suffix == ".nc"]
     names = [parse_drs(p) for p in files]
     models = sorted({n.model for n in names if n.table != "fx"})
@@ -255,8 +269,9 @@ def open_drs(paths: Any, *, model: str | None = None, member: str | None = None,
         da = read_drs_variable(groups[(v, HISTORICAL)], f"{what} {v} historical",
                                lazy=spatial != "bands")
         hist_vars[CMIP_TO_CANONICAL[v]] = convert_variable(v, da, f"{what} historical")
-    hist = _spatial(xr.Dataset(hist_vars), spatial, land, region, what).drop_vars(
+    hist = _spatial(xr.Dataset(hist_vars), spatial, land, region, what, empty_bands).drop_vars(
         ["n_cells"], errors="ignore")
+    nearest = hist.attrs.get("bands_from_nearest_row", "")
     historical_end = str(hist["time"].values.max())[:7]
     per_scen = {}
     for s in scenarios:
@@ -266,14 +281,18 @@ def open_drs(paths: Any, *, model: str | None = None, member: str | None = None,
                 raise DataError(f"cmip: {model} {s} has no {v} files")
             da = read_drs_variable(groups[(v, s)], f"{what} {v} {s}", lazy=spatial != "bands")
             svars[CMIP_TO_CANONICAL[v]] = convert_variable(v, da, f"{what} {s}")
-        sc = _spatial(xr.Dataset(svars), spatial, land, region, what).drop_vars(
-            ["n_cells"], errors="ignore")
+        with warnings.catch_warnings():  # the same grid: stated once, for the historical run
+            warnings.simplefilter("ignore")
+            sc = _spatial(xr.Dataset(svars), spatial, land, region, what, empty_bands).drop_vars(
+                ["n_cells"], errors="ignore")
         sc = sc.sel(time=sc["time"] > np.datetime64(f"{historical_end}-01"))
         joined = xr.concat([hist, sc], dim="time", join="outer")
         if start or end:
             joined = joined.sel(time=slice(start, end))
         per_scen[s] = joined
     out = _finish(per_scen, historical_end, gap_policy, what)
+    if nearest:
+        out.attrs["bands_from_nearest_row"] = nearest
     out.attrs["model"] = model
     out.attrs["member"] = member if member == historical_member else \
         f"{member} (historical {historical_member})"
@@ -281,7 +300,8 @@ def open_drs(paths: Any, *, model: str | None = None, member: str | None = None,
             f"experiments historical+{'+'.join(scenarios)}; "
             + ("band means (cos lat" + (" x sftlf" if land is not None else "")
                + ") on the model grid inside the region polygon" if spatial == "bands"
-               else "grid cells inside the region polygon"))
+               else "grid cells inside the region polygon")
+            + (f"; nearest-row rule: {nearest}" if nearest else ""))
     return out, prov
 
 
@@ -298,7 +318,13 @@ def read_region_table(path: Path, model: str, run: str) -> pd.Series:
     if (model, run) not in table.columns:
         have = sorted({f"{m} {r}" for m, r in table.columns})
         raise DataError(f"{path}: no column for model {model!r} run {run!r} (have {have})")
-    col = table[(model, run)].astype(float)
+    col, _ = checks.numeric_column(table[(model, run)], path, f"{model} {run}",
+                                   first_line=4)  # 2 header lines + an empty "time" row
+    m = _REGION_RE.match(path.name)
+    if m:
+        checks.check_physical(xr.DataArray(col.to_numpy(), dims="time", name=m["var"],
+                                           coords={"time": col.index.astype(str)}),
+                              str(path), units="K" if m["var"] == "tas" else "mm/day")
     try:
         index = pd.to_datetime(pd.Series(col.index.astype(str)), format="mixed")
     except (ValueError, TypeError) as exc:
@@ -307,6 +333,9 @@ def read_region_table(path: Path, model: str, run: str) -> pd.Series:
     if month_index.duplicated().any():
         raise DataError(f"{path}: month {month_index[month_index.duplicated()][0]:%Y-%m} "
                         "appears twice")
+    empty = int(col.isna().sum())
+    if empty:  # sentinels and empty cells: months absent from the series, the gap policy's
+        checks.warn_missing(str(path), {f"{model} {run}": empty}, "the source's gap_policy")
     return col.dropna()
 
 
@@ -414,6 +443,10 @@ def open_band_table(paths: Any, *, scenarios: Sequence[str] | None = None,
         cols = {c: BAND_TABLE_COLUMNS[c] for c in df.columns if c in BAND_TABLE_COLUMNS}
         if variables:
             cols = {c: v for c, v in cols.items() if v in variables}
+        counts = {}
+        for c in cols:  # text is an error naming the line; sentinels become gaps
+            df[c], counts[c] = checks.numeric_column(df[c], p, c, first_line=2)
+        checks.warn_missing(str(p), counts, "the source's gap_policy")
         frame = df[list(cols)].rename(columns=cols).assign(time=time.values, band=band.values)
         if frame.duplicated(["time", "band"]).any():
             raise DataError(f"{p}: a (month, band) pair appears twice")
@@ -421,6 +454,7 @@ def open_band_table(paths: Any, *, scenarios: Sequence[str] | None = None,
         ds["time"] = ds["time"].values.astype("datetime64[ns]")
         conv = {}
         for v in ds.data_vars:
+            checks.check_physical(ds[v], str(p), v, BAND_TABLE_UNITS[v])
             conv[CMIP_TO_CANONICAL[v]] = convert_variable(
                 v, ds[v].assign_attrs(units=BAND_TABLE_UNITS[v]), f"{p}")
         out = xr.Dataset(conv).assign_coords(schema.band_coords())
@@ -484,7 +518,7 @@ class CMIPSource(Source):
     Options: ``paths``; ``format`` (auto|drs|region-table|band-table); ``model``, ``member``,
     ``historical_member``, ``run``, ``historical_run``, ``scenarios``, ``variables`` (CMIP
     names), ``sftlf``, ``spatial``, ``region``, ``gap_policy``, ``start``, ``end``,
-    ``data_label``.
+    ``empty_bands`` (nearest|error|missing), ``data_label``.
     """
 
     name: ClassVar[str] = "cmip"
@@ -503,8 +537,8 @@ class CMIPSource(Source):
         cls, out: Path, *,
         project: Annotated[Literal["CMIP5", "CMIP6"], "CMIP phase (ESGF project)."] = "CMIP5",
         model: Annotated[str, "Climate model (CMIP5 model / CMIP6 source_id)."] = DEFAULT_MODEL,
-        experiments: Annotated[Sequence[str], "Comma-separated experiments."] = (
-            HISTORICAL, *schema.SCENARIOS),
+        experiments: Annotated[Sequence[str], "Comma-separated experiments: historical and the "
+                               "scenarios (see docs/data-sources.md)."] = (),
         variables: Annotated[Sequence[str], "Comma-separated CMIP variables."] = tuple(
             CMIP_TO_CANONICAL),
         member: Annotated[str, "Ensemble member (CMIP6: with forcing index, r1i1p1f1)."] = "r1i1p1",

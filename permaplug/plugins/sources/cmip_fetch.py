@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from permaplug.core import schema
+from permaplug.core import progress as bars
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError, FetchError
 
@@ -84,11 +84,17 @@ def _http_url(doc: dict[str, Any]) -> str | None:
 
 
 def fetch_esgf(out: Path, project: str = "CMIP5", model: str = "IPSL-CM5A-MR",
-               experiments: Sequence[str] = ("historical", *schema.SCENARIOS),
+               experiments: Sequence[str] = (),
                variables: Sequence[str] = CMIP_VARIABLES, member: str = "r1i1p1",
                land_fraction: bool = True, client: ESGFClient | None = None,
                progress: bool = True) -> list[Path]:
-    """Search ESGF and download each file (one copy per file name) into ``out``."""
+    """Search ESGF and download each file (one copy per file name) into ``out``.
+
+    ``experiments``: ``historical`` and the scenario experiments to download (scenario names
+    are data: the user names them, see docs/data-sources.md)."""
+    if not experiments:
+        raise FetchError("name the experiments to download (--experiments historical,<scenario>"
+                         ",...; see docs/data-sources.md)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     client = client or HttpESGFClient()
@@ -106,7 +112,7 @@ def fetch_esgf(out: Path, project: str = "CMIP5", model: str = "IPSL-CM5A-MR",
         raise FetchError(f"ESGF found no {project} {model} {member} files for "
                          f"{', '.join(experiments)}")
     written = []
-    for name, url in tqdm(sorted(files.items()), desc="ESGF", disable=not progress):
+    for name, url in tqdm(sorted(files.items()), desc="ESGF", disable=bars.disabled(progress)):
         target = out / name
         if not target.exists():
             with atomic_path(target) as tmp:

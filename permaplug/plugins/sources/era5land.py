@@ -74,6 +74,7 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.source import Source
+from permaplug.data import checks
 from permaplug.data import units as U
 from permaplug.data.bands import (
     band_mean,
@@ -181,6 +182,7 @@ def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.
             raise DataError(f"{p}: no ERA5-Land variable (expected some of {', '.join(CANONICAL)}"
                             + (" or Earth Engine band names" if rename else "") + ")")
         parts.append(subset_region(ds[keep], what=str(p)))
+        checks.check_dataset(parts[-1], str(p))  # impossible values, undeclared fill values
         files[id(parts[-1])] = p
     # files with the same times but different variables (the CDS splits a request by step
     # type into several files) are merged; then periods are concatenated
@@ -274,6 +276,13 @@ def read_ee_csv(paths: Sequence[Path], band_base: int | None = None) -> xr.Datas
         if not cols:
             raise DataError(f"{p}: no ERA5-Land band column (e.g. temperature_2m, "
                             "soil_temperature_level_1)")
+        counts = {}
+        for c in cols:  # text is an error naming the line; sentinels become gaps
+            df[c], counts[c] = checks.numeric_column(df[c], p, c, first_line=2)
+            checks.check_physical(xr.DataArray(df[c].to_numpy(), dims="line",
+                                               coords={"line": np.arange(len(df)) + 2}),
+                                  str(p), EE_BANDS[c], EE_UNITS[EE_BANDS[c]])
+        checks.warn_missing(str(p), counts, "the table's gap policy")
         out = df[list(cols)].rename(columns=cols)
         out["time"] = time.dt.tz_localize(None) if time.dt.tz is not None else time
         out["band"] = idx.to_numpy()

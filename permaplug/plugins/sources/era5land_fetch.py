@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 from tqdm import tqdm
 
+from permaplug.core import progress as bars
 from permaplug.core.atomic import atomic_path
 from permaplug.core.errors import ConfigError, FetchError
 
@@ -117,7 +118,7 @@ def fetch_era5land_cds(out: Path, start: int, end: int, variables: Sequence[str]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for year in tqdm(_years(start, end), desc="CDS ERA5-Land", disable=not progress):
+    for year in tqdm(_years(start, end), desc="CDS ERA5-Land", disable=bars.disabled(progress)):
         target = out / f"era5land_monthly_{year}.nc"
         if target.exists():
             written.append(target)
@@ -240,7 +241,7 @@ def fetch_era5land_gee(out: Path, start: int, end: int, collection: str = "month
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for year in tqdm(_years(start, end), desc="Earth Engine ERA5-Land", disable=not progress):
+    for year in tqdm(_years(start, end), desc="Earth Engine ERA5-Land", disable=bars.disabled(progress)):
         target = out / f"era5land_ee_{collection}_{year}.csv"
         if target.exists():
             written.append(target)
