@@ -298,6 +298,8 @@ def test_third_party_source_gets_a_fetch_subcommand(tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, ["fetch", "--help"])
     assert "gauges" in res.output and "Download gauge records." in res.output
     assert "More text" not in res.output.split("Commands:")[1]
+    res = CliRunner().invoke(cli, ["fetch", "gauges", "--help"])
+    assert "Download gauge records." in res.output and "More text" not in res.output
     out = tmp_path / "g"
     res = CliRunner().invoke(cli, ["fetch", "gauges", "--network", "b", "--years", "3",
                                    "--stations", "x,y", "--daily", "--region", "north",

@@ -87,7 +87,8 @@ def fetch_command(cls: type) -> click.Command:
             options.append(opt)
     if "progress" in dict(params):
         options.append(QUIET)
-    doc = inspect.getdoc(func) or f"Download {cls.name} data."
+    # the first paragraph of the docstring (the rest is for developers)
+    doc = (inspect.getdoc(func) or f"Download {cls.name} data.").split("\n\n")[0]
 
     def run(**kwargs: Any) -> None:
         from permaplug.core.atomic import check_writable
@@ -143,5 +144,6 @@ class FetchGroup(click.Group):
 def fetch() -> None:
     """Download provider data (credentials from the providers' standard configuration).
 
-    One sub-command per source plugin that can download (see 'permaplug fetch --help').
+    One sub-command per source plugin that can download (listed below; a third party's
+    source with a fetch classmethod adds its own).
     """

@@ -69,7 +69,7 @@ class Source(abc.ABC):
         ``Annotated[T, "help text"]`` an option (``T``: ``str``, ``int``, ``float``, ``bool``, a
         ``Literal`` of strings, or ``list[str]`` given comma-separated; ``T | None`` allowed);
         a parameter without a default is a required option. Other parameters (e.g. a test
-        ``client``) are not exposed. The first docstring line is the sub-command's help.
+        ``client``) are not exposed. The docstring's first paragraph is the sub-command's help.
         Credentials come from the provider's standard configuration, never from options.
         """
         raise FetchError(f"source {cls.name!r} has no download support")
