@@ -13,8 +13,10 @@ them from here. Conventions (those of ERA5-Land):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the two functions that use it (a fast command line)
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ DEMO_LABEL = "demo emulator"
 
 def band_of_latitude(lat: np.ndarray | float) -> np.ndarray:
     """Band index (0..5) of each latitude; -1 outside the six bands. Lower edge inclusive."""
+    import numpy as np
+
     lat = np.asarray(lat, dtype=float)
     idx = np.searchsorted(np.asarray(BAND_EDGES), lat, side="right") - 1
     return np.where((lat >= BAND_EDGES[0]) & (lat < BAND_EDGES[-1]), idx, -1)
@@ -138,6 +142,8 @@ def band_of_latitude(lat: np.ndarray | float) -> np.ndarray:
 
 def band_coords() -> dict[str, tuple[str, np.ndarray]]:
     """Coordinates for a ``band`` dimension: index plus lower/upper edge (degrees N)."""
+    import numpy as np
+
     edges = np.asarray(BAND_EDGES)
     return {
         "band": ("band", np.arange(N_BANDS)),
