@@ -105,3 +105,25 @@ def test_qdm_series_not_starting_in_january_keeps_its_months():
 def test_qdm_needs_an_odd_number_of_strides_per_period(window, stride):
     with pytest.raises(ConfigError, match="odd multiple of stride_years"):
         QuantileDeltaMapping(period_years=window, stride_years=stride)
+
+
+def test_xsdba_quantile_kernel_is_cached_with_the_same_results():
+    """The correctors make xsdba's quantile kernel a cached numba function (it was compiled
+    again in every process, issue 16 item 4); it gives the same quantiles as numpy's linear
+    interpolation and the uncached original."""
+    from xsdba import nbutils
+
+    import permaplug.correction.xsdba_corrector  # noqa: F401 - applies the cache
+    from permaplug.correction.xsdba_cache import cache_quantile_kernel
+
+    func = nbutils._wrapper_quantile1d
+    assert type(func._cache).__name__ != "NullCache"
+    assert cache_quantile_kernel() is False  # idempotent
+    rng = np.random.default_rng(0)
+    arr = rng.normal(size=(5, 40))
+    arr[1, 3] = np.nan
+    q = np.linspace(0.01, 0.99, 7)
+    got = nbutils._quantile(arr, q, nreduce=1)
+    want = np.stack([np.nanquantile(row, q) for row in arr])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(func(arr, q), func.py_func(arr, q))

@@ -29,9 +29,12 @@ from permaplug.core.corrector import Corrector
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.schema import DATA_LABEL_ATTR
 from permaplug.correction.rules import MULTIPLICATIVE, Rule, apply_bounds, rule_for
+from permaplug.correction.xsdba_cache import cache_quantile_kernel
 
 SEP = "__"
 STATE_ATTR = "permaplug_corrector"
+
+cache_quantile_kernel()  # xsdba's quantile kernel is otherwise compiled in every process
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 A window is a pair ``(unit, last)``: the input months are ``last - W + 1 .. last`` and the
 target is month ``last + 1`` (paper eq. 2.3-2.5). The scenario signal ``z`` (when an input) is one
 value per window, z at the last input month, repeated at every step of the window. Windows are never copied out of the monthly
-arrays: :class:`WindowSet` gathers a batch through an ``unfold`` view when asked.
+arrays: :class:`WindowSet` gathers a batch (one contiguous ``[B, W, F]`` copy) when asked.
 
 The spatial dim is generic: ``band`` (six latitude bands), ``cell`` (gridded mode) or ``site``
 (site mode); cells and sites have a ``band`` coordinate giving their embedding index.
@@ -203,10 +203,20 @@ class WindowSet:
         self.dynamic = torch.as_tensor(np.ascontiguousarray(dynamic, np.float32))  # [U, T, F]
         # [U, T - W + 1, F, W]: a view, every window without a copy
         self._windows = self.dynamic.unfold(1, window, 1)
+        # batches are gathered as rows of the [U * T, F] view: one contiguous [B, W, F] copy
+        self._rows = self.dynamic.view(-1, self.dynamic.shape[-1])
+        self._offsets = torch.arange(1 - window, 1)
         self.static = torch.as_tensor(np.ascontiguousarray(static, np.float32))
         self.band = torch.as_tensor(np.array(band, np.int64))
         self.target = torch.as_tensor(np.ascontiguousarray(target, np.float32))  # [U, T, L]
         self.index = torch.as_tensor(np.asarray(index, np.int64)).reshape(-1, 2)
+        n_units, n_time = self.dynamic.shape[:2]
+        if len(self.index) and not (
+                bool((self.index[:, 0] >= 0).all()) and bool((self.index[:, 0] < n_units).all())
+                and bool((self.index[:, 1] >= window - 1).all())
+                and bool((self.index[:, 1] < n_time).all())):
+            raise DataError(f"window index outside the arrays ({n_units} units, {n_time} months, "
+                            f"{window}-month windows)")
         self.window = window
         self.z_col = z_col  # feature column holding z: filled with z at the last input month
 
@@ -216,10 +226,11 @@ class WindowSet:
     def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, ...]:
         idx = self.index[rows]
         unit, last = idx[:, 0], idx[:, 1]
-        x = self._windows[unit, last - self.window + 1].transpose(1, 2)  # [B, W, F], a copy
+        n_time = self.dynamic.shape[1]
+        flat = (unit * n_time + last)[:, None] + self._offsets  # [B, W] rows of each window
+        x = self._rows.index_select(0, flat.reshape(-1)).view(len(idx), self.window, -1)
         if self.z_col is not None:
             x[:, :, self.z_col] = self.dynamic[unit, last, self.z_col].unsqueeze(1)
-        n_time = self.target.shape[1]
         y = self.target[unit, (last + 1).clamp(max=n_time - 1)]
         y = torch.where((last + 1 < n_time)[:, None], y, torch.nan)  # past the table's end
         return x, self.band[unit], self.static[unit], y
