@@ -15,7 +15,8 @@ Both end with the same weights (checked: the largest difference is reported). Wi
 includes compilation, and the next ones) and its weights compared. ``--write`` puts the result
 into the "Gridded epoch" section of benchmarks/RESULTS.md.
 
-    python benchmarks/bench_epoch.py [--repeats 3] [--batch 1024] [--compile] [--write]
+    python benchmarks/bench_epoch.py [--repeats 3] [--batch 1024] [--windows N] [--compile]
+                                     [--write]
 """
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--windows", type=int, default=0,
+                    help="use this many training windows (a seeded random subset; 0 = all)")
     ap.add_argument("--compile", action="store_true", help="also try torch.compile")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = ap.parse_args()
@@ -68,6 +71,9 @@ def main() -> None:
     cfg = RunConfig(models=["gru"], epochs=1, batch_size=args.batch, spatial="grid",
                     hparams={"gru": dict(HPARAMS)})
     prep = prepare(table, cfg)
+    if 0 < args.windows < len(prep.train):
+        pick = torch.randperm(len(prep.train), generator=torch.Generator().manual_seed(1))
+        prep.train = prep.train[pick[: args.windows].sort().values.numpy()]
     data = window_set(prep.arrays, prep.normaliser, prep.train)
     t0 = time.perf_counter()
     x, band, static, y = data.batch(slice(0, len(data)))
@@ -121,7 +127,7 @@ def render(res: dict, compiled: dict | None, cells: int, n: int, batch: int, lab
            repeats: int) -> str:
     lines = ["## Gridded epoch vs a bare PyTorch loop (issue 16 item 3)", "",
              f"Machine: {machine()}. torch threads: {torch.get_num_threads()}. data: {label}.", "",
-             (f"One epoch of `gru` (hidden 32, 2 layers), batch {batch}, over all {n:,} training "
+             (f"One epoch of `gru` (hidden 32, 2 layers), batch {batch}, over {n:,} training "
               f"windows of the {cells} cells of the default demo grid (`--spatial grid`); median "
               f"of {repeats} alternating epochs in one process (1-minute load average "
               f"{res['load']:.1f} at the start). The bare loop indexes windows pre-built as one "
