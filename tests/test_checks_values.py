@@ -228,3 +228,42 @@ def test_gz_tables_are_read_too(tmp_path):
     assert any("1 missing value(s)" in m and "'total_precipitation_sum'" in m for m in messages)
     assert any("filled with the 'seasonal' gap policy: rcp85: 2021-01" in m for m in messages)
     assert np.isfinite(ds["tp"].values).all()
+
+
+# --- the Toolik station record (real EDC export) ------------------------------------------------
+TOOLIK = REAL / "toolik_soil_temperature" / "3-hour_data.csv.gz"
+DEPTHS = {"soil1_moss": 0, "soil1_5cm": 5, "soil1_10cm": 10, "soil1_100cm": 100}
+
+
+def _toolik_lines(tmp_path: Path, edit) -> Path:
+    """Lines 1-32000 of the real Toolik export (all four sensors read from line 30160)."""
+    with gzip.open(TOOLIK, "rt", encoding="utf-8") as fh:
+        lines = [next(fh) for _ in range(32000)]
+    edit(lines)
+    out = tmp_path / "toolik.csv"
+    out.write_text("".join(lines), encoding="utf-8")
+    return out
+
+
+def _set_field(lines: list[str], line: int, column: int, value: str) -> None:
+    fields = lines[line - 1].rstrip("\n").split(",")
+    fields[column] = value
+    lines[line - 1] = ",".join(fields) + "\n"
+
+
+def test_toolik_text_and_impossible_values_and_sentinels(tmp_path):
+    from permaplug.data import station
+
+    text = _toolik_lines(tmp_path, lambda ls: _set_field(ls, 30500, 5, "n.a."))
+    with pytest.raises(DataError, match=r"toolik.csv: line 30500, column 'soil1_100cm': 'n.a.' "
+                                        r"is not a number"):
+        station.read_edc(text, DEPTHS)
+    kelvin = _toolik_lines(tmp_path, lambda ls: _set_field(ls, 30600, 3, "271.3"))
+    with pytest.raises(DataError, match=r"variable 'soil1_5cm': value 271.3 degC at line 30600 "
+                                        r"is impossible for a temperature quantity"):
+        station.read_edc(kelvin, DEPTHS)
+    sentinel = _toolik_lines(tmp_path, lambda ls: _set_field(ls, 30700, 5, "-9999"))
+    readings = station.read_edc(sentinel, DEPTHS)
+    assert readings["value"].min() > -60  # -9999 became a missing reading, not -9999 degC
+    clean = station.read_edc(_toolik_lines(tmp_path, lambda ls: None), DEPTHS)
+    assert int(readings["value"].isna().sum()) == int(clean["value"].isna().sum()) + 1

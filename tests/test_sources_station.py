@@ -195,7 +195,7 @@ def test_plain_long_and_wide_tables_agree(tmp_path):
 def test_text_in_a_number_column_names_the_column(tmp_path):
     pd.DataFrame({"date": ["2015-01-01"], "hour": ["300"], "s5": ["warm"]}).to_csv(
         tmp_path / "edc.csv", index=False)
-    with pytest.raises(DataError, match="column 's5' holds text"):
+    with pytest.raises(DataError, match="line 2, column 's5': 'warm' is not a number"):
         station.read_edc(tmp_path / "edc.csv", {"s5": 5})
 
 

@@ -155,18 +155,21 @@ def check_dataset(ds: xr.Dataset, what: str, names: Mapping[str, str] | None = N
 
 
 def numeric_column(values: pd.Series, path: Path | str, column: str,
-                   first_line: int) -> tuple[pd.Series, int]:
+                   first_line: int = 2, lines: np.ndarray | None = None
+                   ) -> tuple[pd.Series, int]:
     """``values`` (one column of a table read from ``path``) as floats, sentinels as NaN.
 
     ``first_line``: the file line (1-based) of the column's first value, so that text in the
-    column is reported as ``<path>: line N, column 'C': 'abc' is not a number``. Returns the
-    floats and the number of sentinel values turned into NaN.
+    column is reported as ``<path>: line N, column 'C': 'abc' is not a number``; ``lines``
+    (the file line of each value) replaces it when rows were dropped. Returns the floats and
+    the number of sentinel values turned into NaN.
     """
     num = pd.to_numeric(values, errors="coerce")
     text = num.isna() & values.notna() & (values.astype(str).str.strip() != "")
     if text.any():
         pos = int(np.flatnonzero(text.to_numpy())[0])
-        raise DataError(f"{path}: line {first_line + pos}, column {column!r}: "
+        line = int(lines[pos]) if lines is not None else first_line + pos
+        raise DataError(f"{path}: line {line}, column {column!r}: "
                         f"{str(values.iloc[pos])!r} is not a number")
     num = num.astype(float)
     sentinel = num.isin(SENTINELS)

@@ -42,6 +42,7 @@ import xarray as xr
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
+from permaplug.data import checks
 
 MIN_COVERAGE = 0.8
 LAYERS_CM: tuple[tuple[float, float], ...] = tuple((a * 100, b * 100) for a, b in schema.LAYERS)
@@ -53,19 +54,19 @@ def _read_csv(path: Path, what: str, **kw) -> pd.DataFrame:
     if not Path(path).is_file():
         raise DataError(f"{path}: {what} file not found")
     try:
-        return pd.read_csv(path, **kw)
+        frame = pd.read_csv(path, **kw)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"{path}: cannot read the {what} table ({first})") from None
+    frame.index = frame.index + 2  # the file line of each row (line 1 is the header)
+    return frame
 
 
 def _numeric(values: pd.Series, path: Path, column: str) -> np.ndarray:
-    out = pd.to_numeric(values, errors="coerce")
-    bad = values.notna() & out.isna()
-    if bad.any():
-        raise DataError(f"{path}: column {column!r} holds text that is not a number "
-                        f"({values[bad].iloc[0]!r} in row {int(np.flatnonzero(bad.to_numpy())[0]) + 2})")
-    return out.to_numpy(float)
+    """Numbers of one column (:func:`permaplug.data.checks.numeric_column`: text names the
+    file, line and column; table sentinels -999, -9999, 1e20 are missing)."""
+    return checks.numeric_column(values, path, column, lines=values.index.to_numpy())[0] \
+        .to_numpy(float)
 
 
 def _dates(values: pd.Series, path: Path, column: str, fmt: str | None = None) -> pd.Series:
@@ -97,9 +98,14 @@ def _melt(frame: pd.DataFrame, depths: dict[str, float], path: Path, site: str) 
                         f"{', '.join(map(str, frame.columns))}")
     parts = []
     for col, depth in depths.items():
+        value = _numeric(frame[col], path, col)
+        checks.check_physical(xr.DataArray(value, dims="line", name=col,
+                                           coords={"line": frame.index.to_numpy()},
+                                           attrs={"standard_name": "soil_temperature"}),
+                              str(path), units="degC")  # soil temperatures, degC by contract
         parts.append(pd.DataFrame({"site": site, "day": frame["day"].to_numpy(),
                                    "time": frame["time"].to_numpy(), "depth_cm": depth,
-                                   "value": _numeric(frame[col], path, col)}))
+                                   "value": value}))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -127,7 +133,7 @@ def read_edc(path: Path, depths: Mapping[str, float], site: str = "site") -> pd.
         if frame.loc[no_hour, list(depths)].notna().any().any():
             row = int(np.flatnonzero(no_hour & frame[list(depths)].notna().any(axis=1))[0]) + 2
             raise DataError(f"{path}: row {row} has values but no 'hour'")
-        frame = frame[~no_hour].reset_index(drop=True)
+        frame = frame[~no_hour].copy()  # the index keeps each row's file line
     frame["day"] = _dates(frame["date"], path, "date", "%Y-%m-%d")
     hour = _numeric(frame["hour"], path, "hour")
     if ((hour < 0) | (hour > 2400)).any():
