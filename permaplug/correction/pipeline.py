@@ -237,8 +237,10 @@ def corrected_scenarios(
     scenarios: Sequence[str] | None = None,
     options: dict | None = None,
     continuation: str | None = None,
+    variables: Sequence[str] | None = None,
 ) -> tuple[xr.Dataset, Corrector]:
-    """Bias-corrected canonical features ``schema.FORCING + schema.SOIL_WATER``.
+    """Bias-corrected canonical features ``variables`` (default ``FEATURES``, the paper's
+    ``schema.FORCING + schema.SOIL_WATER``; a run corrects only those its networks use).
 
     Returns ``(ds, fitted corrector)``; ``ds`` has dims ``(scenario, time, band)`` (or ``cell``)
     over the scenario entry's whole period, the scenario entry's data label, and attributes
@@ -252,9 +254,11 @@ def corrected_scenarios(
     min_share = float(options.pop("min_calibration_share", MIN_CALIBRATION_SHARE))
     scen, obs = open_inputs(catalog, obs, scenario_entry)
     scen = select_scenarios(scen, scenarios, continuation)
-    scen = split_soil_water_if_needed(scen, obs)
-    result = correct_dataset(scen, obs, corrector, calibration, FEATURES, None, options,
-                             min_share=min_share)
+    if variables is None or any(v in schema.SOIL_WATER for v in variables):
+        scen = split_soil_water_if_needed(scen, obs)
+    result = correct_dataset(scen, obs, corrector, calibration,
+                             tuple(variables) if variables is not None else FEATURES, None,
+                             options, min_share=min_share)
     out = result.corrected
     if scenarios is not None:
         out = out.sel(scenario=list(scenarios))

@@ -41,7 +41,7 @@ from permaplug.core import schema
 from permaplug.core.atomic import atomic_path, write_text_atomic
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.projection import figures, indicators, skill
-from permaplug.projection.tables import projected_months, projection_table
+from permaplug.projection.tables import projected_months, projection_table, scenario_variables
 
 
 def _as_list(scenarios: list[str] | str | None) -> list[str] | None:
@@ -83,7 +83,8 @@ def project(run, table: xr.Dataset, corrected: xr.Dataset, end: int,
     bar = tqdm(total=len(scen_names) * len(models), desc="projecting",
                disable=bars.disabled(progress), unit="model")
     for scen in scen_names:
-        ptable = projection_table(table, corrected.sel(scenario=scen, drop=True), end)
+        ptable = projection_table(table, corrected.sel(scenario=scen, drop=True), end,
+                                  scenario_variables(run.normaliser.dynamic_names))
         per_model = []
         for name in models:
             da = run.predict(name, ptable, months)
@@ -260,19 +261,22 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
                "scenarios_catalog": str(cat.path)}
     years = pd.DatetimeIndex(table["time"].values).year
     calibration = (int(years.min()), int(years.max()))
+    needed = scenario_variables(run.normaliser.dynamic_names)  # only what the networks use
     if "cell" in table.dims:  # gridded mode: per-cell correction, chunked along cells (issue 8)
         from permaplug.scale.correction import corrected_scenarios_grid
 
         table = table.load()
         corrected, _fitted = corrected_scenarios_grid(
             cat, table, corrector, calibration, _as_list(scenarios),
-            options={**options, **({"continuation": continuation} if continuation else {})},
+            options={**options, "variables": needed,
+                     **({"continuation": continuation} if continuation else {})},
             end=end)
     else:
         corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,
                                                  calibration=calibration,
                                                  scenarios=_as_list(scenarios),
-                                                 options=options, continuation=continuation)
+                                                 options=options, continuation=continuation,
+                                                 variables=needed)
     names = [str(x) for x in corrected["scenario"].values]
     truth = skill.truth_by_scenario(cat, names, "grid" if "cell" in table.dims else "bands")
     pair = scenario_pair_for(names, scenario_pair, corrected.attrs)

@@ -37,9 +37,20 @@ def as_datetime64(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign_coords(time=stamps.values)
 
 
-def check_finite(future: xr.Dataset, corrector: str = "") -> None:
+def scenario_variables(dynamic_names: list[str] | tuple[str, ...]) -> list[str]:
+    """What a scenario must supply for a run with these dynamic inputs: its inputs among
+    ``SCENARIO_FEATURES`` plus the inputs of derived ones (the signal ``z`` is computed from
+    ``strd``); calendar features are computed, static ones kept."""
+    names = [n for n in SCENARIO_FEATURES if n in dynamic_names]
+    if "z" in dynamic_names and "strd" not in names:
+        names.append("strd")
+    return names
+
+
+def check_finite(future: xr.Dataset, corrector: str = "",
+                 variables: tuple[str, ...] | list[str] = SCENARIO_FEATURES) -> None:
     """DataError naming the first scenario feature with missing values (NaN) in ``future``."""
-    for name in SCENARIO_FEATURES:
+    for name in variables:
         bad = np.isnan(future[name].values)
         if bad.any():
             da = future[name]
@@ -52,12 +63,16 @@ def check_finite(future: xr.Dataset, corrector: str = "") -> None:
                             f"{name!r} in the projected months, first at {where}")
 
 
-def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030) -> xr.Dataset:
+def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030,
+                     variables: tuple[str, ...] | list[str] = SCENARIO_FEATURES) -> xr.Dataset:
     """``hist`` (time, unit) continued by ``scenario`` (time, unit) through December ``end``.
 
-    ``scenario`` is one scenario's corrected features (no ``scenario`` dim). Returns a table
-    with the same variables and dims as ``hist``; targets are NaN after the historical end.
+    ``scenario`` is one scenario's corrected features (no ``scenario`` dim); ``variables``: the
+    ones it continues (:func:`scenario_variables` of the run; others are missing after the
+    historical end, like the targets). Returns a table with the same variables and dims as
+    ``hist``; targets are NaN after the historical end.
     """
+    variables = tuple(variables)
     if "scenario" in scenario.dims:
         raise DataError("projection_table takes one scenario: select it first")
     scenario = as_datetime64(scenario)
@@ -65,7 +80,7 @@ def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030) ->
     hist_time = pd.DatetimeIndex(hist["time"].values)
     start = hist_time[-1] + pd.offsets.MonthBegin(1)
     months = projected_months(start, end)
-    missing = [v for v in SCENARIO_FEATURES if v not in scenario]
+    missing = [v for v in variables if v not in scenario]
     if missing:
         raise DataError(f"corrected scenario has no variable(s) {', '.join(missing)} "
                         "(needed to continue the historical table)")
@@ -75,18 +90,18 @@ def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030) ->
         raise DataError(f"corrected scenario does not cover {absent[0]:%Y-%m}"
                         f"{'..' + format(absent[-1], '%Y-%m') if len(absent) > 1 else ''} "
                         f"(it spans {have[0]:%Y-%m}..{have[-1]:%Y-%m}); lower --end")
-    future = scenario[list(SCENARIO_FEATURES)].sel(time=months.values)
+    future = scenario[list(variables)].sel(time=months.values)
     if udim not in future.dims:
         raise DataError(f"corrected scenario has dims ({', '.join(map(str, future.dims))}) but "
                         f"the historical table's spatial dim is {udim!r}")
     future = future.sel({udim: hist[udim].values})
-    check_finite(future, str(scenario.attrs.get("bias_correction", "")))
+    check_finite(future, str(scenario.attrs.get("bias_correction", "")), variables)
     cal = calendar_features(months.values)
     data_vars = {}
     for name, da in hist.data_vars.items():
         if "time" not in da.dims:
             continue
-        if name in SCENARIO_FEATURES:
+        if name in variables:
             new = future[name].transpose(*[d for d in da.dims if d in future[name].dims])
             new = new.drop_vars([c for c in new.coords if c not in new.dims and c != "time"])
         elif name in schema.CALENDAR_FEATURES:

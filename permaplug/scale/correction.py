@@ -78,6 +78,7 @@ def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
     options = dict(options or {})
     continuation = options.pop("continuation", None)
     min_share = options.pop("min_calibration_share", None)
+    variables = tuple(options.pop("variables", None) or FEATURES)  # the run's, else the paper's
     from permaplug.core.plugins import get_corrector
 
     if "fast" in getattr(get_corrector(corrector), "defaults", {}):
@@ -86,8 +87,9 @@ def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
     obs = table[[v for v in table.data_vars if "time" in table[v].dims]]
     obs = chunk_cells(obs.assign_attrs(table.attrs), cells_per_chunk)
     scen = chunk_cells(scen, cells_per_chunk)
-    scen = split_soil_water_if_needed(scen, obs)
-    result = correct_dataset(scen, obs, corrector, calibration, FEATURES, continuation, options,
+    if any(v in variables for v in ("swvl1", "swvl2", "swvl3", "swvl4")):
+        scen = split_soil_water_if_needed(scen, obs)
+    result = correct_dataset(scen, obs, corrector, calibration, variables, continuation, options,
                              **({"min_share": float(min_share)} if min_share is not None else {}))
     out = result.corrected
     out.attrs["mapped_to_cells"] = scen.attrs.get("mapped_to_cells", "")
