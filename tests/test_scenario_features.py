@@ -59,3 +59,35 @@ def test_a_taspr_run_projects_with_a_taspr_model(demo_catalog, tmp_path):
     assert bool(ds["soil_temperature"].notnull().all())
     ds.close()
     assert (out / "COMPLETE").exists()
+
+
+def test_the_paper_recipe_with_a_taspr_model_stops_before_training(demo_catalog, tmp_path):
+    cat = taspr_catalog(demo_catalog, tmp_path / "data")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["run", "--catalog", str(cat), "--model", "gru", "--epochs",
+                                   "1", "--quiet", "--out", str(out)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    [line] = [x for x in res.output.splitlines() if x.startswith("Error:")]
+    assert "the run cannot be projected: scenario entry 'ipsl-box' (cmip) supplies t2m, tp, " \
+           "but the run's inputs need skt, sf, strd, ssrd, slhf, sshf, swvl1, swvl2, swvl3, " \
+           "swvl4 from it" in line
+    assert "--drop-feature skt" in line and "--no-z" in line and "--no-project" in line
+    assert "the run then uses t2m, tp, year, month_sin, month_cos" in line
+    assert not (out / "metrics.json").exists()  # stopped before training
+
+
+def test_supplied_variables_come_from_declarations_not_data(demo_catalog, tmp_path,
+                                                            monkeypatch):
+    from permaplug.core.catalog import PermaplugCatalog, load_catalog
+    from permaplug.projection.supply import supplied
+
+    def no_reading(*_a, **_k):
+        raise AssertionError("the scenario data were read")
+
+    monkeypatch.setattr(PermaplugCatalog, "open", no_reading)
+    box = load_catalog(taspr_catalog(demo_catalog, tmp_path / "data"))
+    assert supplied(box, "ipsl-box") == {"t2m", "tp"}
+    demo = load_catalog(demo_catalog)
+    name = demo.find(role="scenario")
+    assert supplied(demo, name) >= {"t2m", "skt", "tp", "sf", "strd", "ssrd", "slhf", "sshf",
+                                     "swvl1", "swvl2", "swvl3", "swvl4"}

@@ -160,6 +160,25 @@ def _finish_hint(out: Path, step: str, steps: list[str], params: dict) -> Iterat
         raise
 
 
+def _check_scenario_supply(cfg) -> None:
+    """The scenario entry must supply what the run's dynamic inputs need (before training)."""
+    from permaplug.core import schema
+    from permaplug.projection.supply import check_supply
+
+    drop = set(cfg.drop_features)
+    dynamic = [f for f in schema.DYNAMIC_FEATURES if f not in drop] + (["z"] if cfg.use_z else [])
+
+    def how_to_drop(missing: list[str], have: list[str]) -> str:
+        opts = [f"--drop-feature {m}" for m in missing if m in dynamic]
+        if "z" in dynamic and "strd" in missing:
+            opts.append("--no-z")
+        keep = [f for f in dynamic if f in have or f in schema.CALENDAR_FEATURES]
+        return (f"leave them out ({' '.join(opts)}; the run then uses {', '.join(keep)} and "
+                "the static features)")
+
+    check_supply(cfg.catalog, dynamic, how_to_drop)
+
+
 def _check_scenario_options(params: dict) -> None:
     """Scenario options that contradict each other fail before training."""
     from permaplug.core.scenarios import parse_pair
@@ -281,6 +300,8 @@ def run(ctx: click.Context, **params) -> None:
         from permaplug.demo.build import ensure_demo_catalog
 
         ensure_demo_catalog(progress=False)
+    if "project" in steps:  # a run that could never be projected stops before training
+        _check_scenario_supply(cfg)
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
                 mark_complete=False)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")
