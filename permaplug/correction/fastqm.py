@@ -51,37 +51,45 @@ def months_of(time) -> np.ndarray:
     return xr.DataArray(np.asarray(time), dims="time").dt.month.values.astype(np.int64)
 
 
-def _lerp(left: np.ndarray, right: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """xsdba's ``_linear_interpolation`` (the branch for ``gamma >= 0.5`` counts from the right)."""
-    diff = right - left
-    return np.where(gamma >= 0.5, right - diff * (1 - gamma), left + diff * gamma)
+@numba.njit(cache=True, nogil=True)
+def _quantiles_block(x: np.ndarray, months: np.ndarray, q: np.ndarray,
+                     out: np.ndarray) -> None:
+    """``x`` ``[T, C]`` -> ``out`` ``[12, Q, C]`` (see :func:`quantiles_by_month`)."""
+    n_t, n_c = x.shape
+    vals = np.empty(n_t)
+    for c in range(n_c):
+        for m in range(12):
+            n = 0
+            for t in range(n_t):
+                if months[t] == m + 1 and not np.isnan(x[t, c]):
+                    vals[n] = x[t, c]
+                    n += 1
+            if n == 0:
+                for j in range(q.size):
+                    out[m, j, c] = np.nan
+                continue
+            srt = np.sort(vals[:n])
+            for j in range(q.size):
+                vi = (n - 1) * q[j]  # xsdba: n q + (1 - q) - 1, Hyndman & Fan type 7
+                if vi >= n - 1:
+                    out[m, j, c] = srt[n - 1]
+                    continue
+                prev = int(np.floor(vi))  # vi >= 0: q > 0
+                gamma = vi - prev
+                left, right = srt[prev], srt[prev + 1]
+                diff = right - left
+                out[m, j, c] = right - diff * (1 - gamma) if gamma >= 0.5 else left + diff * gamma
 
 
 def quantiles_by_month(x: np.ndarray, months: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Type-7 quantiles ``q`` of ``x`` ``[T, C]`` per calendar month, NaN skipped: ``[12, Q, C]``.
 
-    Same estimator and formulas as xsdba's ``nbutils._nan_quantile_1d``; an all-NaN month of a
-    cell gives NaN.
+    Same estimator and interpolation formula as xsdba's ``nbutils._nan_quantile_1d``; an
+    all-NaN month of a cell gives NaN.
     """
-    n_cells = x.shape[1]
-    out = np.full((12, q.size, n_cells), np.nan)
-    for m in range(1, 13):
-        sub = np.sort(x[months == m], axis=0)  # NaN last
-        if sub.shape[0] == 0:
-            continue
-        count = (~np.isnan(sub)).sum(axis=0)  # [C]
-        vi = (count[None, :] - 1) * q[:, None]  # [Q, C]: n q + (1 - q) - 1
-        prev = np.floor(vi)
-        above = vi >= count[None, :] - 1
-        prev = np.where(above, count[None, :] - 1, np.where(vi < 0, 0, prev))
-        nxt = np.where(above, count[None, :] - 1, np.where(vi < 0, 0, prev + 1))
-        prev_i = np.clip(prev, 0, sub.shape[0] - 1).astype(np.intp)
-        next_i = np.clip(nxt, 0, sub.shape[0] - 1).astype(np.intp)
-        left = np.take_along_axis(sub, prev_i, axis=0)
-        right = np.take_along_axis(sub, next_i, axis=0)
-        gamma = vi - np.where(above, -1.0, prev)  # unused where above (left == right)
-        res = np.where(above, left, _lerp(left, right, gamma))
-        out[m - 1] = np.where(count[None, :] > 0, res, np.nan)
+    out = np.empty((12, q.size, x.shape[1]))
+    _quantiles_block(np.ascontiguousarray(x, dtype=float), np.asarray(months, np.int64),
+                     np.asarray(q, float), out)
     return out
 
 
@@ -151,6 +159,7 @@ def _tables(xq: np.ndarray, yq: np.ndarray) -> tuple:
     ys = np.empty((n_c, 14, n_q))
     counts = np.zeros((n_c, 14), np.int64)
     bounds = np.full((n_c, 12, 4), np.nan)  # first x, last x, first y, last y
+    dupes = np.zeros((n_c, 14), np.bool_)  # a row holds equal nodes with different factors
     for c in range(n_c):
         for g in range(14):
             m = 11 if g == 0 else (0 if g == 13 else g - 1)
@@ -161,6 +170,9 @@ def _tables(xq: np.ndarray, yq: np.ndarray) -> tuple:
                     ys[c, g, k] = yq[m, j, c]
                     k += 1
             counts[c, g] = k
+            for j in range(1, k):
+                if xs[c, g, j] == xs[c, g, j - 1] and ys[c, g, j] != ys[c, g, j - 1]:
+                    dupes[c, g] = True
         for m in range(12):
             for j in range(n_q):
                 if not np.isnan(xq[m, j, c]):
@@ -171,64 +183,69 @@ def _tables(xq: np.ndarray, yq: np.ndarray) -> tuple:
                     if np.isnan(bounds[c, m, 2]):
                         bounds[c, m, 2] = yq[m, j, c]
                     bounds[c, m, 3] = yq[m, j, c]
-    return xs, ys, counts, bounds
+    return xs, ys, counts, bounds, dupes
 
 
 TILE = 8
-"""Cells read and written together (one 64-byte cache line of float64 along the cell axis);
-each is then adjusted on its own, its quantile table staying in cache."""
+"""Cells adjusted one after the other within a tile of 8 (one 64-byte cache line of float64
+along the cell axis): a cell's quantile table stays in cache, and the series' cache lines read
+for the first cell of a tile serve the other seven from cache."""
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True)  # no fastmath: distances rounded as scipy's k-d tree does
 def _adjust_block(sim: np.ndarray, months: np.ndarray, xq: np.ndarray, yq: np.ndarray,
                   multiplicative: bool, out: np.ndarray, clean: np.ndarray) -> None:
     """``sim``/``out`` ``[S, T, C]``, ``xq``/``yq`` ``[12, Q, C]``; ``clean`` ``[C]`` set False
     where an exactly tied nearest node with a different factor decided a value."""
-    xs, ys, counts, bounds = _tables(xq, yq)
+    xs, ys, counts, bounds, dupes = _tables(xq, yq)
     n_s, n_t, n_c = sim.shape
     total = counts.sum(axis=1)
-    buf = np.empty((TILE, n_s, n_t))
-    res = np.empty((TILE, n_s, n_t))
     for c0 in range(0, n_c, TILE):
         width = min(TILE, n_c - c0)
-        for s in range(n_s):
-            for t in range(n_t):
-                for k in range(width):
-                    buf[k, s, t] = sim[s, t, c0 + k]
         for k in range(width):
             c = c0 + k
             for s in range(n_s):
                 for t in range(n_t):
-                    v = buf[k, s, t]
+                    v = sim[s, t, c]
                     m = months[t] - 1
                     if np.isnan(v) or total[c] == 0:
-                        res[k, s, t] = np.nan
+                        out[s, t, c] = np.nan
                         continue
-                    if v < bounds[c, m, 0]:  # below the month's first quantile: first factor
-                        val = bounds[c, m, 2]
-                    elif v > bounds[c, m, 1]:  # above the last: the last factor
-                        val = bounds[c, m, 3]
+                    g0 = m + 1
+                    n = counts[c, g0]
+                    if n > 0 and not dupes[c, g0]:  # own month, branch-light: its 2 neighbours
+                        lo = 0
+                        for j in range(n):
+                            lo += 1 if xs[c, g0, j] < v else 0
+                        il = lo - 1 if lo > 0 else 0
+                        ir = lo if lo < n else n - 1
+                        dl = (v - xs[c, g0, il]) ** 2
+                        dr = (v - xs[c, g0, ir]) ** 2
+                        best = min(dl, dr)
+                        val = ys[c, g0, il] if dl <= dr else ys[c, g0, ir]
+                        tie = dl == dr and ys[c, g0, il] != ys[c, g0, ir]
                     else:
-                        g0 = m + 1
                         best, val, tie = np.inf, np.nan, False
-                        if counts[c, g0] > 0:  # its own month first
-                            best, val, tie = _scan_row(xs, ys, c, g0, counts[c, g0], v, 0.0,
-                                                       best, val, tie)
+                        if n > 0:
+                            best, val, tie = _scan_row(xs, ys, c, g0, n, v, 0.0, best, val, tie)
+                    below = v < bounds[c, m, 0]
+                    above = v > bounds[c, m, 1]
+                    if best >= 1.0 and not (below or above):  # another month may be nearer
                         step = 1
-                        while step <= 13 and step * step <= best:  # another month may win
+                        while step <= 13 and step * step <= best:
                             for g in (g0 - step, g0 + step):
                                 if 0 <= g <= 13 and counts[c, g] > 0:
                                     best, val, tie = _scan_row(xs, ys, c, g, counts[c, g], v,
                                                                float(step * step), best, val,
                                                                tie)
                             step += 1
-                        if tie:
-                            clean[c] = False
-                    res[k, s, t] = v * val if multiplicative else v + val
-        for s in range(n_s):
-            for t in range(n_t):
-                for k in range(width):
-                    out[s, t, c0 + k] = res[k, s, t]
+                    if below:  # below the month's first quantile: its first factor
+                        val = bounds[c, m, 2]
+                    elif above:  # above the last: the last factor
+                        val = bounds[c, m, 3]
+                    elif tie:
+                        clean[c] = False
+                    out[s, t, c] = v * val if multiplicative else v + val
 
 
 def adjust_eqm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
