@@ -94,7 +94,7 @@ def test_calibrated_versions_stay_inside_published_ranges():
 
 def test_organic_layer_replaces_the_top_volumes():
     fields = static_fields(np.array([68.6, 65.0]), np.array([-149.6, -150.0]), seed=0)
-    base = soil_from_statics(fields).column
+    base = soil_from_statics(fields, EmulatorParams()).column
     assert add_organic_layer(base, EmulatorParams()) is base
     p = EmulatorParams(organic_thickness=0.07, k_organic_thawed=0.2, k_organic_frozen=0.9)
     col = soil_from_statics(fields, p).column

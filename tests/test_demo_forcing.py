@@ -9,8 +9,10 @@ from permaplug.core import schema
 from permaplug.core.errors import ConfigError
 from permaplug.demo import emulator as E
 from permaplug.demo import forcing as F
+from permaplug.demo import heat
 from permaplug.demo import surface as S
 from permaplug.demo.grid import demo_grid
+from permaplug.demo.params import EmulatorParams, current_params
 from permaplug.demo.simulate import snow_density
 from permaplug.demo.soil import StaticFields, soil_from_statics, static_fields
 
@@ -92,16 +94,22 @@ def test_statics_feed_the_physics(grid):
     np.testing.assert_allclose(fields.lith.sum(axis=0), 1.0)
     assert np.all(fields.soc[0] >= fields.soc[-1]) and np.all(fields.bdod[0] <= fields.bdod[-1])
     assert np.all(fields.bdod % 10 == 0) and np.all(fields.soc % 5 == 0)  # OpenLandMap units
-    soil = soil_from_statics(fields)
+    mineral = EmulatorParams()  # no moss layer on top (demo v1): the statics' own physics
+    soil = soil_from_statics(fields, mineral)
     col = soil.column
     assert np.all(col.k_frozen > col.k_thawed)  # ice conducts better than water
+    # the current version's moss/peat layer replaces the top volumes only
+    org = soil_from_statics(fields).column
+    below = heat.FACES[:-1] >= current_params().organic_thickness
+    np.testing.assert_allclose(org.k_frozen[below], col.k_frozen[below], rtol=1e-12)
+    assert not np.allclose(org.k_frozen[~below], col.k_frozen[~below])
     assert np.all(soil.theta <= soil.porosity)
     # two columns alike but for organic carbon: the peat is more porous, wetter, insulates
     # better when thawed, freezes over a wider range and damps the summer surface
     two = StaticFields(lith=np.repeat(fields.lith[:, :1], 2, axis=1),
                        bdod=np.array([[300.0, 1200.0]] * 6), soc=np.array([[400.0, 10.0]] * 6),
                        wetness=np.zeros(2))
-    s2 = soil_from_statics(two)
+    s2 = soil_from_statics(two, mineral)
     assert s2.porosity[0, 0] > s2.porosity[0, 1] and s2.theta[0, 0] > s2.theta[0, 1]
     assert s2.column.k_thawed[0, 0] < s2.column.k_thawed[0, 1]
     assert s2.column.width[0, 0] > s2.column.width[0, 1] and s2.n_thaw[0] < s2.n_thaw[1]
@@ -110,7 +118,7 @@ def test_statics_feed_the_physics(grid):
                                            schema.LITHOLOGY_CLASSES.index("volcanic")]],
                         bdod=np.full((6, 2), 1400.0), soc=np.full((6, 2), 10.0),
                         wetness=np.zeros(2))
-    k = soil_from_statics(rock).column.k_frozen
+    k = soil_from_statics(rock, mineral).column.k_frozen
     assert np.all(k[:, 0] > k[:, 1])
 
 

@@ -111,6 +111,15 @@ VERSIONS: dict[str, EmulatorParams] = {
 """Parameter set of each demo data version (never edit an existing entry: add a version)."""
 
 
+
+def current_params() -> EmulatorParams:
+    """The parameter set of the current (default) demo version
+    (:data:`permaplug.demo.cache.DEMO_VERSION`)."""
+    from permaplug.demo.cache import DEMO_VERSION
+
+    return VERSIONS[DEMO_VERSION]
+
+
 def params_for(version: str) -> EmulatorParams:
     """The parameter set of demo data ``version`` (a :class:`ConfigError` if unknown)."""
     try:

@@ -25,7 +25,7 @@ from permaplug.demo.forcing import (
     scenario_forcing,
 )
 from permaplug.demo.grid import DemoGrid
-from permaplug.demo.params import EmulatorParams
+from permaplug.demo.params import EmulatorParams, current_params
 from permaplug.demo.soil import Soil, StaticFields, soil_from_statics, static_fields
 
 SPINUP_STEPS_PER_MONTH = 2  # spin-up 1940-1990: 15-day steps (deep equilibrium, not output)
@@ -49,9 +49,9 @@ class Simulation:
 
 
 def snow_density(lat: np.ndarray, params: EmulatorParams | None = None) -> np.ndarray:
-    """Snow density (kg m-3) at ``lat`` (version 1: 300 in the taiga, rising to 380 on the
-    wind-packed tundra north of 70 N)."""
-    return (params or EmulatorParams()).snow_density(lat)
+    """Snow density (kg m-3) at ``lat`` for ``params`` (default: the current demo version's;
+    version 1: 300 in the taiga, rising to 380 on the wind-packed tundra north of 70 N)."""
+    return (params or current_params()).snow_density(lat)
 
 
 def surface_for(lat: np.ndarray, soil: Soil, params: EmulatorParams) -> E.Surface:
@@ -109,12 +109,12 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     The four truth runs start from the end-2023 state; they run as two stacked batches in two
     worker processes (``python -m permaplug.demo.worker``) when ``workers`` (default: up to 2
     CPUs) allows, else as one batch in this process. ``params``: the emulator's uncertain
-    parameters (default: demo version 1's, :mod:`permaplug.demo.params`). ``engine``: see
-    :data:`permaplug.demo.emulator.ENGINES` (both give the same data within rounding).
+    parameters (default: the current demo version's, :mod:`permaplug.demo.params`). ``engine``:
+    see :data:`permaplug.demo.emulator.ENGINES` (both give the same data within rounding).
     """
     lat, lon = grid.cell_lat, grid.cell_lon
     statics = static_fields(lat, lon, seed)
-    params = params or EmulatorParams()
+    params = params or current_params()
     soil = soil_from_statics(statics, params)
     col = soil.column
     forcing, grad = reanalysis_forcing(lat, lon, seed)
