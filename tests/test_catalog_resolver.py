@@ -11,6 +11,7 @@ from permaplug.cli import cli, resolve_catalog
 from permaplug.core import catalog as catalog_mod
 from permaplug.core.catalog import bundled_catalogs, load_catalog
 from permaplug.core.errors import CatalogError
+from permaplug.demo.cache import DEMO_VERSION
 
 
 def _fake_demo(cache, version: str):
@@ -33,14 +34,17 @@ def test_library_without_a_resolver_needs_a_catalog(monkeypatch):
 
 def test_cli_resolves_the_built_demo_catalogs(tmp_path, monkeypatch):
     monkeypatch.setenv("PERMAPLUG_CACHE_DIR", str(tmp_path))
-    built = _fake_demo(tmp_path, "1")
-    assert resolve_catalog(None) == built and resolve_catalog("demo-v1") == built
+    built = _fake_demo(tmp_path, DEMO_VERSION)  # the current (default) demo version
+    old = _fake_demo(tmp_path, "1")  # an earlier version, reachable by name
+    assert DEMO_VERSION != "1"
+    assert resolve_catalog(None) == built and resolve_catalog(f"demo-v{DEMO_VERSION}") == built
+    assert resolve_catalog("demo-v1") == old
     assert resolve_catalog("something-else") is None
     res = CliRunner().invoke(cli, ["catalog", "list"])  # no --catalog: the built demo
     assert res.exit_code == 0, res.output
     assert f"catalog: {built.resolve()}" in res.output
     res = CliRunner().invoke(cli, ["catalog", "list", "--catalog", "demo-v1"])
-    assert res.exit_code == 0 and f"catalog: {built.resolve()}" in res.output
+    assert res.exit_code == 0 and f"catalog: {old.resolve()}" in res.output
     res = CliRunner().invoke(cli, ["catalog", "list", "--catalog", "demo-v9"])
     assert res.exit_code == 1
     assert "demo-v9: no such catalog file, and not a bundled catalog (" in res.output
