@@ -11,8 +11,9 @@ from permaplug.demo import emulator as E
 from permaplug.demo import forcing as F
 from permaplug.demo import heat
 from permaplug.demo import surface as S
+from permaplug.demo.cache import DEMO_VERSION
 from permaplug.demo.grid import demo_grid
-from permaplug.demo.params import EmulatorParams, current_params
+from permaplug.demo.params import EmulatorParams, params_for
 from permaplug.demo.simulate import snow_density
 from permaplug.demo.soil import StaticFields, soil_from_statics, static_fields
 
@@ -100,7 +101,7 @@ def test_statics_feed_the_physics(grid):
     assert np.all(col.k_frozen > col.k_thawed)  # ice conducts better than water
     # the current version's moss/peat layer replaces the top volumes only
     org = soil_from_statics(fields).column
-    below = heat.FACES[:-1] >= current_params().organic_thickness
+    below = heat.FACES[:-1] >= params_for(DEMO_VERSION).organic_thickness
     np.testing.assert_allclose(org.k_frozen[below], col.k_frozen[below], rtol=1e-12)
     assert not np.allclose(org.k_frozen[~below], col.k_frozen[~below])
     assert np.all(soil.theta <= soil.porosity)

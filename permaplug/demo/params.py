@@ -108,16 +108,8 @@ VERSIONS: dict[str, EmulatorParams] = {
                         n_thaw_mineral=1.24, organic_thickness=0.173, k_organic_thawed=0.45,
                         k_organic_frozen=0.414, organic_theta=0.369),
 }
-"""Parameter set of each demo data version (never edit an existing entry: add a version)."""
-
-
-
-def current_params() -> EmulatorParams:
-    """The parameter set of the current (default) demo version
-    (:data:`permaplug.demo.cache.DEMO_VERSION`)."""
-    from permaplug.demo.cache import DEMO_VERSION
-
-    return VERSIONS[DEMO_VERSION]
+"""Parameter set of each demo data version (never edit an existing entry: add a version); the
+default one is :data:`permaplug.demo.cache.DEMO_VERSION`."""
 
 
 def params_for(version: str) -> EmulatorParams:

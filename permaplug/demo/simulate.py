@@ -17,6 +17,7 @@ from permaplug.core.errors import DataError
 from permaplug.demo import emulator as E
 from permaplug.demo import surface as S
 from permaplug.demo import worker
+from permaplug.demo.cache import DEMO_VERSION
 from permaplug.demo.forcing import (
     CellForcing,
     Gradients,
@@ -25,7 +26,7 @@ from permaplug.demo.forcing import (
     scenario_forcing,
 )
 from permaplug.demo.grid import DemoGrid
-from permaplug.demo.params import EmulatorParams, current_params
+from permaplug.demo.params import EmulatorParams, params_for
 from permaplug.demo.soil import Soil, StaticFields, soil_from_statics, static_fields
 
 SPINUP_STEPS_PER_MONTH = 2  # spin-up 1940-1990: 15-day steps (deep equilibrium, not output)
@@ -51,7 +52,7 @@ class Simulation:
 def snow_density(lat: np.ndarray, params: EmulatorParams | None = None) -> np.ndarray:
     """Snow density (kg m-3) at ``lat`` for ``params`` (default: the current demo version's;
     version 1: 300 in the taiga, rising to 380 on the wind-packed tundra north of 70 N)."""
-    return (params or current_params()).snow_density(lat)
+    return (params or params_for(DEMO_VERSION)).snow_density(lat)
 
 
 def surface_for(lat: np.ndarray, soil: Soil, params: EmulatorParams) -> E.Surface:
@@ -114,7 +115,7 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     """
     lat, lon = grid.cell_lat, grid.cell_lon
     statics = static_fields(lat, lon, seed)
-    params = params or current_params()
+    params = params or params_for(DEMO_VERSION)
     soil = soil_from_statics(statics, params)
     col = soil.column
     forcing, grad = reanalysis_forcing(lat, lon, seed)

@@ -13,7 +13,8 @@ import numpy as np
 
 from permaplug.core import schema
 from permaplug.demo import heat
-from permaplug.demo.params import EmulatorParams, current_params
+from permaplug.demo.cache import DEMO_VERSION
+from permaplug.demo.params import EmulatorParams, params_for
 
 OLM_DEPTHS_CM: tuple[int, ...] = (0, 10, 30, 60, 100, 200)
 """OpenLandMap standard depths (cm), where its profiles are given."""
@@ -186,7 +187,7 @@ def soil_from_statics(fields: StaticFields, params: EmulatorParams | None = None
     fine soils. Volumes below 2.89 m take layer 4's properties. ``params`` (default: the current demo version's)
     sets the summer n-factor and an optional explicit moss/peat layer (:func:`add_organic_layer`).
     """
-    params = params or current_params()
+    params = params or params_for(DEMO_VERSION)
     bd, soc = layer_statics(fields)
     f_om = np.clip(1.724 * soc / 1000.0, 0.0, 0.95)
     rho_p = 1.0 / (f_om / RHO_ORGANIC + (1 - f_om) / RHO_MINERAL)
