@@ -56,14 +56,14 @@ def test_edc_monthly_means_need_80_percent(tmp_path):
         "2001-02-01", 0] == pytest.approx(-12.0)
 
 
-def test_edc_hourly_readings_count_once_per_3h_slot(tmp_path):
+def test_edc_hourly_periods_expect_24_readings_a_day(tmp_path):
     rows = []
     days = 30
-    for d in range(1, days + 1):  # hourly readings: 24 a day, 8 slots a day
+    for d in range(1, days + 1):  # hourly readings: 24 a day, all there
         for h in range(100, 2500, 100):
             rows.append((f"2005-06-{d:02d}", h, float(h >= 1300)))
     obs = C.read_edc_monthly(_edc_file(tmp_path, rows))
-    assert obs.loc["2005-06-01", 10] == pytest.approx(0.5)  # slots 13-15..22-24 read 1
+    assert obs.loc["2005-06-01", 10] == pytest.approx(0.5)  # hours 13..24 read 1
 
 
 def test_edc_wrong_layout_is_one_clear_error(tmp_path):
@@ -71,6 +71,8 @@ def test_edc_wrong_layout_is_one_clear_error(tmp_path):
     bad.write_text("date,hour,temp\n2001-01-01,300,1\n")
     with pytest.raises(DataError, match="bad.csv.*soil1_moss"):
         C.read_edc_monthly(bad)
+    with pytest.raises(DataError, match="nothing.csv: file not found"):
+        C.read_edc_monthly(tmp_path / "nothing.csv")
 
 
 def test_version_1_parameters_are_the_original_emulator():
@@ -183,3 +185,17 @@ def test_calibration_moves_toward_synthetic_truth():
                       steps_per_month=2)
     assert cal.objective_after < 0.5 * cal.objective_before
     assert cal.columns <= (1 + 1) * 2 * len(C.CALIBRATED) + 1  # the stated budget
+
+
+def test_calibrated_version_is_closer_to_the_real_toolik_record():
+    """The bundled real record: version 2 removes version 1's 5-6 K cold bias at every depth
+    (numbers in docs/demo-data.md)."""
+    obs = C.read_edc_monthly(C.bundled_record())
+    assert obs.notna().sum().to_dict() == {0: 352, 5: 248, 10: 260, 100: 330}
+    sim = C.run_toolik([params_for("1"), params_for("2")])
+    for years in (C.CALIBRATION_YEARS, C.VALIDATION_YEARS):
+        v1 = C.climatology_scores(sim[0], obs, years)
+        v2 = C.climatology_scores(sim[1], obs, years)
+        for a, b in zip(v1, v2):
+            assert a.bias < -4.5 and abs(b.bias) < 1.0, (years, a, b)
+            assert b.rmse < 0.5 * a.rmse

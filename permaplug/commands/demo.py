@@ -85,7 +85,8 @@ def _toolik_scores(obs, params_list):
 
 _OBS_OPTION = click.option(
     "--obs", "obs_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    required=True, help="Toolik EDC soil-temperature export (3-hour data, .csv or .csv.gz).")
+    default=None, help="Toolik EDC soil-temperature export (3-hour data, .csv or .csv.gz); "
+                       "default: the record bundled with permaplug.")
 
 
 @demo.command(name="score")
@@ -99,7 +100,7 @@ def score(obs_path: Path, version: str | None) -> None:
     from permaplug.demo.params import params_for
 
     version = version or DEMO_VERSION
-    obs = C.read_edc_monthly(obs_path)
+    obs = C.read_edc_monthly(obs_path or C.bundled_record())
     ((cal, val),) = _toolik_scores(obs, [params_for(version)])
     click.echo("\n".join(_score_lines(
         f"Emulator (demo v{version} parameters) at Toolik minus observed, monthly climatology, K "
@@ -124,7 +125,7 @@ def calibrate_cmd(obs_path: Path, maxiter: int, popsize: int, seed: int,
 
     if maxiter < 1 or popsize < 2:
         raise ConfigError("--maxiter must be >= 1 and --popsize >= 2")
-    obs = C.read_edc_monthly(obs_path)
+    obs = C.read_edc_monthly(obs_path or C.bundled_record())
     t0 = time.perf_counter()
     cal = C.calibrate(obs, start=params_for(from_version), maxiter=maxiter, popsize=popsize,
                       seed=seed)

@@ -6,7 +6,8 @@ driven by the real ERA5 monthly forcing of the bundled ``Toolik`` point (68.5 N,
 dew point, precipitation), with the demo's emulated soil at that place (seed 0 static fields).
 Its monthly mean temperatures at the ground surface and at the volume centres are interpolated
 linearly in depth to the sensor depths (0, 5, 10, 100 cm) and compared with the observed monthly
-means (a month counts only where at least 80 % of its 3-hourly readings exist).
+means (the station source's reader and coverage rule, :mod:`permaplug.data.station`: a month
+counts only where at least 80 % of its expected readings exist).
 
 Scores are per depth, on the **monthly climatology** of the compared years (the mean of each
 calendar month over the years where the month was observed, the emulator sampled at the same
@@ -17,11 +18,11 @@ The calibration (:func:`calibrate`) searches the parameters of
 :data:`permaplug.demo.params.RANGES` inside their published ranges with
 ``scipy.optimize.differential_evolution`` on 1989-2012 only; each generation runs all its
 candidate parameter sets side by side as columns of one emulator run. 2013-2021 is left for
-validation. ``permaplug demo calibrate --obs FILE`` runs it and prints the before/after table.
+validation. ``permaplug demo calibrate`` runs it on the bundled Toolik record (or ``--obs FILE``)
+and prints the before/after table.
 """
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,6 @@ SENSOR_DEPTHS_CM: tuple[int, ...] = (0, 5, 10, 100)
 EDC_COLUMNS = {"soil1_moss": 0, "soil1_5cm": 5, "soil1_10cm": 10, "soil1_100cm": 100}
 CALIBRATION_YEARS = (1989, 2012)
 VALIDATION_YEARS = (2013, 2021)
-READINGS_PER_DAY = 8  # 3-hourly
 MIN_COVERAGE = 0.8
 DEPTH_WEIGHTS = {0: 1.0, 5: 1.0, 10: 1.0, 100: 0.5}
 """Weights of the depths in the calibration objective: the 100 cm sensor reads +1 ... +5 degC
@@ -52,40 +52,38 @@ CALIBRATED = ("snow_density_tundra", "snow_k_factor", "ddf", "n_thaw_mineral",
 
 
 # --- observations ------------------------------------------------------------------------------
+def bundled_record() -> Path:
+    """The Toolik EDC 3-hour record bundled with permaplug (see resources/real/PROVENANCE.md)."""
+    from permaplug.demo.forcing import real_dir
+
+    return real_dir() / "toolik_soil_temperature" / "3-hour_data.csv.gz"
+
+
 def read_edc_monthly(path: Path, min_coverage: float = MIN_COVERAGE) -> pd.DataFrame:
     """Monthly mean soil temperatures (degC) from a Toolik EDC 3-hour export.
 
-    The export has ``date``, ``hour`` (HHMM, 2400 = end of day) and one column per sensor
-    (``soil1_moss`` = 0 cm, ``soil1_5cm``, ``soil1_10cm``, ``soil1_100cm``), empty = missing;
-    some periods are hourly. Readings are first averaged in 3-hour slots of each date (a reading
-    at hour H covers the slot ending at H); a month's mean is kept only where at least
-    ``min_coverage`` of its ``8 x days`` slots hold a reading, else NaN. Returns a frame indexed
-    by month start with one column per depth in cm (0, 5, 10, 100).
+    Read by the station source's own functions (:func:`permaplug.data.station.read_edc` and
+    :func:`~permaplug.data.station.monthly_means`: a month's mean only where at least
+    ``min_coverage`` of its expected readings hold a value, else NaN). Returns a frame indexed
+    by month start with one column per sensor depth in cm (0, 5, 10, 100).
     """
+    from permaplug.data.station import monthly_means, read_edc
+
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as fh:
-            raw = pd.read_csv(fh)
-    except (OSError, ValueError, EOFError) as exc:
+        header = pd.read_csv(path, nrows=0).columns
+    except (ValueError, OSError, UnicodeDecodeError, EOFError) as exc:
         raise DataError(f"{path}: cannot read the EDC soil-temperature export ({exc})") from exc
-    missing = [c for c in ("date", "hour", *EDC_COLUMNS) if c not in raw.columns]
+    missing = [c for c in EDC_COLUMNS if c not in header]
     if missing:
         raise DataError(f"{path}: not a Toolik EDC soil export (no column {missing[0]!r})")
-    date = pd.to_datetime(raw["date"], errors="coerce")
-    hour = pd.to_numeric(raw["hour"], errors="coerce")
-    ok = date.notna() & hour.between(0, 2400)
-    slot = ((hour[ok] - 1).clip(lower=0) // 300).astype(int)  # 0..7
-    frame = raw.loc[ok, list(EDC_COLUMNS)].apply(pd.to_numeric, errors="coerce")
-    frame = frame.assign(date=date[ok], slot=slot).groupby(["date", "slot"]).mean()
-    month = frame.index.get_level_values("date").to_period("M").to_timestamp()
-    counts = frame.notna().groupby(month).sum()
-    means = frame.groupby(month).mean()
-    expected = READINGS_PER_DAY * means.index.days_in_month.to_numpy()[:, None]
-    out = means.where(counts.to_numpy() >= min_coverage * expected)
-    out.columns = [EDC_COLUMNS[c] for c in out.columns]
-    out.index.name = "time"
-    return out
+    ds = monthly_means(read_edc(path, EDC_COLUMNS, site=TOOLIK_POINT), min_coverage)
+    out = ds["tsoil"].sel(site=TOOLIK_POINT).to_pandas()
+    out.columns = [int(c) for c in out.columns]
+    out.index = pd.DatetimeIndex(out.index, name="time")
+    return out[list(SENSOR_DEPTHS_CM)]
 
 
 # --- the emulator at Toolik --------------------------------------------------------------------
