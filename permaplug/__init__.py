@@ -12,18 +12,22 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from permaplug.core.corrector import Corrector
     from permaplug.core.explainer import Explainer, ExplainInputs
+    from permaplug.core.feature import Feature
     from permaplug.core.hookspecs import hookimpl
     from permaplug.core.model import Model, ModelDims
     from permaplug.core.source import Source
+    from permaplug.core.variables import Variable
 
 _LAZY: dict[str, str] = {
     "Corrector": "permaplug.core.corrector",
     "Explainer": "permaplug.core.explainer",
     "ExplainInputs": "permaplug.core.explainer",
+    "Feature": "permaplug.core.feature",
     "Model": "permaplug.core.model",
     "ModelDims": "permaplug.core.model",
     "Source": "permaplug.core.source",
     "hookimpl": "permaplug.core.hookspecs",
+    "Variable": "permaplug.core.variables",
 }
 """Exported name -> module defining it (imported on first access)."""
 
@@ -57,9 +61,11 @@ __all__ = [
     "Corrector",
     "ExplainInputs",
     "Explainer",
+    "Feature",
     "Model",
     "ModelDims",
     "Source",
+    "Variable",
     "__version__",
     "hookimpl",
 ]

@@ -6,6 +6,7 @@ import pandas as pd
 import xarray as xr
 
 from permaplug.core import schema
+from permaplug.data import features as F
 from permaplug.training.windows import calendar_features
 
 
@@ -18,17 +19,17 @@ def hist_table(start: str = "2001-01-01", end: str = "2023-12-01", seed: int = 0
     season = np.cos(2 * np.pi * (time.month.values - 7) / 12)[:, None]
     lat = np.arange(nb)[None, :]
     dvars = {}
-    for i, name in enumerate(schema.FORCING + schema.SOIL_WATER):
+    for i, name in enumerate(F.PAPER_FORCING + schema.SOIL_WATER):
         noise = rng.normal(0, 1, (len(time), nb))
         dvars[name] = (("time", "band"), (10 + i) * season - lat + noise)
     cal = calendar_features(time.values)
-    for name in schema.CALENDAR_FEATURES:
+    for name in F.PAPER_CALENDAR:
         dvars[name] = (("time",), cal[name])
     for k, name in enumerate(schema.TARGETS):
         amp = 12.0 / (k + 1)
         noise = rng.normal(0, .3, (len(time), nb))
         dvars[name] = (("time", "band"), amp * season - 2 * lat - k + noise)
-    for j, name in enumerate(schema.STATIC_FEATURES[:3]):
+    for j, name in enumerate(F.PAPER_STATIC[:3]):
         dvars[name] = (("band",), np.linspace(1, 2, nb) * (j + 1))
     ds = xr.Dataset(dvars, coords={"time": time.values, **schema.band_coords()})
     ds.attrs[schema.DATA_LABEL_ATTR] = label
@@ -45,7 +46,7 @@ def scenarios(start: str = "2006-01-01", end: str = "2100-12-01", seed: int = 1,
     season = np.cos(2 * np.pi * (time.month.values - 7) / 12)[:, None]
     years = (time.year.values - 2006)[:, None]
     out = {}
-    for i, name in enumerate(schema.FORCING + schema.SOIL_WATER):
+    for i, name in enumerate(F.PAPER_FORCING + schema.SOIL_WATER):
         per = [(10 + i) * season - np.arange(nb)[None, :] + w * years
                + rng.normal(0, 1, (len(time), nb)) for w in warming.values()]
         out[name] = (("scenario", "time", "band"), np.stack(per))

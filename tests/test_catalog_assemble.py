@@ -15,6 +15,7 @@ from test_sources_static import _write_map, _write_tif
 from permaplug.cli import cli
 from permaplug.core import schema
 from permaplug.core.catalog import bundled_catalogs, load_catalog
+from permaplug.data import features as F
 from permaplug.data.assemble import assemble_table, read_table
 
 CANON_UNITS = {"t2m": "K", "skt": "K", "tp": "m", "sf": "m", "strd": "J m**-2",
@@ -88,9 +89,9 @@ def test_assemble_table(fixture_catalog):
     with pytest.warns(UserWarning, match=EMPTY_BAND):
         table = assemble_table(fixture_catalog)
     assert dict(table.sizes) == {"time": 24, "band": 6}
-    for v in schema.TARGETS + schema.FORCING + schema.SOIL_WATER + schema.CALENDAR_FEATURES:
+    for v in schema.TARGETS + F.PAPER_FORCING + schema.SOIL_WATER + F.PAPER_CALENDAR:
         assert table[v].dims == ("time", "band"), v
-    for v in schema.STATIC_FEATURES:
+    for v in F.PAPER_STATIC:
         assert table[v].dims == ("band",), v
     # March: 263 K -> -10.15 degC; tp 1 mm/day x 31; month_sin(3) = 1
     mar = table.sel(time="2002-03-01", band=2)

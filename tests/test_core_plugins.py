@@ -204,13 +204,34 @@ def test_load_filter_env(site, on_path, monkeypatch):
     assert not reg.broken
 
 
-def test_duplicate_names_name_both_distributions(site, on_path, monkeypatch):
+def test_duplicate_names_are_listed_and_only_using_them_fails(site, on_path, monkeypatch):
     monkeypatch.delenv(plugmod.ENV_LOAD, raising=False)
     on_path(site["dup"])
+    reg = plugmod.build_registry()  # the registry survives the conflict
+    assert reg.conflicting("model") == {"tiny_linear"}
+    assert reg.get("model", "gru").name == "gru"
+    assert reg.get("corrector", "shift").name == "shift"  # the rest of permaplug-tiny works
     with pytest.raises(PluginError) as err:
-        plugmod.build_registry()
+        reg.get("model", "tiny_linear")
     assert "permaplug-tiny" in str(err.value) and "permaplug-dup" in str(err.value)
     assert "'tiny_linear'" in str(err.value)
+
+    listing = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
+    rows = [r for r in listing["plugins"] if r["name"] == "tiny_linear"]
+    assert {r["distribution"] for r in rows} == {"permaplug-tiny", "permaplug-dup"}
+    assert {r["status"] for r in rows} == {"CONFLICT"}
+    assert listing["conflicts"] == [{"kind": "model", "name": "tiny_linear",
+                                     "distributions": ["permaplug-tiny", "permaplug-dup"]}]
+    table = CliRunner().invoke(cli, ["plugins"])
+    assert table.exit_code == 0 and "CONFLICT  model 'tiny_linear'" in table.output
+    assert "permaplug-dup (permaplug_dup.OtherTiny)" in table.output
+
+    from permaplug.training.config import resolve_models
+
+    assert "tiny_linear" not in resolve_models(["all"])  # 'all' leaves the conflict out
+    res = CliRunner().invoke(cli, ["run", "--model", "tiny_linear", "--no-project"])
+    assert res.exit_code == 1 and "Two plugins register the model 'tiny_linear'" in res.output
+    assert "permaplug-tiny" in res.output and "permaplug-dup" in res.output
 
 
 def test_misspelt_hook_fails_loudly(site, on_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The canonical schema: band edges, layers, features, atomic writes."""
+"""The canonical schema: band edges, layers, declared features, atomic writes."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,12 +21,18 @@ def test_band_of_latitude_edges_and_outside():
 
 
 def test_layers_and_features():
+    from permaplug.core.plugins import build_registry
+    from permaplug.data.features import paper_features
+
     assert schema.LAYERS[-1] == (1.0, 2.89)
     assert schema.LAYER_MIDPOINTS_M[0] == pytest.approx(0.035)
-    assert len(schema.STATIC_FEATURES) == 9 + 4 + 4
-    assert set(schema.DYNAMIC_FEATURES).isdisjoint(schema.TARGETS)
-    for name in schema.DYNAMIC_FEATURES + schema.TARGETS + schema.STATIC_FEATURES:
-        assert schema.VARIABLES[name].units
+    declared = build_registry().variables()
+    static = [n for n, v in declared.items() if v.kind == "static"]
+    assert len(static) == 9 + 4 + 4
+    assert [n for n, v in declared.items() if v.kind == "target"] == list(schema.TARGETS)
+    assert set(paper_features()).isdisjoint(schema.TARGETS)
+    for name in paper_features() + schema.TARGETS + tuple(static):
+        assert declared[name].units
     assert schema.cf_attrs("tp")["cell_methods"].startswith("time: sum")
 
 

@@ -17,6 +17,7 @@ from permaplug.correction.pipeline import (
     parse_calibration,
 )
 from permaplug.correction.report import build_report, write_report
+from permaplug.data import features as F
 
 N_BANDS = 3
 
@@ -45,7 +46,7 @@ def synthetic(seed: int = 0) -> tuple[xr.Dataset, xr.Dataset]:
     coords["lat_min"] = ("band", coords["lat_min"][1][:N_BANDS])
     coords["lat_max"] = ("band", coords["lat_max"][1][:N_BANDS])
     scen_vars = {}
-    for v in schema.FORCING:
+    for v in F.PAPER_FORCING:
         scen_vars[v] = (("scenario", "time", "band"),
                         np.stack([_var(rng, t, v, True, w) for w in (1.0, 5.0)]),
                         schema.cf_attrs(v))
@@ -56,7 +57,7 @@ def synthetic(seed: int = 0) -> tuple[xr.Dataset, xr.Dataset]:
     scen = xr.Dataset(scen_vars, coords={"scenario": ["rcp26", "rcp85"], **coords},
                       attrs={schema.DATA_LABEL_ATTR: "synthetic model", "historical_end": "2005-12"})
     obs_vars = {v: (("time", "band"), _var(rng, t, v, False, 1.0), schema.cf_attrs(v))
-                for v in schema.FORCING}
+                for v in F.PAPER_FORCING}
     for i, base in enumerate((0.30, 0.28, 0.25, 0.22), 1):
         obs_vars[f"swvl{i}"] = (("time", "band"), np.clip(
             base + 0.05 * rng.standard_normal((t.size, N_BANDS)), 0.01, 0.6), schema.cf_attrs(f"swvl{i}"))
@@ -96,7 +97,7 @@ def test_corrected_scenarios_returns_all_canonical_features(data):
     cat = FakeCatalog(scen, obs)
     out, corr = corrected_scenarios(cat, "qm", calibration=(2001, 2023))
     assert ("scenario", "cmip") in cat.asked and ("reanalysis", None) in cat.asked
-    assert set(out.data_vars) == set(schema.FORCING + schema.SOIL_WATER)
+    assert set(out.data_vars) == set(F.PAPER_FORCING + schema.SOIL_WATER)
     for v in out.data_vars:
         assert out[v].dims == ("scenario", "time", "band"), v
     np.testing.assert_array_equal(out.time.values, scen.time.values)

@@ -19,6 +19,7 @@ from permaplug.cli import cli
 from permaplug.core import schema
 from permaplug.core.catalog import load_catalog
 from permaplug.core.plugins import get_source
+from permaplug.data import features as F
 
 RCPS = ("rcp26", "rcp45", "rcp60", "rcp85")
 """The demo's scenarios: those of the real CMIP5 box tables it is built from."""
@@ -76,7 +77,7 @@ def test_era5land_file_follows_cds_monthly_means_conventions(demo):
                 "ssrd": "J m**-2", "slhf": "J m**-2", "swvl1": "m**3 m**-3"}
     for v, units in expected.items():
         assert raw[v].attrs["units"] == units
-    assert set(schema.FORCING + schema.SOIL_WATER + schema.TARGETS) <= set(raw.data_vars)
+    assert set(F.PAPER_FORCING + schema.SOIL_WATER + schema.TARGETS) <= set(raw.data_vars)
     assert "NOT provider data" in raw.attrs["source"]
     land = raw["lsm"].values > 0.5
     assert np.isnan(raw["stl1"].values[0][~land]).all()  # sea is NaN, as in ERA5-Land

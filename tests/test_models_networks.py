@@ -9,6 +9,7 @@ from permaplug.core import schema
 from permaplug.core.errors import ConfigError
 from permaplug.core.model import ModelDims
 from permaplug.core.plugins import get_model, get_registry
+from permaplug.data import features as F
 from permaplug.training.config import BASELINES, NETWORKS
 from permaplug.training.loop import TrainConfig, evaluate_loss, train_model
 from permaplug.training.normalise import Normaliser
@@ -106,10 +107,10 @@ def test_transformer_checks_heads():
 @pytest.mark.parametrize("name", NETWORKS)
 def test_each_network_learns_a_tiny_data_set(name):
     table = synthetic_table("2001-01", "2006-12", n_bands=2)
-    arrays = table_arrays(table, schema.DYNAMIC_FEATURES, ("bdod_l1",))
+    arrays = table_arrays(table, F.PAPER_DYNAMIC, ("bdod_l1",))
     norm = Normaliser.fit(arrays, (2001, 2006))
     data = window_set(arrays, norm, window_index(arrays, (2001, 2006)))
-    dims = ModelDims(n_dynamic=len(schema.DYNAMIC_FEATURES), n_static=1)
+    dims = ModelDims(n_dynamic=len(F.PAPER_DYNAMIC), n_static=1)
     torch.manual_seed(0)
     model = get_model(name)(dims)
     before = evaluate_loss(model, data, 64, torch.device("cpu"))

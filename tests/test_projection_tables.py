@@ -8,11 +8,12 @@ from _projection_fixtures import hist_table, scenarios
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
+from permaplug.data import features as F
 from permaplug.projection.tables import projection_table
 from permaplug.training.windows import WindowSet, calendar_features, table_arrays, target_windows
 
-DYN = schema.FORCING + schema.SOIL_WATER + schema.CALENDAR_FEATURES
-STA = schema.STATIC_FEATURES[:3]
+DYN = F.PAPER_FORCING + schema.SOIL_WATER + F.PAPER_CALENDAR
+STA = F.PAPER_STATIC[:3]
 
 
 def test_first_projected_window_is_the_last_24_historical_months():

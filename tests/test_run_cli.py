@@ -15,6 +15,7 @@ from test_training_table import synthetic_table
 
 from permaplug.cli import cli
 from permaplug.core import schema
+from permaplug.data import features as F
 from permaplug.training import runs
 from permaplug.training.runs import load_run
 
@@ -29,7 +30,7 @@ def small_table(tmp_path_factory):
     before = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PERMAPLUG_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.setattr(runs, "load_table", lambda source, catalog, spatial="bands": table)
+        mp.setattr(runs, "load_table", lambda source, catalog, spatial="bands", features=None: table)
         yield table
     torch.set_num_threads(before)
 
@@ -100,7 +101,8 @@ def test_load_run_predicts_what_the_run_evaluated(gru_run, small_table):
     assert run.model_names == ["gru", "persistence", "climatology", "seasonal-naive", "linear"]
     assert run.network_names == ["gru"]
     assert run.normaliser.train_years == [2001, 2007]
-    assert run.normaliser.z_stats is not None
+    z_state = run.normaliser.extra["feature_states"]["z"]  # the z plugin's training statistics
+    assert set(z_state) == {"mean", "std", "window"} and z_state["std"] > 0
     months = pd.date_range("2008-01", "2010-12", freq="MS")
     da = run.predict("gru", small_table, months)
     assert da.dims == ("time", "band", "layer") and da.attrs["units"] == "degC"
@@ -166,7 +168,7 @@ def test_config_file_and_command_line(tmp_path):
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["epochs"] == 2 and cfg["models"] == ["bilstm"] and cfg["use_z"] is False
     assert cfg["drop_features"] == ["year", "soc_l1"]
-    assert cfg["resolved"]["dynamic_features"] == [f for f in schema.DYNAMIC_FEATURES
+    assert cfg["resolved"]["dynamic_features"] == [f for f in F.PAPER_DYNAMIC
                                                    if f != "year"]
     assert "soc_l1" not in cfg["resolved"]["static_features"]
     assert "soc_l2" in cfg["resolved"]["static_features"]

@@ -8,10 +8,11 @@ import xarray as xr
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
+from permaplug.data import features as F
 from permaplug.scale.cells import cell_blocks, chunk_cells, nearest_cells, to_cells
 from permaplug.scale.correction import correct_on_cells
 
-FEATURES = schema.FORCING + schema.SOIL_WATER
+FEATURES = F.PAPER_FORCING + schema.SOIL_WATER
 UNITS = {"t2m": "degC", "skt": "degC", "tp": "mm", "sf": "mm", "strd": "J m-2",
          "ssrd": "J m-2", "slhf": "J m-2", "sshf": "J m-2", **{v: "m3 m-3" for v in
                                                               schema.SOIL_WATER}}

@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from permaplug.core import schema
+from permaplug.data import features as F
 
 
 def synthetic_table(start: str = "2001-01", end: str = "2023-12", n_bands: int = schema.N_BANDS,
@@ -52,7 +53,7 @@ def synthetic_table(start: str = "2001-01", end: str = "2023-12", n_bands: int =
     ds["year"] = ("time", time.year.to_numpy().astype(float))
     ds["month_sin"] = ("time", np.sin(2 * np.pi * month / 12))
     ds["month_cos"] = ("time", np.cos(2 * np.pi * month / 12))
-    for i, name in enumerate(schema.STATIC_FEATURES):
+    for i, name in enumerate(F.PAPER_STATIC):
         ds[name] = ("band", rng.uniform(0, 100, n_bands) + i)
     ds.attrs[schema.DATA_LABEL_ATTR] = label
     ds.attrs["provenance"] = "tests/test_training_table.py"
@@ -61,7 +62,7 @@ def synthetic_table(start: str = "2001-01", end: str = "2023-12", n_bands: int =
 
 def test_synthetic_table_has_the_canonical_variables():
     ds = synthetic_table()
-    for name in schema.DYNAMIC_FEATURES + schema.TARGETS + schema.STATIC_FEATURES:
+    for name in F.PAPER_DYNAMIC + schema.TARGETS + F.PAPER_STATIC:
         assert name in ds, name
     assert ds.sizes == {"time": 276, "band": 6}
     assert schema.data_label(ds) == "synthetic test table"

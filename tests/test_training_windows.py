@@ -9,6 +9,7 @@ from test_training_table import synthetic_table
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
+from permaplug.data import features as F
 from permaplug.training.normalise import Normaliser
 from permaplug.training.predict import window_set
 from permaplug.training.windows import table_arrays, target_windows, window_index
@@ -23,7 +24,7 @@ def table():
 
 @pytest.fixture(scope="module")
 def arrays(table):
-    return table_arrays(table, schema.DYNAMIC_FEATURES, STATIC)
+    return table_arrays(table, F.PAPER_DYNAMIC, STATIC)
 
 
 def test_a_window_never_contains_its_target_month(arrays):
@@ -73,7 +74,7 @@ def test_normalisation_uses_training_years_only(table, arrays):
     late = changed["time"].dt.year > 2008
     for v in ("t2m", "stl1", "stl4"):
         changed[v] = changed[v].where(~late, changed[v] + 40.0)
-    norm2 = Normaliser.fit(table_arrays(changed, schema.DYNAMIC_FEATURES, STATIC), (2001, 2008))
+    norm2 = Normaliser.fit(table_arrays(changed, F.PAPER_DYNAMIC, STATIC), (2001, 2008))
     assert norm2.to_dict() == norm.to_dict()
 
 
@@ -92,10 +93,10 @@ def test_windows_with_missing_inputs_or_targets_are_dropped(table):
     gappy["stl2"][{"time": 60, "band": 2}] = np.nan  # one layer missing: the window stays
     for v in schema.TARGETS:  # every layer missing: the window goes
         gappy[v][{"time": 70, "band": 0}] = np.nan
-    arrays = table_arrays(gappy, schema.DYNAMIC_FEATURES, STATIC)
+    arrays = table_arrays(gappy, F.PAPER_DYNAMIC, STATIC)
     counts: dict = {}
     idx = window_index(arrays, (2003, 2010), counts=counts)
-    full = window_index(table_arrays(table, schema.DYNAMIC_FEATURES, STATIC), (2003, 2010))
+    full = window_index(table_arrays(table, F.PAPER_DYNAMIC, STATIC), (2003, 2010))
     hit_input = (idx[:, 0] == 1) & (idx[:, 1] >= 40) & (idx[:, 1] - 23 <= 40)
     assert not hit_input.any()
     assert ((idx[:, 0] == 2) & (idx[:, 1] + 1 == 60)).sum() == 1  # masked in the loss instead
@@ -106,19 +107,19 @@ def test_windows_with_missing_inputs_or_targets_are_dropped(table):
 
 
 def test_calendar_features_are_derived_when_absent(table):
-    bare = table.drop_vars(list(schema.CALENDAR_FEATURES))
-    a = table_arrays(bare, schema.DYNAMIC_FEATURES, STATIC)
-    b = table_arrays(table, schema.DYNAMIC_FEATURES, STATIC)
+    bare = table.drop_vars(list(F.PAPER_CALENDAR))
+    a = table_arrays(bare, F.PAPER_DYNAMIC, STATIC)
+    b = table_arrays(table, F.PAPER_DYNAMIC, STATIC)
     np.testing.assert_allclose(a.dynamic, b.dynamic, atol=1e-5)
 
 
 def test_missing_variables_and_bad_tables_name_the_problem(table):
     with pytest.raises(DataError, match="'t2m'"):
-        table_arrays(table.drop_vars("t2m"), schema.DYNAMIC_FEATURES, STATIC)
+        table_arrays(table.drop_vars("t2m"), F.PAPER_DYNAMIC, STATIC)
     with pytest.raises(DataError, match="'bdod_l1'"):
-        table_arrays(table.drop_vars("bdod_l1"), schema.DYNAMIC_FEATURES, STATIC)
+        table_arrays(table.drop_vars("bdod_l1"), F.PAPER_DYNAMIC, STATIC)
     with pytest.raises(DataError, match="gap-free"):
-        table_arrays(table.isel(time=[0, 1, 3]), schema.DYNAMIC_FEATURES, STATIC)
+        table_arrays(table.isel(time=[0, 1, 3]), F.PAPER_DYNAMIC, STATIC)
 
 
 def test_target_windows_for_months_after_the_table(arrays):
@@ -132,7 +133,7 @@ def test_target_windows_for_months_after_the_table(arrays):
 def test_gridded_tables_use_the_cell_dim_and_band_coordinate(table):
     cells = table.rename({"band": "cell"}).drop_vars(["lat_min", "lat_max"])
     cells = cells.assign_coords(band=("cell", np.array([0, 0, 5])))
-    arrays = table_arrays(cells, schema.DYNAMIC_FEATURES, STATIC)
+    arrays = table_arrays(cells, F.PAPER_DYNAMIC, STATIC)
     assert arrays.unit_dim == "cell"
     assert arrays.band.tolist() == [0, 0, 5]
     assert torch.as_tensor(arrays.band).dtype == torch.int64
@@ -143,14 +144,14 @@ def test_z_is_one_value_per_window_taken_at_the_last_input_month(table):
 
     stats = fit_z(table, (2001, 2008), schema.WINDOW)
     z = z_series(table, stats)
-    arrays = table_arrays(table, (*schema.DYNAMIC_FEATURES, "z"), STATIC, z)
+    arrays = table_arrays(table, (*F.PAPER_DYNAMIC, "z"), STATIC, z)
     idx = window_index(arrays, (2001, 2008))
     # z needs 24 months of strd: exactly the months a window needs anyway
     assert pd.Timestamp(arrays.time[idx[:, 1].min() + 1]) == pd.Timestamp("2003-01-01")
     norm = Normaliser.fit(arrays, (2001, 2008), z_stats=stats)
     ws = window_set(arrays, norm, idx)
     x, *_ = ws.batch(slice(0, 10))
-    zc = len(schema.DYNAMIC_FEATURES)
+    zc = len(F.PAPER_DYNAMIC)
     for n, (u, last) in enumerate(idx[:10]):
         expect = (z.isel(band=u).values[last] - norm.dynamic_mean[zc]) / norm.dynamic_std[zc]
         np.testing.assert_allclose(x[n, :, zc].numpy(), np.full(24, expect), rtol=1e-5)

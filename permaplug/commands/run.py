@@ -107,6 +107,9 @@ def _build_config(ctx: click.Context, params: dict):
             data[fld] = defaults.get(fld, params[opt]) if not _explicit(ctx, opt) else params[opt]
     if _explicit(ctx, "drop_features") or "drop_features" not in data:
         data["drop_features"] = list(params["drop_features"])
+    if _explicit(ctx, "features") or "features" not in data:
+        given = [f.strip() for item in params["features"] for f in item.split(",") if f.strip()]
+        data["features"] = given or None
     if _explicit(ctx, "models") or "models" not in data:
         data["models"] = [m for item in params["models"] for m in item.split(",") if m]
     if isinstance(data.get("models"), str):
@@ -162,17 +165,18 @@ def _finish_hint(out: Path, step: str, steps: list[str], params: dict) -> Iterat
 
 def _check_scenario_supply(cfg) -> None:
     """The scenario entry must supply what the run's dynamic inputs need (before training)."""
-    from permaplug.core import schema
+    from permaplug.data.features import PAPER_CALENDAR, paper_features
     from permaplug.projection.supply import check_supply
 
-    drop = set(cfg.drop_features)
-    dynamic = [f for f in schema.DYNAMIC_FEATURES if f not in drop] + (["z"] if cfg.use_z else [])
+    drop = set(cfg.drop_features) | (set() if cfg.use_z else {"z"})
+    chosen = cfg.features if cfg.features is not None else paper_features(cfg.use_z)
+    dynamic = [f for f in chosen if f not in drop]
 
     def how_to_drop(missing: list[str], have: list[str]) -> str:
         opts = [f"--drop-feature {m}" for m in missing if m in dynamic]
         if "z" in dynamic and "strd" in missing:
             opts.append("--no-z")
-        keep = [f for f in dynamic if f in have or f in schema.CALENDAR_FEATURES]
+        keep = [f for f in dynamic if f in have or f in PAPER_CALENDAR]
         return (f"leave them out ({' '.join(opts)}; the run then uses {', '.join(keep)} and "
                 "the static features)")
 
@@ -228,6 +232,9 @@ def _check_scenario_options(params: dict) -> None:
               help="Stop after N epochs without a better validation loss (0 = off).")
 @click.option("--z/--no-z", "use_z", default=True, show_default=True,
               help="Include the scenario signal z as an input feature (paper).")
+@click.option("--features", "features", multiple=True, metavar="A,B,...",
+              help="Input features by name (comma-separated or repeated): source variables and "
+                   "derived features, e.g. t2m,tp,month_sin,z. Default: the paper's inputs.")
 @click.option("--drop-feature", "drop_features", multiple=True, metavar="NAME",
               help="Leave an input feature out (repeatable), e.g. --drop-feature year.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default 1).")
@@ -282,7 +289,8 @@ def run(ctx: click.Context, **params) -> None:
         cfg = RunConfig.load(out / CONFIG_FILE)
         given, _ = _build_config(ctx, params)
         fields = [f for f in _FIELDS.values() if f not in ("device", "threads")]
-        for fld in [*fields, "train_years", "test_years", "hparams", "drop_features", "models"]:
+        for fld in [*fields, "train_years", "test_years", "hparams", "drop_features", "models",
+                    "features"]:
             opt = {"catalog": "catalog_path"}.get(fld, fld)
             if _explicit(ctx, opt) and getattr(given, fld) != getattr(cfg, fld):
                 raise ConfigError(f"--resume: {fld} {getattr(given, fld)!r} differs from the "

@@ -57,7 +57,9 @@ if TYPE_CHECKING:  # intake and xarray are imported when an entry is opened, not
 
 READER = "permaplug.core.catalog:PermaplugReader"
 ENTRY_CLS = "intake.readers.entry:ReaderDescription"
-ROLES = ("reanalysis", "scenario", "static", "scenario_truth", "observations")
+ROLES = ("reanalysis", "scenario", "static", "scenario_truth", "observations", "dynamic")
+"""``dynamic``: further monthly inputs on the reanalysis' months and units, joined to the
+training table when the run's features need a variable they provide."""
 ALLOWED_TEMPLATES = ("CATALOG_DIR", "PERMAPLUG_RESOURCES")
 _TEMPLATE_RE = re.compile(r"\{([^{}]*)\}")
 _PATH_KEYS = ("path", "paths", "root", "region", "sftlf", "unit_table")

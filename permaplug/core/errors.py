@@ -47,3 +47,12 @@ class FetchError(PermaplugError):
 
 class NotAvailableError(PermaplugError):
     """A command or capability that this version of permaplug does not provide yet."""
+
+
+class VariableConflictError(PluginError):
+    """A variable declared with different units by two sources or features (names both)."""
+
+
+class FeatureError(ConfigError):
+    """A requested input feature that no source or derived feature provides, or whose inputs
+    no source provides."""

@@ -1,4 +1,4 @@
-"""Hook specifications: the four ways a plugin extends permaplug.
+"""Hook specifications: the five ways a plugin extends permaplug.
 
 Every hook receives a ``register`` callback and calls it once per class it provides::
 
@@ -50,10 +50,18 @@ def register_explainers(register: Register) -> None:
     """Register :class:`permaplug.Explainer` subclasses (attributions, e.g. ``shap``)."""
 
 
+@hookspec
+def register_features(register: Register) -> None:
+    """Register :class:`permaplug.Feature` subclasses: derived monthly inputs computed from
+    other variables (e.g. ``month_sin``, ``z``). The same ``compute`` serves the historical table
+    and every scenario, so history and projections agree on what a feature means."""
+
+
 #: hook name -> plugin kind, in the order commands list them
 HOOKS: dict[str, str] = {
     "register_sources": "source",
     "register_correctors": "corrector",
     "register_models": "model",
     "register_explainers": "explainer",
+    "register_features": "feature",
 }

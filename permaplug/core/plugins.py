@@ -11,6 +11,10 @@ A plugin registers either a class or, lazily, the class's import path with its n
 nothing heavy, and the class is imported the first time it is used (:attr:`PluginInfo.cls`).
 The built-in plugins register lazily, so ``permaplug --help`` and ``permaplug plugins`` import
 neither torch nor xarray.
+
+Two plugins registering one name are both kept and marked conflicting: listing still works,
+only *using* that name is an error naming both distributions. The registry is also the union
+of the variables sources and derived features declare (:meth:`Registry.variable`).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import pluggy
 
 from permaplug.core import hookspecs
 from permaplug.core.errors import PluginError, UnknownPluginError
+from permaplug.core.variables import Declared, Variable, conflict_error, merge
 
 GROUP = "permaplug"
 BUILTIN_DIST = "permaplug"
@@ -82,6 +87,10 @@ class PluginInfo:
                               f"but {self.class_path}.name is {obj.name!r}")
         return obj
 
+    def describe(self) -> str:
+        """``permaplug-tiny (permaplug_tiny.TinyLinear)``: where the class comes from."""
+        return f"{self.distribution} ({self.class_path})"
+
 
 @dataclass(frozen=True)
 class BrokenPlugin:
@@ -95,16 +104,30 @@ class BrokenPlugin:
 
 @dataclass
 class Registry:
-    """All loaded plugins, by kind then name."""
+    """All loaded plugins, by kind then name, plus the variables they declare.
+
+    ``plugins[kind][name]`` is the first class registered under ``name``; ``conflicts`` holds,
+    per ``(kind, name)``, every class registered under a name claimed more than once.
+    """
 
     plugins: dict[str, dict[str, PluginInfo]] = field(
         default_factory=lambda: {k: {} for k in hookspecs.HOOKS.values()}
     )
     broken: list[BrokenPlugin] = field(default_factory=list)
     manager: pluggy.PluginManager | None = None
+    conflicts: dict[tuple[str, str], list[PluginInfo]] = field(default_factory=dict)
+    _variables: tuple[dict[str, Declared], dict[str, list[Declared]]] | None = field(
+        default=None, repr=False)
 
     def get(self, kind: str, name: str) -> type:
-        """Return the class registered as ``name`` for ``kind``; raise UnknownPluginError."""
+        """The class registered as ``name`` for ``kind``; UnknownPluginError, or PluginError
+        naming both distributions when two plugins registered that name."""
+        if (kind, name) in self.conflicts:
+            both = self.conflicts[(kind, name)]
+            raise PluginError(f"Two plugins register the {kind} {name!r}: "
+                              + " and ".join(p.describe() for p in both)
+                              + " (uninstall one, or restrict loading with "
+                              f"{ENV_LOAD})")
         try:
             return self.plugins[kind][name].cls
         except KeyError:
@@ -116,7 +139,12 @@ class Registry:
             raise UnknownPluginError(kind, name, self.plugins.get(kind, {}), hint) from None
 
     def names(self, kind: str) -> list[str]:
+        """Every registered name of ``kind`` (conflicting ones included), sorted."""
         return sorted(self.plugins[kind])
+
+    def conflicting(self, kind: str) -> set[str]:
+        """Names of ``kind`` that two or more plugins registered."""
+        return {n for k, n in self.conflicts if k == kind}
 
     def info(self, kind: str, name: str) -> PluginInfo:
         """Where ``name`` comes from, without importing a lazily registered class."""
@@ -125,7 +153,57 @@ class Registry:
         return self.plugins[kind][name]
 
     def all(self) -> list[PluginInfo]:
-        return [p for kind in self.plugins.values() for p in kind.values()]
+        """Every registered class, including each side of a name conflict."""
+        out = [p for kind in self.plugins.values() for p in kind.values()]
+        for infos in self.conflicts.values():
+            out += [p for p in infos if p not in out]
+        return out
+
+    # --- variables ---------------------------------------------------------------------------
+    def declarations(self) -> list[Declared]:
+        """Every variable declared by a registered source (class level) or derived feature."""
+        out: list[Declared] = []
+        for info in sorted(self.all(), key=lambda p: (not p.builtin, p.kind, p.name)):
+            if info.kind not in ("source", "feature"):
+                continue
+            try:
+                cls = info.cls  # imports a lazily registered class
+            except PluginError:
+                continue  # reported when the plugin itself is used
+            origin = f"{info.kind} {info.name!r} ({info.distribution})"
+            if info.kind == "source":
+                out += [Declared(v, origin) for v in getattr(cls, "variables", ()) or ()]
+            else:
+                out.append(Declared(cls.variable(), origin))
+        return out
+
+    def _merged(self) -> tuple[dict[str, Declared], dict[str, list[Declared]]]:
+        if self._variables is None:
+            self._variables = merge(self.declarations())
+        return self._variables
+
+    def variables(self) -> dict[str, Variable]:
+        """Every declared variable by name (built-ins first), conflicting ones left out."""
+        return {k: d.variable for k, d in self._merged()[0].items()}
+
+    def variable_conflicts(self) -> dict[str, list[Declared]]:
+        """Variables declared with different units, with every declaration."""
+        return dict(self._merged()[1])
+
+    def variable(self, name: str) -> Variable:
+        """The declared variable ``name``; VariableConflictError naming both declarations when
+        they disagree on units, KeyError when nothing declares it."""
+        ok, bad = self._merged()
+        if name in bad:
+            raise conflict_error(name, bad[name])
+        return ok[name].variable
+
+    def declared_by(self, name: str) -> str:
+        """Who declared ``name`` (``"source 'era5land' (permaplug)"``)."""
+        ok, bad = self._merged()
+        if name in bad:
+            raise conflict_error(name, bad[name])
+        return ok[name].origin
 
 
 def _wanted(dist: str) -> bool:
@@ -226,13 +304,15 @@ def _add(reg: Registry, kind: str, target: type | str, name: str | None, dist: s
             raise PluginError(f"{dist}: {kind} class {target.__qualname__} registered as "
                               f"{name!r} but its name is {target.name!r}")
         name = target.name
+    if kind == "feature" and not isinstance(target, str):
+        target.variable()  # a bad declaration (e.g. an unknown kind) makes the plugin broken
     info = PluginInfo(kind, name, target, dist, version, ep)
     existing = reg.plugins[kind].get(name)
     if existing is not None and existing.target != target:
-        raise PluginError(
-            f"Two plugins register the {kind} {name!r}: {existing.distribution} "
-            f"({existing.class_path}) and {dist} ({info.class_path})"
-        )
+        # both are kept and listed; only using the name is an error (Registry.get)
+        if all(p.target != target for p in reg.conflicts.get((kind, name), [])):
+            reg.conflicts.setdefault((kind, name), [existing]).append(info)
+        return
     reg.plugins[kind][name] = info
 
 
@@ -263,3 +343,7 @@ def get_model(name: str) -> type:
 
 def get_explainer(name: str) -> type:
     return get_registry().get("explainer", name)
+
+
+def get_feature(name: str) -> type:
+    return get_registry().get("feature", name)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from permaplug.core.errors import FetchError
+from permaplug.core.variables import Variable
 
 if TYPE_CHECKING:  # xarray/numpy are imported by the sources that use them, not by the contract
     import numpy as np
@@ -29,6 +30,12 @@ class Source(abc.ABC):
     Every dataset carries ``attrs[DATA_LABEL_ATTR]`` (e.g. ``"demo emulator"``) and a
     ``provenance`` attribute naming the files read.
 
+    What a source provides is declared, not discovered: ``variables`` lists every variable the
+    source can give (name, units, CF standard name, kind ``dynamic``/``static``/``target``;
+    see :class:`permaplug.core.variables.Variable`), and :meth:`provides` narrows that list
+    for one configured instance from its options alone, without reading data. The variables a
+    run can use are the union of these declarations and the derived features'.
+
     Two optional capabilities:
 
     * :meth:`open_cells` (static sources): the features sampled at given grid cells, used by
@@ -40,9 +47,18 @@ class Source(abc.ABC):
     name: ClassVar[str] = ""
     role: ClassVar[str] = "reanalysis"
     description: ClassVar[str] = ""
+    variables: ClassVar[tuple[Variable, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         self.options = options
+
+    def provides(self) -> tuple[Variable, ...]:
+        """The variables this configured source gives (default: every declared one).
+
+        Override to narrow the declaration from the options (e.g. a ``variables`` option);
+        must not read data files (it is asked before a run reads anything).
+        """
+        return tuple(self.variables)
 
     @abc.abstractmethod
     def open(self) -> xr.Dataset:

@@ -23,12 +23,13 @@ from permaplug.core.corrector import Corrector
 from permaplug.core.errors import CatalogError, ConfigError, DataError
 from permaplug.core.plugins import get_corrector
 from permaplug.correction.calibration import parse_calibration  # noqa: F401 - re-exported
+from permaplug.data.features import SCENARIO_FEATURES
 
 DEFAULT_CALIBRATION: tuple[int, int] = (2001, 2023)
 MIN_CALIBRATION_SHARE = 0.9
 """A corrector fitted on fewer months than this share of the calibration period is refused
 (e.g. a reanalysis covering 2 of 23 years, or a model band without any value)."""
-FEATURES: tuple[str, ...] = schema.FORCING + schema.SOIL_WATER
+FEATURES: tuple[str, ...] = SCENARIO_FEATURES
 
 
 @dataclass
@@ -240,7 +241,7 @@ def corrected_scenarios(
     variables: Sequence[str] | None = None,
 ) -> tuple[xr.Dataset, Corrector]:
     """Bias-corrected canonical features ``variables`` (default ``FEATURES``, the paper's
-    ``schema.FORCING + schema.SOIL_WATER``; a run corrects only those its networks use).
+    ``data.features.SCENARIO_FEATURES``; a run corrects only those its networks use).
 
     Returns ``(ds, fitted corrector)``; ``ds`` has dims ``(scenario, time, band)`` (or ``cell``)
     over the scenario entry's whole period, the scenario entry's data label, and attributes

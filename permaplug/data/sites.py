@@ -25,6 +25,7 @@ import xarray as xr
 
 from permaplug.core import schema
 from permaplug.core.errors import CatalogError, DataError
+from permaplug.data.features import PAPER_CALENDAR, add_features
 
 SITE_EMBEDDINGS = ("band", "site", "off")
 MAX_DISTANCE_KM = 50.0
@@ -121,12 +122,8 @@ def assemble_sites(cat: Any, source: str | None = None) -> xr.Dataset:
                   else np.full((len(time), obs.sizes["site"]), np.nan))
         data[t] = (("time", "site"), values, schema.cf_attrs(t))
     table = xr.Dataset(data, coords={"time": time})
-    angle = 2 * np.pi * table["time"].dt.month.astype(float) / 12.0
-    calendar = {"year": table["time"].dt.year.astype(float), "month_sin": np.sin(angle),
-                "month_cos": np.cos(angle)}  # as permaplug.data.assemble.calendar_features
-    template = table[schema.TARGETS[0]]
-    table = table.assign({k: v.broadcast_like(template).transpose("time", "site")
-                          .assign_attrs(schema.cf_attrs(k)) for k, v in calendar.items()})
+    # the calendar features by their plugins, as for every table (data.features)
+    table, _ = add_features(table, PAPER_CALENDAR, broadcast=True)
     mode = str(meta.get("site_embedding", "band"))
     table = table.assign_coords(
         site=np.arange(obs.sizes["site"]), name=("site", obs["name"].values.astype(str)),

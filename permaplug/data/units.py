@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from permaplug.core.errors import DataError
+from permaplug.core.variables import Variable
 
 WATER_DENSITY = "1000 kg m-3"
 """Liquid water: converts a water mass per area (kg m-2) to a depth (mm) and back."""
@@ -47,21 +48,27 @@ def days_in_month(time: xr.DataArray | pd.DatetimeIndex | np.ndarray) -> xr.Data
     return pd.DatetimeIndex(np.asarray(time)).days_in_month.to_numpy()
 
 
-def canonical_units(name: str) -> str:
-    """The canonical units of variable ``name`` (as declared in :mod:`permaplug.core.schema`)."""
-    from permaplug.core import schema
+def _declared(name: str):
+    """The variable ``name`` as sources and features declare it (the plugin registry)."""
+    from permaplug.core.plugins import get_registry
 
     try:
-        return schema.VARIABLES[name].units
+        return get_registry().variable(name)
     except KeyError:
-        raise DataError(f"variable {name!r} has no canonical units (not a known variable)") \
-            from None
+        return None
+
+
+def canonical_units(name: str) -> str:
+    """The canonical units of variable ``name`` (as a source or feature plugin declares it)."""
+    v = _declared(name)
+    if v is None:
+        raise DataError(f"variable {name!r} has no canonical units (no source or feature "
+                        "declares it)")
+    return v.units
 
 
 def _is_monthly_total(name: str) -> bool:
-    from permaplug.core import schema
-
-    v = schema.VARIABLES.get(name)
+    v = _declared(name)
     return bool(v is not None and v.accumulated)
 
 
@@ -159,8 +166,11 @@ def convert(da: xr.DataArray, target: str, what: str = "data",
     return out.assign_attrs({**da.attrs, "units": target})
 
 
-def to_canonical(da: xr.DataArray, name: str, what: str | None = None) -> xr.DataArray:
-    """``da`` converted to the canonical units of variable ``name`` (schema), attrs kept.
+def to_canonical(da: xr.DataArray, name: str | Variable, what: str | None = None) -> xr.DataArray:
+    """``da`` converted to the canonical units of variable ``name``, attrs kept.
+
+    ``name``: a declared variable's name (looked up in the plugin registry), or the
+    :class:`~permaplug.core.variables.Variable` itself (a source converting to what it declares).
 
     Accepts any pint-parsable form of the canonical quantity (K or degC for a temperature, m or
     kg m-2 for a water depth...) and, for a monthly-total variable, a monthly-mean rate
@@ -168,8 +178,12 @@ def to_canonical(da: xr.DataArray, name: str, what: str | None = None) -> xr.Dat
     a missing units attribute, is a :class:`~permaplug.core.errors.DataError` naming ``what``
     (default: the variable name). Shapes and dtype are kept (float32 stays float32).
     """
+    if isinstance(name, Variable):
+        variable, name = name, name.name
+        target, total = variable.units, variable.accumulated
+    else:
+        target, total = canonical_units(name), _is_monthly_total(name)
     what = what or name
-    target = canonical_units(name)
     units_text = str(da.attrs.get("units", "")).strip()
     if not units_text:
         raise DataError(f"{what}: units '' (no units attribute); expected {target}")
@@ -177,9 +191,9 @@ def to_canonical(da: xr.DataArray, name: str, what: str | None = None) -> xr.Dat
         _affine(units_text, target, False)
         per_month = False
     except ValueError:
-        per_month = _is_monthly_total(name) and _is_rate(units_text, target)
+        per_month = total and _is_rate(units_text, target)
         if not per_month:
-            detail = " or a monthly-mean rate of it" if _is_monthly_total(name) else ""
+            detail = " or a monthly-mean rate of it" if total else ""
             raise DataError(f"{what}: units {units_text!r} cannot be converted to {target} "
                             f"(the canonical units of {name}{detail})") from None
     return convert(da, target, what, per_month=per_month)

@@ -2,8 +2,10 @@
 
 Through the last historical month (2023-12 for the default data) the table *is* the assembled
 reanalysis table; from the next month on, its dynamic features are the bias-corrected scenario
-features (``schema.FORCING + schema.SOIL_WATER``), calendar features are recomputed for the new
-months, static features are kept, and soil temperatures are missing (NaN). The first projected
+features (``data.features.SCENARIO_FEATURES``), derived features (``year``, ``month_sin``...)
+are recomputed over the whole continued table by their feature plugins -- the code that built
+them for the historical table -- static features are kept, and soil temperatures are missing
+(NaN). The first projected
 month's window is therefore exactly the last 24 historical months, and windows roll forward
 into the scenario one month at a time.
 """
@@ -15,9 +17,10 @@ import xarray as xr
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError
-from permaplug.training.windows import calendar_features, unit_dim
+from permaplug.data.features import SCENARIO_FEATURES, add_features, derived_names
+from permaplug.training.windows import unit_dim
 
-SCENARIO_FEATURES: tuple[str, ...] = schema.FORCING + schema.SOIL_WATER
+__all__ = ["SCENARIO_FEATURES", "projection_table"]
 
 
 def projected_months(start: pd.Timestamp, end_year: int) -> pd.DatetimeIndex:
@@ -96,25 +99,21 @@ def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030,
                         f"the historical table's spatial dim is {udim!r}")
     future = future.sel({udim: hist[udim].values})
     check_finite(future, str(scenario.attrs.get("bias_correction", "")), variables)
-    cal = calendar_features(months.values)
+    derived = [n for n in derived_names(hist.data_vars) if "time" in hist[n].dims]
     data_vars = {}
     for name, da in hist.data_vars.items():
-        if "time" not in da.dims:
+        if "time" not in da.dims or name in derived:
             continue
         if name in variables:
             new = future[name].transpose(*[d for d in da.dims if d in future[name].dims])
             new = new.drop_vars([c for c in new.coords if c not in new.dims and c != "time"])
-        elif name in schema.CALENDAR_FEATURES:
-            new = xr.DataArray(cal[name], dims=("time",), coords={"time": months.values})
-            if da.dims != ("time",):
-                new = new.broadcast_like(da.isel(time=0, drop=True)).transpose(*da.dims)
         else:  # targets and anything a scenario cannot supply
             shape = [len(months) if d == "time" else da.sizes[d] for d in da.dims]
             new = xr.DataArray(np.full(shape, np.nan, dtype=float), dims=da.dims,
                                coords={"time": months.values})
         data_vars[name] = new.assign_attrs(da.attrs)
     tail = xr.Dataset(data_vars, coords={"time": months.values})
-    timed = [n for n, da in hist.data_vars.items() if "time" in da.dims]
+    timed = [n for n, da in hist.data_vars.items() if "time" in da.dims and n not in derived]
     table = xr.concat([hist[timed], tail], dim="time", data_vars="all", coords="minimal",
                       compat="override", join="outer")
     for name, da in hist.data_vars.items():
@@ -123,6 +122,14 @@ def projection_table(hist: xr.Dataset, scenario: xr.Dataset, end: int = 2030,
     for coord in hist.coords:
         if coord != "time" and coord not in table.coords:
             table = table.assign_coords({coord: hist[coord]})
+    if derived:  # the historical table's derived features, recomputed on every month
+        table, _ = add_features(table, derived)
+        for n in derived:
+            da = table[n]
+            if set(hist[n].dims) - set(da.dims):
+                da = da.broadcast_like(hist[n].isel(time=0, drop=True))
+            table[n] = da.transpose(*hist[n].dims).assign_attrs(hist[n].attrs)
+        table = table[list(hist.data_vars)]
     table.attrs = dict(hist.attrs)
     hist_label, scen_label = schema.data_label(hist), schema.data_label(scenario)
     table.attrs[schema.DATA_LABEL_ATTR] = (

@@ -102,7 +102,7 @@ def corrected_scenarios_grid(
     options: dict | None = None, scenario_entry: str | None = None,
     cells_per_chunk: int = DEFAULT_CELL_CHUNK, compute: bool = True, end: int | None = None,
 ) -> tuple[xr.Dataset, Any]:
-    """Bias-corrected ``schema.FORCING + schema.SOIL_WATER`` on ``table``'s cells.
+    """Bias-corrected ``data.features.SCENARIO_FEATURES`` on ``table``'s cells.
 
     ``table``: the gridded reanalysis table ``(time, cell)`` (the observations). Returns
     ``(ds, fitted corrector)`` like :func:`permaplug.correction.pipeline.corrected_scenarios`,

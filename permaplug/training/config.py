@@ -12,6 +12,7 @@ from permaplug.core import schema
 from permaplug.core.atomic import write_text_atomic
 from permaplug.core.errors import ConfigError
 from permaplug.core.plugins import get_registry
+from permaplug.data.features import GRID_STATIC, paper_features
 
 NETWORKS: tuple[str, ...] = ("tcn", "transformer", "conv1dlstm", "gru", "bilstm")
 BASELINES: tuple[str, ...] = ("persistence", "climatology", "seasonal-naive", "linear")
@@ -40,7 +41,8 @@ class RunConfig:
     early_stopping: int = 0
     use_z: bool = True
     window: int = schema.WINDOW
-    static: list[str] | None = None  # None: every schema static feature the table has
+    static: list[str] | None = None  # None: every static feature the table has
+    features: list[str] | None = None  # None: the paper's inputs (data.features.paper_features)
     drop_features: list[str] = field(default_factory=list)  # e.g. ["year"]
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: int | None = None
@@ -102,12 +104,20 @@ class RunConfig:
             raise ConfigError("lr must be > 0 and weight_decay >= 0")
         if int(self.window) < 13:
             raise ConfigError("window must be at least 13 months (seasonal-naive looks back 12)")
-        known = (set(schema.DYNAMIC_FEATURES) | set(schema.STATIC_FEATURES)
-                 | set(schema.GRID_STATIC_FEATURES))
+        if self.features is not None:
+            if isinstance(self.features, str):
+                self.features = [f for f in self.features.split(",") if f.strip()]
+            if not isinstance(self.features, list) or not self.features or not all(
+                    isinstance(f, str) and f.strip() for f in self.features):
+                raise ConfigError("features: expected a non-empty list of feature names")
+            self.features = [f.strip() for f in self.features]
+        reg = get_registry()
+        known = (set(reg.variables()) | set(reg.names("feature")) | set(GRID_STATIC)
+                 | set(self.features or ()))
         bad = [f for f in self.drop_features if f not in known]
         if bad:
             raise ConfigError(f"--drop-feature {bad[0]!r}: not an input feature (dynamic: "
-                              f"{', '.join(schema.DYNAMIC_FEATURES)}; or a static feature; "
+                              f"{', '.join(paper_features(False))}; or a static feature; "
                               "z is dropped with --no-z)")
         if not isinstance(self.hparams, dict):
             raise ConfigError("hparams must map model names to {name: value}")
@@ -130,10 +140,10 @@ def resolve_models(names: list[str]) -> list[str]:
     """Expand ``all`` (every registered model, built-ins first), check every name is registered,
     and append the baselines (shown in every comparison)."""
     reg = get_registry()
-    known = reg.names("model")
+    known = [n for n in reg.names("model") if n not in reg.conflicting("model")]
     out: list[str] = []
     for name in names:
-        if name == "all":
+        if name == "all":  # a name two plugins claim is left out of 'all' (using it is an error)
             extra = [n for n in known if n not in NETWORKS + BASELINES]
             out += [n for n in NETWORKS if n in known] + extra
         else:

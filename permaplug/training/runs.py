@@ -33,6 +33,14 @@ from permaplug.core.atomic import atomic_path, write_text_atomic
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.model import Model, ModelDims
 from permaplug.core.plugins import get_model
+from permaplug.data.features import (
+    GRID_STATIC,
+    PAPER_CALENDAR,
+    PAPER_DYNAMIC,
+    SIGNAL,
+    add_features,
+    feature_classes,
+)
 from permaplug.training import figures
 from permaplug.training.baseline import Baseline
 from permaplug.training.checkpoint import load_checkpoint, read_config, save_checkpoint
@@ -44,18 +52,52 @@ from permaplug.training.normalise import Normaliser
 from permaplug.training.predict import predict_windows, predictions_frame, window_set
 from permaplug.training.tables import comparison_frame, write_comparison
 from permaplug.training.windows import SeriesArrays, table_arrays, target_windows, window_index
-from permaplug.training.zsignal import fit_z, z_series
 
 COMPLETE = "COMPLETE"
+FEATURE_STATES = "feature_states"
+"""Key in ``normaliser.json``'s ``extra``: per derived feature, what it learnt from the training
+years (e.g. z's mean and standard deviation)."""
 
 
-def load_table(source: str, catalog: str | None, spatial: str = "bands") -> xr.Dataset:
+def load_table(source: str, catalog: str | None, spatial: str = "bands",
+               features: list[str] | None = None) -> xr.Dataset:
     """The assembled monthly table of ``source`` from ``catalog`` (None = bundled demo data);
-    ``spatial``: ``bands`` (dims time, band) or ``grid`` (time, cell)."""
+    ``spatial``: ``bands`` (dims time, band) or ``grid`` (time, cell); ``features``: the run's
+    inputs (None: the paper's), checked against the catalog before any data is read."""
     from permaplug.core.catalog import load_catalog
     from permaplug.data.assemble import assemble_table
 
-    return assemble_table(load_catalog(catalog), source=source, spatial=spatial)
+    return assemble_table(load_catalog(catalog), source=source, spatial=spatial,
+                          features=features)
+
+
+def input_names(table: xr.Dataset, cfg: RunConfig) -> tuple[list[str], list[str]]:
+    """The run's (dynamic, static) input names, in model order.
+
+    ``cfg.features`` None: the paper's dynamic inputs (z when ``use_z``) and every static
+    feature of the table (one without a time dim), plus ``lat`` in gridded mode. Otherwise the
+    selected names, split by kind (a variable without a time dim, or a static feature plugin,
+    is static). ``drop_features`` and ``--no-z`` remove names in both cases.
+    """
+    drop = set(cfg.drop_features) | (set() if cfg.use_z else {SIGNAL})
+    if cfg.features is None:
+        dynamic = dynamic_features(table, drop) + ([SIGNAL] if cfg.use_z else [])
+        static = cfg.static if cfg.static is not None else [
+            v for v in table.data_vars if "time" not in table[v].dims]
+        if cfg.static is None and "cell" in table.dims:  # gridded mode: the cell's latitude too
+            static += [s for s in GRID_STATIC if s in table.coords]
+        return dynamic, [s for s in static if s not in drop]
+    feats = feature_classes()
+    dynamic, static = [], []
+    for name in cfg.features:
+        if name in drop:
+            continue
+        if name in table.variables:
+            is_static = "time" not in table[name].dims
+        else:
+            is_static = name in feats and feats[name].kind == "static"
+        (static if is_static else dynamic).append(name)
+    return dynamic, static
 
 
 def default_run_dir(source: str, models: list[str], root: Path | str = "runs") -> Path:
@@ -78,10 +120,10 @@ class Prepared:
 
 
 def dynamic_features(table: xr.Dataset, drop: set[str]) -> list[str]:
-    """The per-month inputs: the table's own list (``attrs['dynamic_features']``, site tables)
-    plus the calendar features, else the paper's ``schema.DYNAMIC_FEATURES``."""
+    """The default per-month inputs: the table's own list (``attrs['dynamic_features']``, site
+    tables) plus the calendar features, else the paper's (``data.features.PAPER_DYNAMIC``)."""
     own = [f for f in str(table.attrs.get("dynamic_features", "")).split(",") if f]
-    names = own + list(schema.CALENDAR_FEATURES) if own else list(schema.DYNAMIC_FEATURES)
+    names = own + list(PAPER_CALENDAR) if own else list(PAPER_DYNAMIC)
     return [f for f in names if f not in drop]
 
 
@@ -98,18 +140,14 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
         raise DataError(f"the record has {n_months} months{span}: too short for the "
                         f"{cfg.window}-month window (each target month needs the {cfg.window} "
                         "months before it)")
-    drop = set(cfg.drop_features)
-    static = cfg.static if cfg.static is not None else [
-        s for s in schema.STATIC_FEATURES if s in table]
-    if cfg.static is None and "cell" in table.dims:  # gridded mode: the cell's latitude too
-        static += [s for s in schema.GRID_STATIC_FEATURES if s in table.coords]
-    static = [s for s in static if s not in drop]
-    dynamic = dynamic_features(table, drop) + (["z"] if cfg.use_z else [])
-    z_stats = fit_z(table, tuple(cfg.train_years), cfg.window) if cfg.use_z else None
-    z = z_series(table, z_stats) if cfg.use_z else None
-    arrays = table_arrays(table, tuple(dynamic), tuple(static), z)
+    dynamic, static = input_names(table, cfg)
+    # derived features the table lacks (z: fitted on the training years), by their plugins
+    table, states = add_features(table, dynamic + static, fit_years=tuple(cfg.train_years),
+                                 window=cfg.window)
+    arrays = table_arrays(table, tuple(dynamic), tuple(static))
     _check_units(table, arrays)
-    normaliser = Normaliser.fit(arrays, tuple(cfg.train_years), cfg.window, z_stats)
+    normaliser = Normaliser.fit(arrays, tuple(cfg.train_years), cfg.window)
+    normaliser.extra[FEATURE_STATES] = states
     counts: dict[str, dict] = {"train": {}, "test": {}}
     train = window_index(arrays, tuple(cfg.train_years), cfg.window, counts=counts["train"])
     test = window_index(arrays, tuple(cfg.test_years), cfg.window, counts=counts["test"])
@@ -215,7 +253,8 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
     stored = open_stored_table(out_dir) if resume and table is None else None
     if stored is not None:  # resume from the run's own table, not the catalog
         table = stored
-    table = load_table(cfg.source, cfg.catalog, cfg.spatial) if table is None else table
+    if table is None:
+        table = load_table(cfg.source, cfg.catalog, cfg.spatial, cfg.features)
     label = schema.data_label(table)
     prep = prepare(table, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -357,10 +396,17 @@ class Run:
                           getattr(self.config, "spatial", "bands"))
 
     def arrays(self, table: xr.Dataset) -> SeriesArrays:
-        """``table`` as model arrays with this run's features (z from the stored statistics)."""
+        """``table`` as model arrays with this run's features; derived features the table lacks
+        are computed by their plugins with the training years' stored state (z's statistics)."""
         n = self.normaliser
-        z = z_series(table, n.z_stats) if "z" in n.dynamic_names else None
-        return table_arrays(table, tuple(n.dynamic_names), tuple(n.static_names), z,
+        states = dict(n.extra.get(FEATURE_STATES, {}))
+        if SIGNAL in n.dynamic_names and SIGNAL not in states and n.z_stats:  # older runs
+            from permaplug.training.zsignal import stats_from_json
+
+            states[SIGNAL] = stats_from_json(n.z_stats).to_dict()
+        table, _ = add_features(table, [*n.dynamic_names, *n.static_names], states,
+                                window=n.window)
+        return table_arrays(table, tuple(n.dynamic_names), tuple(n.static_names),
                             require_targets=False)
 
     def predict(self, model_name: str, table: xr.Dataset, target_months=None) -> xr.DataArray:

@@ -36,23 +36,31 @@ def unit_dim(ds: xr.Dataset | xr.DataArray) -> str:
 
 
 def calendar_features(time: np.ndarray) -> dict[str, np.ndarray]:
-    """``year``, ``month_sin``, ``month_cos`` of monthly time stamps (each ``[T]``)."""
-    t = pd.DatetimeIndex(time)
-    angle = 2 * np.pi * t.month.to_numpy() / 12
-    return {"year": t.year.to_numpy(float), "month_sin": np.sin(angle), "month_cos": np.cos(angle)}
+    """``year``, ``month_sin``, ``month_cos`` of monthly time stamps (each ``[T]``), computed by
+    their feature plugins."""
+    from permaplug.data.features import PAPER_CALENDAR, add_features
+
+    ds, _ = add_features(xr.Dataset(coords={"time": pd.DatetimeIndex(time).values}),
+                         PAPER_CALENDAR)
+    return {k: np.asarray(ds[k].values, dtype=float) for k in PAPER_CALENDAR}
 
 
 def _variable(table: xr.Dataset, name: str, udim: str, extra: xr.DataArray | None) -> np.ndarray:
-    """One dynamic variable as ``[U, T]`` float32 (broadcast if it has no spatial dim)."""
+    """One dynamic variable as ``[U, T]`` float32 (broadcast if it has no spatial dim).
+
+    A derived feature absent from ``table`` is computed by its plugin (one that needs training
+    statistics must be added first, :func:`permaplug.data.features.add_features`)."""
     if name in table:
         da = table[name]
-    elif extra is not None and name == "z":
+    elif extra is not None and name == Z_FEATURE:
         da = extra
-    elif name in schema.CALENDAR_FEATURES:
-        da = xr.DataArray(calendar_features(table["time"].values)[name], dims=("time",),
-                          coords={"time": table["time"]})
     else:
-        raise DataError(f"table has no variable {name!r} (needed as a model input)")
+        from permaplug.data.features import add_features, feature_classes
+
+        feature = feature_classes().get(name)
+        if feature is None or feature.needs_fit():
+            raise DataError(f"table has no variable {name!r} (needed as a model input)")
+        da = add_features(table, [name])[0][name]
     bad = set(da.dims) - {"time", udim}
     if bad:
         raise DataError(f"variable {name!r} has unexpected dims {sorted(bad)}")

@@ -23,13 +23,13 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.model import ModelDims
+from permaplug.data.features import PAPER_CALENDAR, SIGNAL
 from permaplug.training.baseline import Baseline
 
 ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-EXCLUDED = frozenset(schema.CALENDAR_FEATURES) | {"z"}
+EXCLUDED = frozenset(PAPER_CALENDAR) | {SIGNAL}
 
 
 def _monthly_clim(values: np.ndarray, band: np.ndarray, month: np.ndarray, n_bands: int,

@@ -32,7 +32,9 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
+from permaplug.core.variables import Variable
 from permaplug.data import checks
+from permaplug.plugins.sources.variables import DEWPOINT, ERA5LAND
 
 HEADER_LINES = 8
 MISSING = -999.0
@@ -41,11 +43,12 @@ DATA_LABEL = "ERA5 (real, Climate Reanalyzer point export)"
 
 # file suffix -> (output variable, expected units in line 3, factor to output units, attrs)
 VARIABLE_FILES: dict[str, tuple[str, str, float, dict[str, str]]] = {
-    "temp": ("t2m", "deg C", 1.0, schema.cf_attrs("t2m")),
-    "precip": ("tp", "m", 1000.0, schema.cf_attrs("tp")),
-    "dew": ("d2m", "deg C", 1.0, {"units": "degC", "standard_name": "dew_point_temperature",
-                                  "long_name": "2 m dew point temperature"}),
+    "temp": ("t2m", "deg C", 1.0, ERA5LAND["t2m"].cf_attrs()),
+    "precip": ("tp", "m", 1000.0, ERA5LAND["tp"].cf_attrs()),
+    "dew": ("d2m", "deg C", 1.0, DEWPOINT.cf_attrs()),
 }
+DECLARED = {"temp": ERA5LAND["t2m"], "precip": ERA5LAND["tp"], "dew": DEWPOINT}
+"""What each export file gives (its output variable)."""
 _COORD_RE = re.compile(r"\(\s*(-?[\d.]+)\s*([NS])\s*;\s*(-?[\d.]+)\s*([EW])\s*\)")
 _UNITS_RE = re.compile(r"\(([^()]*)\)\s*$")
 
@@ -176,6 +179,11 @@ class ClimateReanalyzerSource(Source):
     name: ClassVar[str] = "climate-reanalyzer"
     role: ClassVar[str] = "reanalysis"
     description: ClassVar[str] = "ERA5 monthly point series exported from Climate Reanalyzer (CSV)"
+    variables: ClassVar[tuple[Variable, ...]] = tuple(DECLARED.values())
+
+    def provides(self) -> tuple[Variable, ...]:
+        wanted = self.options.get("variables") or tuple(DECLARED)
+        return tuple(DECLARED[v] for v in wanted if v in DECLARED)
 
     def open(self) -> xr.Dataset:
         opts = dict(self.options)

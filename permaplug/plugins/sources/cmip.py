@@ -71,11 +71,13 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
+from permaplug.core.variables import Variable
 from permaplug.data import checks
 from permaplug.data import units as U
 from permaplug.data.bands import band_mean, grid_cells, subset_region
 from permaplug.data.calendar import GAP_POLICIES, fill_gaps, to_month_start
 from permaplug.plugins.sources.era5land import expand_paths
+from permaplug.plugins.sources.variables import CLIMATE_MODEL, ERA5LAND
 
 CMIP_TO_CANONICAL: dict[str, str] = {
     "tas": "t2m", "ts": "skt", "pr": "tp", "prsn": "sf", "rlds": "strd", "rsds": "ssrd",
@@ -84,6 +86,8 @@ CMIP_TO_CANONICAL: dict[str, str] = {
 UPWARD_POSITIVE = ("hfls", "hfss")
 """CMIP variables whose sign is flipped (CMIP: positive upward; ERA5-Land: positive downward)."""
 CANONICAL_ORDER = ("t2m", "skt", "tp", "sf", "strd", "ssrd", "slhf", "sshf", "mrso", "mrsos")
+DECLARED: dict[str, Variable] = {v: {**ERA5LAND, **CLIMATE_MODEL}[v] for v in CANONICAL_ORDER}
+"""What the source can give, by canonical name (declared in plugins/sources/variables.py)."""
 HISTORICAL = "historical"
 DEFAULT_MODEL = "IPSL-CM5A-MR"
 
@@ -125,10 +129,10 @@ def convert_variable(cmip_var: str, da: xr.DataArray, what: str) -> xr.DataArray
     fluxes change sign (ERA5-Land: positive downward).
     """
     name = CMIP_TO_CANONICAL[cmip_var]
-    out = U.to_canonical(da, name, f"{what}: {cmip_var}")
+    out = U.to_canonical(da, DECLARED[name], f"{what}: {cmip_var}")
     if cmip_var in UPWARD_POSITIVE:
         out = -out
-    return out.rename(name).assign_attrs(schema.cf_attrs(name))
+    return out.rename(name).assign_attrs(DECLARED[name].cf_attrs())
 
 
 def _decode(path: Path, lazy: bool = True) -> xr.Dataset:
@@ -524,6 +528,41 @@ class CMIPSource(Source):
     name: ClassVar[str] = "cmip"
     role: ClassVar[str] = "scenario"
     description: ClassVar[str] = "CMIP5/CMIP6 model runs (DRS NetCDF or the real tables) per band"
+    variables: ClassVar[tuple[Variable, ...]] = tuple(DECLARED.values())
+
+    def provides(self) -> tuple[Variable, ...]:
+        """The canonical variables this entry gives, from its options and file names only.
+
+        ``variables`` (CMIP names) narrows the list; region tables hold ``tas``/``pr`` only,
+        band tables no ``mrso``; DRS files give the variables named in their file names.
+        """
+        return tuple(DECLARED[n] for n in self._provided_names())
+
+    def _provided_names(self) -> list[str]:
+        opts = self.options
+        cmip_vars = list(CMIP_TO_CANONICAL)
+        if opts.get("variables"):
+            cmip_vars = [v for v in cmip_vars if v in opts["variables"]]
+        paths = opts.get("paths", opts.get("path"))
+        fmt = opts.get("format", "auto")
+        if paths is not None and fmt == "auto":
+            try:
+                fmt = _format_of(paths)
+            except OSError:
+                fmt = "drs"
+        if fmt == "region-table":
+            cmip_vars = [v for v in cmip_vars if v in ("tas", "pr")]
+        elif fmt == "band-table":
+            cmip_vars = [v for v in cmip_vars if v in BAND_TABLE_COLUMNS.values()]
+        elif fmt == "drs" and paths is not None:
+            try:  # the variables named in the file names (no file is opened)
+                found = {parse_drs(p).var for p in expand_paths(paths, "cmip")
+                         if p.suffix == ".nc"}
+            except DataError:
+                found = set(cmip_vars)
+            cmip_vars = [v for v in cmip_vars if v in found]
+        names = {CMIP_TO_CANONICAL[v] for v in cmip_vars}
+        return [n for n in CANONICAL_ORDER if n in names]
 
     def open(self) -> xr.Dataset:
         opts = dict(self.options)

@@ -74,6 +74,7 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import ConfigError, DataError
 from permaplug.core.source import Source
+from permaplug.core.variables import Variable
 from permaplug.data import checks
 from permaplug.data import units as U
 from permaplug.data.bands import (
@@ -85,9 +86,10 @@ from permaplug.data.bands import (
 )
 from permaplug.data.calendar import to_month_start
 from permaplug.data.netcdf import open_netcdf
+from permaplug.plugins.sources.variables import ERA5LAND
 
-CANONICAL = ("t2m", "skt", "tp", "sf", "strd", "ssrd", "slhf", "sshf",
-             "swvl1", "swvl2", "swvl3", "swvl4", "stl1", "stl2", "stl3", "stl4")
+CANONICAL: tuple[str, ...] = tuple(ERA5LAND)
+"""The variables this source gives, in order (declared in plugins/sources/variables.py)."""
 ACCUMULATED = ("tp", "sf", "strd", "ssrd", "slhf", "sshf")
 TEMPERATURES = ("t2m", "skt", "stl1", "stl2", "stl3", "stl4")
 WATER = ("tp", "sf")
@@ -369,8 +371,8 @@ def to_canonical_units(ds: xr.Dataset, what: str) -> xr.Dataset:
     for v, da in ds.data_vars.items():
         if v not in CANONICAL:
             continue
-        da = U.to_canonical(da, v, f"{what}: {v}")  # pint: K -> degC, m -> mm...
-        out[v] = da.assign_attrs(schema.cf_attrs(v))
+        da = U.to_canonical(da, ERA5LAND[v], f"{what}: {v}")  # pint: K -> degC, m -> mm...
+        out[v] = da.assign_attrs(ERA5LAND[v].cf_attrs())
     res = xr.Dataset(out, attrs=ds.attrs)
     return canonical_order(res, CANONICAL)
 
@@ -458,6 +460,13 @@ class ERA5LandSource(Source):
     name: ClassVar[str] = "era5land"
     role: ClassVar[str] = "reanalysis"
     description: ClassVar[str] = "ERA5-Land monthly fields from CDS NetCDF or Earth Engine exports"
+    variables: ClassVar[tuple[Variable, ...]] = tuple(ERA5LAND.values())
+
+    def provides(self) -> tuple[Variable, ...]:
+        wanted = self.options.get("variables")
+        if wanted is None:
+            return self.variables
+        return tuple(v for v in self.variables if v.name in wanted)
 
     def open(self) -> xr.Dataset:
         opts: dict[str, Any] = dict(self.options)

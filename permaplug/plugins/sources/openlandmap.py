@@ -48,6 +48,7 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
+from permaplug.core.variables import Variable
 from permaplug.data.bands import band_mean
 
 DEPTHS_CM: tuple[int, ...] = (0, 10, 30, 60, 100, 200)
@@ -56,6 +57,15 @@ PROPERTIES: dict[str, dict[str, Any]] = {
     "soc": {"key": "organic.carbon", "ee_key": "organic-carbon", "scale": 5.0, "units": "g kg-1"},
 }
 DEFAULT_LABEL = "OpenLandMap (real)"
+DECLARED: dict[str, Variable] = {
+    **{f"bdod_l{i}": Variable(f"bdod_l{i}", "kg m-3", "soil_bulk_density",
+                              f"bulk density, layer {i}", kind="static")
+       for i in range(1, schema.N_LAYERS + 1)},
+    **{f"soc_l{i}": Variable(f"soc_l{i}", "g kg-1", "", f"soil organic carbon content, layer {i}",
+                             kind="static")
+       for i in range(1, schema.N_LAYERS + 1)},
+}
+"""``bdod_l1..4`` and ``soc_l1..4`` on the four ERA5-Land layers."""
 
 
 def layer_weights(depths_cm: tuple[int, ...] = DEPTHS_CM,
@@ -165,7 +175,7 @@ def soil_properties(path: str | Path, bdod_scale: float = 10.0, soc_scale: float
         layered = xr.dot(w, stack, dim="depth").where(stack.notnull().all("depth"))
         for i in range(schema.N_LAYERS):
             fields[f"{prop}_l{i + 1}"] = layered.isel(layer=i, drop=True).assign_attrs(
-                schema.cf_attrs(f"{prop}_l{i + 1}"))
+                DECLARED[f"{prop}_l{i + 1}"].cf_attrs())
     grid = xr.Dataset(fields)
     ds = band_mean(grid, region=region, what=f"openlandmap {folder}")
     ds = ds.rename(n_cells="n_pixels")
@@ -210,6 +220,7 @@ class OpenLandMapSource(Source):
     name: ClassVar[str] = "openlandmap"
     role: ClassVar[str] = "static"
     description: ClassVar[str] = "OpenLandMap bulk density and organic carbon (GeoTIFF) per band"
+    variables: ClassVar[tuple[Variable, ...]] = tuple(DECLARED.values())
 
     def open(self) -> xr.Dataset:
         opts = dict(self.options)

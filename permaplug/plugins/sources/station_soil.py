@@ -30,7 +30,9 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
+from permaplug.core.variables import Variable
 from permaplug.data import station
+from permaplug.plugins.sources.variables import ERA5LAND
 
 FORMATS = ("edc", "gtnp", "long", "wide")
 
@@ -54,6 +56,7 @@ class StationSoilTemperatureSource(Source):
     role: ClassVar[str] = "observations"
     description: ClassVar[str] = ("Observed soil temperature at stations (EDC, GTN-P, plain "
                                   "tables) as monthly ERA5-Land layer means")
+    variables: ClassVar[tuple[Variable, ...]] = tuple(ERA5LAND[t] for t in schema.TARGETS)
 
     def readings(self) -> tuple[Any, dict[str, dict[str, float]], dict]:
         """The raw readings, each site's position and the unused options."""
@@ -123,7 +126,7 @@ class StationSoilTemperatureSource(Source):
         lat = np.array([positions[n]["lat"] for n in names])
         ds = xr.Dataset(
             {t: layers.sel(layer=t, drop=True).transpose("time", "site").assign_attrs(
-                schema.cf_attrs(t)) for t in schema.TARGETS},
+                ERA5LAND[t].cf_attrs()) for t in schema.TARGETS},
         )
         ds["tsoil"] = monthly["tsoil"].transpose("time", "site", "depth")
         ds["coverage"] = monthly["coverage"].transpose("time", "site", "depth")

@@ -45,6 +45,7 @@ import xarray as xr
 from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.core.source import Source
+from permaplug.core.variables import Variable
 from permaplug.data.bands import cell_resolution
 from permaplug.data.region import load_region
 
@@ -168,7 +169,7 @@ def lithology_shares(path: str | Path, unit_field: str = "STATE_UNIT",
             covered = float(areas.sum())
         shares[b, schema.LITHOLOGY_CLASSES.index("unknown")] += max(total - covered, 0.0)
         shares[b] *= 100.0 / total
-    data = {f"lith_{c}": ("band", shares[:, i], schema.cf_attrs(f"lith_{c}"))
+    data = {f"lith_{c}": ("band", shares[:, i], DECLARED[f"lith_{c}"].cf_attrs())
             for i, c in enumerate(schema.LITHOLOGY_CLASSES)}
     ds = xr.Dataset(data, coords=schema.band_coords())
     ds.attrs = {schema.DATA_LABEL_ATTR: data_label,
@@ -213,8 +214,14 @@ def lithology_at_cells(path: str | Path, lat: np.ndarray, lon: np.ndarray,
     counts = np.stack([(per_cell == k).sum(axis=1) for k in range(len(schema.LITHOLOGY_CLASSES))],
                       axis=1)
     shares = 100.0 * counts / per_cell.shape[1]
-    return xr.Dataset({f"lith_{c}": ("cell", shares[:, i], schema.cf_attrs(f"lith_{c}"))
+    return xr.Dataset({f"lith_{c}": ("cell", shares[:, i], DECLARED[f"lith_{c}"].cf_attrs())
                        for i, c in enumerate(schema.LITHOLOGY_CLASSES)})
+DECLARED: dict[str, Variable] = {
+    f"lith_{c}": Variable(f"lith_{c}", "percent", "", f"area share of {c} lithology",
+                          kind="static")
+    for c in schema.LITHOLOGY_CLASSES
+}
+"""``lith_<class>``: area share (percent) of each of the nine classes."""
 
 
 class USGSLithologySource(Source):
@@ -227,6 +234,7 @@ class USGSLithologySource(Source):
     name: ClassVar[str] = "usgs-lithology"
     role: ClassVar[str] = "static"
     description: ClassVar[str] = "Geologic Map of Alaska (USGS SIM 3340): lithology shares per band"
+    variables: ClassVar[tuple[Variable, ...]] = tuple(DECLARED.values())
 
     def open(self) -> xr.Dataset:
         opts = dict(self.options)
