@@ -206,7 +206,7 @@ def soil_at_cells(path: str | Path, lat: np.ndarray, lon: np.ndarray, bdod_scale
         for i in range(schema.N_LAYERS):
             name = f"{prop}_l{i + 1}"
             out[name] = layered.isel(layer=i, drop=True).drop_vars(
-                ["lat", "lon"], errors="ignore").assign_attrs(schema.cf_attrs(name))
+                ["lat", "lon"], errors="ignore").assign_attrs(DECLARED[name].cf_attrs())
     return xr.Dataset(out)
 
 
