@@ -87,6 +87,9 @@ class PointSoil(permaplug.Source):
 
     name: ClassVar[str] = "point-soil"
     role: ClassVar[str] = "static"
+    variables: ClassVar[tuple[permaplug.Variable, ...]] = tuple(
+        permaplug.Variable(f"{p}_l{i}", u, "", f"{p} layer {i}", kind="static")
+        for p, u in (("bdod", "kg m-3"), ("soc", "g kg-1")) for i in range(1, 5))
 
     def open(self) -> xr.Dataset:
         edges = np.asarray(schema.BAND_EDGES, float)

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from permaplug.core import scenarios as scenario_roles
 from permaplug.core.errors import CatalogError, DataError, PermaplugError, UnknownPluginError
+from permaplug.core.variables import Variable
 
 if TYPE_CHECKING:  # intake and xarray are imported when an entry is opened, not to validate
     import numpy as np
@@ -374,6 +375,14 @@ class PermaplugCatalog:
         if label:
             ds.attrs[DATA_LABEL_ATTR] = str(label)
         ds.attrs.setdefault(DATA_LABEL_ATTR, "unknown data")
+
+    def provides(self, name: str) -> tuple[Variable, ...]:
+        """What entry ``name`` gives: its source's :meth:`permaplug.Source.provides` for the
+        entry's options. Reads no data (e.g. what a scenario entry can supply, before training)."""
+        from permaplug.core.plugins import get_source
+
+        entry = self.entry(name)
+        return tuple(get_source(entry.plugin)(**dict(entry.options)).provides())
 
     def find_all(self, role: str, source: str | None = None) -> list[str]:
         """Names of the entries with ``metadata.role == role`` (and plugin or name ``source``)."""

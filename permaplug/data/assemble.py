@@ -52,14 +52,6 @@ def _as_catalog(catalog: Any):
     return catalog if isinstance(catalog, PermaplugCatalog) else load_catalog(catalog)
 
 
-def _configured(cat: Any, name: str) -> Any:
-    """The source of catalog entry ``name``, configured from its options (nothing is read)."""
-    from permaplug.core.plugins import get_source
-
-    entry = cat.entry(name)
-    return get_source(entry.plugin)(**dict(entry.options))
-
-
 def select_features(catalog: Any, features: Sequence[str], source: str = "era5land",
                     static: Sequence[str] | None = ("usgs-lithology", "openlandmap"),
                     ) -> F.Selection:
@@ -72,7 +64,7 @@ def select_features(catalog: Any, features: Sequence[str], source: str = "era5la
     names = [cat.find("reanalysis", source)]
     names += [n for s in static or () for n in cat.find_all("static", s)[:1]]
     names += cat.find_all("dynamic")
-    provided = F.provided_by([_configured(cat, n) for n in names])
+    provided = F.provided_by([(n, cat.provides(n)) for n in names])
     return F.resolve(features, provided, where=f"catalog {cat.path}")
 
 
@@ -119,11 +111,11 @@ def assemble_table(catalog: Any, source: str = "era5land",
         inputs = F.PAPER_FORCING + schema.SOIL_WATER
         derived: Sequence[str] = F.PAPER_CALENDAR
     else:
-        own = {v.name for v in _configured(cat, name).provides()}
+        own = {v.name for v in cat.provides(name)}
         inputs = tuple(v for v in selection.base if v in own)
         taken = set(inputs)
         for n in cat.find_all("dynamic"):
-            have = {v.name for v in _configured(cat, n).provides()}
+            have = {v.name for v in cat.provides(n)}
             wanted_here = [v for v in selection.base if v in have and v not in taken]
             if wanted_here:
                 extra_entries[n] = wanted_here
@@ -166,7 +158,7 @@ def assemble_table(catalog: Any, source: str = "era5land",
             warnings.warn(f"{cat.path}: no static entry {s!r}; table built without it",
                           stacklevel=2)
             continue
-        declared = {v.name for v in _configured(cat, found[0]).provides() if v.kind == "static"}
+        declared = {v.name for v in cat.provides(found[0]) if v.kind == "static"}
         if selection is not None and not declared & set(selection.static):
             continue  # none of its features is selected: not even opened
         sds = cat.open(found[0])
@@ -177,8 +169,12 @@ def assemble_table(catalog: Any, source: str = "era5land",
         if not feats:
             if selection is not None:
                 continue  # none of its features is selected
+            if not declared:
+                raise DataError(f"{cat.path}: static entry {found[0]!r}: source "
+                                f"{cat.entry(found[0]).plugin!r} declares no static variable "
+                                "(list them in the source's 'variables')")
             raise DataError(f"{cat.path}: static entry {found[0]!r} holds none of the static "
-                            f"features it declares ({', '.join(sorted(declared)) or 'none'})")
+                            f"features it declares ({', '.join(sorted(declared))})")
         part = sds[feats]
         per_cell = None
         if unit == "cell":  # the entry's own files sampled at each cell, when its source can

@@ -139,16 +139,15 @@ def _declared_elsewhere(name: str, reg: Any) -> str:
         return ""
 
 
-def provided_by(sources: Iterable[Any], reg: Any = None) -> dict[str, Variable]:
-    """Union of ``source.provides()`` over configured sources, by name.
+def provided_by(entries: Iterable[tuple[str, Iterable[Variable]]]) -> dict[str, Variable]:
+    """Union of ``(entry name, variables it provides)`` pairs, by variable name.
 
-    DataError naming both sources when two declare one variable with different units.
+    VariableConflictError naming both entries when two give one variable in different units.
     """
     from permaplug.core.variables import Declared, conflict_error, merge
 
-    decls = [Declared(v, f"source {getattr(s, 'name', type(s).__name__)!r}")
-             for s in sources for v in s.provides()]
-    ok, bad = merge(decls)
+    ok, bad = merge(Declared(v, f"entry {name!r}") for name, variables in entries
+                    for v in variables)
     if bad:
         name, both = next(iter(bad.items()))
         raise conflict_error(name, both)
