@@ -1,16 +1,23 @@
-"""Built-in derived features, registered through the `permaplug` entry-point group."""
+"""Built-in derived features, registered through the `permaplug` entry-point group.
+
+Registered by import path (imported when first used), so that loading the registry imports
+no xarray.
+"""
 from __future__ import annotations
 
 from permaplug.core.hookspecs import hookimpl
+
+FEATURES: dict[str, str] = {
+    "year": "permaplug.plugins.features.calendar:Year",
+    "month_sin": "permaplug.plugins.features.calendar:MonthSin",
+    "month_cos": "permaplug.plugins.features.calendar:MonthCos",
+    "z": "permaplug.plugins.features.signal:ScenarioSignal",
+}
+"""Feature name -> class import path."""
 
 
 @hookimpl
 def register_features(register):
     """Register the built-in derived features (calendar and the scenario signal z)."""
-    from permaplug.plugins.features.calendar import MonthCos, MonthSin, Year
-    from permaplug.plugins.features.signal import ScenarioSignal
-
-    register(Year)
-    register(MonthSin)
-    register(MonthCos)
-    register(ScenarioSignal)
+    for name, target in FEATURES.items():
+        register(target, name=name)
