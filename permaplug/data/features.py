@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from permaplug.core import schema
 from permaplug.core.errors import DataError, FeatureError
 from permaplug.core.variables import Variable
+
+if TYPE_CHECKING:  # names and checks import no xarray; computing features does
+    import xarray as xr
 
 PAPER_FORCING: tuple[str, ...] = ("t2m", "skt", "tp", "sf", "strd", "ssrd", "slhf", "sshf")
 """The paper's per-month forcing inputs (ERA5-Land names)."""
@@ -161,6 +162,8 @@ def _spatial_dims(ds: xr.Dataset) -> list[str]:
 
 def compute_feature(ds: xr.Dataset, feature: Any) -> xr.DataArray:
     """Run one feature instance on ``ds``; check the result; name it and set CF attributes."""
+    import xarray as xr
+
     missing = [v for v in feature.inputs if v not in ds]
     if missing:
         raise DataError(f"feature {feature.name!r} needs {', '.join(map(repr, missing))}, not in "

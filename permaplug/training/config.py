@@ -111,10 +111,12 @@ class RunConfig:
                     isinstance(f, str) and f.strip() for f in self.features):
                 raise ConfigError("features: expected a non-empty list of feature names")
             self.features = [f.strip() for f in self.features]
-        reg = get_registry()
-        known = (set(reg.variables()) | set(reg.names("feature")) | set(GRID_STATIC)
-                 | set(self.features or ()))
-        bad = [f for f in self.drop_features if f not in known]
+        bad = []
+        if self.drop_features:  # the declarations import the source classes: only when needed
+            reg = get_registry()
+            known = (set(reg.variables()) | set(reg.names("feature")) | set(GRID_STATIC)
+                     | set(self.features or ()))
+            bad = [f for f in self.drop_features if f not in known]
         if bad:
             raise ConfigError(f"--drop-feature {bad[0]!r}: not an input feature (dynamic: "
                               f"{', '.join(paper_features(False))}; or a static feature; "
