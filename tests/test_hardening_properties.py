@@ -66,7 +66,8 @@ def brute_force_windows(arrays: SeriesArrays, years: tuple[int, int], window: in
                 continue
             if "z" in names and not np.isfinite(arrays.dynamic[u, last, names.index("z")]):
                 continue
-            if not np.isfinite(arrays.target[u, last + 1]).all():
+            # at least one observed layer (missing layers are masked in the loss, issue 14)
+            if not np.isfinite(arrays.target[u, last + 1]).any():
                 continue
             out.add((u, last))
     return out
