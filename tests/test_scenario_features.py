@@ -72,7 +72,7 @@ def test_the_paper_recipe_with_a_taspr_model_stops_before_training(demo_catalog,
            "but the run's inputs need skt, sf, strd, ssrd, slhf, sshf, swvl1, swvl2, swvl3, " \
            "swvl4 from it" in line
     assert "--drop-feature skt" in line and "--no-z" in line and "--no-project" in line
-    assert "the run then uses t2m, tp, year, month_sin, month_cos" in line
+    assert "--features t2m,tp,year,month_sin,month_cos," in line
     assert not (out / "metrics.json").exists()  # stopped before training
 
 
@@ -91,3 +91,11 @@ def test_supplied_variables_come_from_declarations_not_data(demo_catalog, tmp_pa
     name = demo.find(role="scenario")
     assert supplied(demo, name) >= {"t2m", "skt", "tp", "sf", "strd", "ssrd", "slhf", "sshf",
                                      "swvl1", "swvl2", "swvl3", "swvl4"}
+
+
+def test_scenario_variables_follow_the_feature_plugins_inputs():
+    from permaplug.projection.tables import scenario_variables
+
+    # z is a feature plugin whose declared input is strd; calendar features need nothing
+    assert scenario_variables(["t2m", "year", "month_sin", "z"]) == ["t2m", "strd"]
+    assert scenario_variables(["year", "month_cos"]) == []

@@ -176,9 +176,12 @@ def _check_scenario_supply(cfg) -> None:
         opts = [f"--drop-feature {m}" for m in missing if m in dynamic]
         if "z" in dynamic and "strd" in missing:
             opts.append("--no-z")
+        from permaplug.projection.tables import scenario_variables
+
         keep = [f for f in dynamic if f in have or f in PAPER_CALENDAR]
-        return (f"leave them out ({' '.join(opts)}; the run then uses {', '.join(keep)} and "
-                "the static features)")
+        keep = [f for f in keep if all(v in have for v in scenario_variables([f]))]
+        return (f"leave them out (--features {','.join(keep)}, or {' '.join(opts)}; the run then "
+                "uses these and the static features)")
 
     check_supply(cfg.catalog, dynamic, how_to_drop)
 

@@ -42,11 +42,24 @@ def as_datetime64(ds: xr.Dataset) -> xr.Dataset:
 
 def scenario_variables(dynamic_names: list[str] | tuple[str, ...]) -> list[str]:
     """What a scenario must supply for a run with these dynamic inputs: its inputs among
-    ``SCENARIO_FEATURES`` plus the inputs of derived ones (the signal ``z`` is computed from
-    ``strd``); calendar features are computed, static ones kept."""
+    ``SCENARIO_FEATURES`` plus, for every derived feature, the inputs its plugin declares
+    (``Feature.inputs``, followed through features built on features: the signal ``z`` needs
+    ``strd``). Calendar features have no inputs and are computed; static ones are kept."""
+    from permaplug.data.features import feature_classes
+
+    feats = feature_classes()
     names = [n for n in SCENARIO_FEATURES if n in dynamic_names]
-    if "z" in dynamic_names and "strd" not in names:
-        names.append("strd")
+    todo, seen = [n for n in dynamic_names if n in feats], set()
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        for inp in feats[name].inputs:
+            if inp in feats:
+                todo.append(inp)
+            elif inp not in names:
+                names.append(inp)
     return names
 
 
