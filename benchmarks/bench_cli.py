@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START, END = "<!-- cli:start -->", "<!-- cli:end -->"
@@ -48,18 +49,6 @@ COMMANDS: list[tuple[str, list[str], int]] = [
     ("permaplug fetch nosuch", ["fetch", "nosuch"], 2),
     ("permaplug nosuch", ["nosuch"], 2),
 ]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}"
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from _common import machine
 
 from permaplug.core import schema
 from permaplug.training.config import NETWORKS, RunConfig
@@ -35,25 +35,6 @@ from permaplug.training.runs import build_model, load_table, prepare
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START, END = "<!-- training:start -->", "<!-- training:end -->"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024**2:.0f} GB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores{mem}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {platform.system()} {platform.release()}")
 
 
 def bare_epoch(model, x, band, static, y, order, batch_size, lr=1e-3) -> float:
