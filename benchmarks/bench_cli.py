@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine
+from _common import machine, write_section
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START, END = "<!-- cli:start -->", "<!-- cli:end -->"
@@ -129,18 +129,6 @@ def section(floor: float, rows: list[dict], runs: int, load: float, before: Path
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + text.strip() + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n" + text
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, RESULTS)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
@@ -157,7 +145,7 @@ def main() -> None:
                    args.before_runs)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("cli", text.strip().removeprefix(START).removesuffix(END).strip())
 
 
 if __name__ == "__main__":

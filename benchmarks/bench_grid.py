@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import write_section
+
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START, END = "<!-- grid:start -->", "<!-- grid:end -->"
 STAGES = ("data", "correct", "epoch", "infer")
@@ -242,18 +244,6 @@ def scaling_note(results: dict[int, dict]) -> str:
             "with other jobs (load column, the 1-minute load average when the stage started).")
 
 
-def write_section(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START}\n{text}\n{END}"
-    if START in old and END in old:
-        new = old[: old.index(START)] + block + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, RESULTS)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, nargs="+", default=[1000, 4000, 16000])
@@ -284,7 +274,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if args.write:
-        write_section(text)
+        write_section("grid", text)
 
 
 if __name__ == "__main__":

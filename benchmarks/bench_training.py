@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import machine
+from _common import machine, write_section
 
 from permaplug.core import schema
 from permaplug.training.config import NETWORKS, RunConfig
@@ -122,18 +122,6 @@ def render(rows, n_windows, label, run, epochs) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + text.strip() + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n" + text
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, RESULTS)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=50)
@@ -147,7 +135,7 @@ def main() -> None:
     text = render(rows, n, label, run, args.epochs)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("training", text.strip().removeprefix(START).removesuffix(END).strip())
 
 
 if __name__ == "__main__":
