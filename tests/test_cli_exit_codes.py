@@ -82,6 +82,25 @@ def test_no_bar_is_written_when_stderr_is_not_a_terminal():
     assert stream.getvalue() == ""
 
 
+def test_every_progress_bar_in_the_package_asks_core_progress():
+    """A bar built with ``disable=not progress`` would be written into logs and pipes: every
+    ``tqdm(...)`` call in permaplug must take ``disable=bars.disabled(...)``."""
+    import ast
+    from pathlib import Path
+
+    import permaplug
+
+    offenders = []
+    for path in Path(permaplug.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "tqdm":
+                disable = next((k.value for k in node.keywords if k.arg == "disable"), None)
+                if not (isinstance(disable, ast.Call)
+                        and getattr(disable.func, "attr", "") == "disabled"):
+                    offenders.append(f"{path.name}:{node.lineno}")
+    assert not offenders, f"progress bars not routed through core.progress: {offenders}"
+
+
 def test_a_repeated_warning_is_shown_once(capsys):
     show = warning_printer()
     for _ in range(36):  # the OpenLandMap case: one dependency warning per file read

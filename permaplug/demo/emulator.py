@@ -203,7 +203,7 @@ def _run_compiled(state: State, col: heat.Column, surface: Surface, t2m: np.ndar
             int(steps_per_month), float(Q_GEOTHERMAL), *(
                 getattr(out, k) for k in MonthlyOutput.__dataclass_fields__), bool(record),
             prof, profile is not None)
-    bar = tqdm(total=nt, desc=desc, unit="month", disable=not progress, leave=False)
+    bar = tqdm(total=nt, desc=desc, unit="month", disable=bars.disabled(progress), leave=False)
     for m in range(nt):
         K.run_months(m, m + 1, T, H, dh, has_dh, swe, p["props"], p["k_frozen"],
                      p["log_k_ratio"], p["f_res"], p["width"], p["dz"], lw, t_sub, *args)
