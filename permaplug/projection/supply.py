@@ -41,7 +41,7 @@ def _cmip_names(options: dict[str, Any]) -> set[str] | None:
         else:
             found = {cmip.parse_drs(p).var for p in cmip.expand_paths(paths, "cmip")
                      if p.suffix == ".nc" and not p.name.startswith("sftlf")}
-    except (OSError, ValueError, CatalogError, Exception):  # noqa: BLE001 - fall back to opening
+    except Exception:  # noqa: BLE001 - any unreadable name: fall back to opening the entry
         return None
     if options.get("variables"):
         found &= set(options["variables"])
