@@ -268,9 +268,8 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
         table = table.load()
         corrected, _fitted = corrected_scenarios_grid(
             cat, table, corrector, calibration, _as_list(scenarios),
-            options={**options, "variables": needed,
-                     **({"continuation": continuation} if continuation else {})},
-            end=end)
+            options={**options, **({"continuation": continuation} if continuation else {})},
+            end=end, variables=needed)
     else:
         corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,
                                                  calibration=calibration,

@@ -63,9 +63,14 @@ def open_scenarios_grid(catalog: Any, scenario_entry: str | None = None,
 def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
                      calibration: tuple[int, int] | None = None,
                      options: dict | None = None,
-                     cells_per_chunk: int = DEFAULT_CELL_CHUNK) -> tuple[xr.Dataset, Any]:
+                     cells_per_chunk: int = DEFAULT_CELL_CHUNK,
+                     variables: Sequence[str] | None = None) -> tuple[xr.Dataset, Any]:
     """Correct model-grid scenarios ``scen`` (scenario, time, cell on the model grid) on
-    ``table``'s cells; lazy result (dask, chunked along ``cell``) and the fitted corrector."""
+    ``table``'s cells; lazy result (dask, chunked along ``cell``) and the fitted corrector.
+
+    ``variables``: the variables carried (default the paper's ``SCENARIO_FEATURES``; a run's
+    projection passes what its networks use). The corrector's own ``variables`` option, in
+    ``options``, still chooses which of them it corrects (the others pass through raw)."""
     from permaplug.correction.pipeline import (
         DEFAULT_CALIBRATION,
         FEATURES,
@@ -78,7 +83,7 @@ def correct_on_cells(scen: xr.Dataset, table: xr.Dataset, corrector: str = "qm",
     options = dict(options or {})
     continuation = options.pop("continuation", None)
     min_share = options.pop("min_calibration_share", None)
-    variables = tuple(options.pop("variables", None) or FEATURES)  # the run's, else the paper's
+    variables = tuple(variables or FEATURES)
     from permaplug.core.plugins import get_corrector
 
     if "fast" in getattr(get_corrector(corrector), "defaults", {}):
@@ -101,8 +106,10 @@ def corrected_scenarios_grid(
     calibration: tuple[int, int] | None = None, scenarios: Sequence[str] | None = None,
     options: dict | None = None, scenario_entry: str | None = None,
     cells_per_chunk: int = DEFAULT_CELL_CHUNK, compute: bool = True, end: int | None = None,
+    variables: Sequence[str] | None = None,
 ) -> tuple[xr.Dataset, Any]:
-    """Bias-corrected ``data.features.SCENARIO_FEATURES`` on ``table``'s cells.
+    """Bias-corrected ``variables`` (default ``data.features.SCENARIO_FEATURES``) on
+    ``table``'s cells.
 
     ``table``: the gridded reanalysis table ``(time, cell)`` (the observations). Returns
     ``(ds, fitted corrector)`` like :func:`permaplug.correction.pipeline.corrected_scenarios`,
@@ -117,11 +124,12 @@ def corrected_scenarios_grid(
     scen = _scenarios_for(catalog, scenario_entry, calibration, scenarios, options, end)
     if compute:  # one block of cells at a time (see the module docstring)
         parts = [(part.compute(), fitted) for part, fitted in _corrected_blocks(
-            scen, table, corrector, calibration, options, cells_per_chunk, scenarios)]
+            scen, table, corrector, calibration, options, cells_per_chunk, scenarios,
+            variables=variables)]
         out = xr.concat([p for p, _ in parts], dim="cell", combine_attrs="override")
         return out, [f for _, f in parts]
     out, fitted = correct_on_cells(scen, table, corrector, calibration, options,
-                                   cells_per_chunk)
+                                   cells_per_chunk, variables)
     if scenarios is not None:
         out = out.sel(scenario=list(scenarios))
     return out, fitted
@@ -130,13 +138,14 @@ def corrected_scenarios_grid(
 def _corrected_blocks(scen: xr.Dataset, table: xr.Dataset, corrector: str,
                       calibration: tuple[int, int], options: dict | None,
                       cells_per_chunk: int, scenarios: Sequence[str] | None,
-                      progress: bool = False) -> Iterator[tuple[xr.Dataset, Any]]:
+                      progress: bool = False, variables: Sequence[str] | None = None,
+                      ) -> Iterator[tuple[xr.Dataset, Any]]:
     """Lazy corrected scenarios of each block of ``cells_per_chunk`` table cells, in order."""
     blocks = list(cell_blocks(table.sizes["cell"], cells_per_chunk))
     for sl in tqdm(blocks, desc=f"correcting ({corrector})", unit="block",
                    disable=bars.disabled(progress), leave=False):
         out, fitted = correct_on_cells(scen, table.isel(cell=sl), corrector, calibration,
-                                       options, cells_per_chunk)
+                                       options, cells_per_chunk, variables)
         yield (out.sel(scenario=list(scenarios)) if scenarios is not None else out), fitted
 
 
