@@ -26,6 +26,7 @@ import time
 
 import torch
 from _common import load_average, machine, write_section
+from _floor import bare_epoch as _bare_epoch
 
 from permaplug.core import schema
 from permaplug.training.config import RunConfig
@@ -36,18 +37,10 @@ from permaplug.training.runs import build_model, load_table, prepare
 HPARAMS = {"hidden_size": 32, "num_layers": 2, "dropout": 0.0}
 
 
-def bare_epoch(model, x, band, static, y, order, batch_size, lr=1e-3) -> float:
-    """The floor: pre-built window tensors, index a batch, Adam, MSE. Returns CPU seconds."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    t0 = time.process_time()
-    for s in range(0, len(order), batch_size):
-        i = order[s : s + batch_size]
-        opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(model(x[i], band[i], static[i]), y[i])
-        loss.backward()
-        opt.step()
-    return time.process_time() - t0
+
+def bare_epoch(*args, **kw) -> float:
+    """The floor in CPU seconds (process time)."""
+    return _bare_epoch(*args, clock=time.process_time, **kw)
 
 
 def max_weight_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from _common import machine, write_section
+from _floor import bare_epoch
 
 from permaplug.core import schema
 from permaplug.training.config import NETWORKS, RunConfig
@@ -35,20 +36,6 @@ from permaplug.training.runs import build_model, load_table, prepare
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START, END = "<!-- training:start -->", "<!-- training:end -->"
-
-
-def bare_epoch(model, x, band, static, y, order, batch_size, lr=1e-3) -> float:
-    """The loop anyone would write: pre-materialised window tensors, Adam, MSE."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    t0 = time.perf_counter()
-    for s in range(0, len(order), batch_size):
-        i = order[s : s + batch_size]
-        opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(model(x[i], band[i], static[i]), y[i])
-        loss.backward()
-        opt.step()
-    return time.perf_counter() - t0
 
 
 def loop_vs_bare(repeats: int, batch_size: int = 32) -> tuple[list[dict], int, str]:
