@@ -37,7 +37,6 @@ from permaplug.training.runs import build_model, load_table, prepare
 HPARAMS = {"hidden_size": 32, "num_layers": 2, "dropout": 0.0}
 
 
-
 def bare_epoch(*args, **kw) -> float:
     """The floor in CPU seconds (process time)."""
     return _bare_epoch(*args, clock=time.process_time, **kw)
