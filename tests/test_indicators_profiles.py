@@ -41,7 +41,8 @@ def test_thaw_depth_all_layers_thaw_and_none_thaw():
     depth = ind.thaw_depth(ind.annual_max(temps)).sel(year=2002)
     assert np.isinf(depth.sel(band=0).item())
     assert depth.sel(band=1).item() == 0.0
-    assert ind.format_thaw_depth(depth.sel(band=0).item()) == "> 2.89 m"
+    # all four maxima above 0: the crossing lies below the deepest mid-depth, unresolved
+    assert ind.format_thaw_depth(depth.sel(band=0).item()) == "> 1.945 m"
     assert ind.format_thaw_depth(depth.sel(band=1).item()) == "< 0.035 m"
     assert ind.format_thaw_depth(0.5234) == "0.52 m"
 
@@ -70,17 +71,63 @@ def test_incomplete_year_is_dropped():
         ind.annual_max(temps.isel(time=slice(0, 5)))
 
 
-def test_near_surface_permafrost_flag_and_consecutive_years():
+def _amax(per_year: list[list[float]], first: int = 2001) -> xr.DataArray:
+    """Annual maxima ``(year, layer)`` from rows of four layer values."""
+    return xr.DataArray(np.asarray(per_year, float), dims=("year", "layer"),
+                        coords={"year": np.arange(first, first + len(per_year))})
+
+
+def test_one_cold_year_between_warm_ones_is_not_permafrost():
+    warm, cold = [1.0, 0.5, 0.2, 0.1], [1.0, 0.5, -0.2, -0.5]
+    flag = ind.near_surface_permafrost(_amax([warm, cold, warm, warm]))
+    assert flag.values.tolist() == [False, False, False, False]
+    top = ind.permafrost_table_top(_amax([warm, cold, warm, warm]))
+    assert np.isnan(top.values).all()
+    # the single-year reading (min_years=1) would have called it permafrost
+    assert ind.near_surface_permafrost(_amax([warm, cold, warm, warm]), 1).values.tolist() == [
+        False, True, False, False]
+
+
+def test_two_consecutive_cold_years_are_permafrost_both_years():
+    warm, cold = [1.0, 0.5, 0.2, 0.1], [1.0, 0.5, -0.2, -0.5]
+    flag = ind.near_surface_permafrost(_amax([warm, cold, cold, warm, cold]))
+    # both years of the pair count; the last year is cold but no later year confirms it
+    assert flag.values.tolist() == [False, True, True, False, False]
+    top = ind.permafrost_table_top(_amax([warm, cold, cold, warm]))
+    assert top.values[1] == pytest.approx(LAYER_MIDPOINTS_M[2])
+    assert np.isnan(top.values[0]) and np.isnan(top.values[3])
+
+
+def test_permafrost_needs_the_same_layer_and_adjacent_years():
+    a, b = [1.0, 0.5, -0.2, 0.1], [1.0, 0.5, 0.2, -0.1]  # layer 3 cold, then layer 4 cold
+    assert not ind.near_surface_permafrost(_amax([a, b])).any()
+    # a gap in the years (an incomplete year dropped) breaks the run
+    gap = _amax([a, a]).assign_coords(year=[2001, 2003])
+    assert not ind.near_surface_permafrost(gap).any()
+    assert ind.near_surface_permafrost(_amax([a, a])).all()
+
+
+def test_exactly_zero_counts_as_frozen():
+    zero = [1.0, 0.0, -1.0, -2.0]
+    assert ind.near_surface_permafrost(_amax([zero, zero])).values.tolist() == [True, True]
+    assert ind.permafrost_table_top(_amax([zero, zero])).values[0] == pytest.approx(
+        LAYER_MIDPOINTS_M[1])
+
+
+def test_near_surface_permafrost_with_other_dims_and_min_years():
     temps = _series([[2.0, 1.0, -0.5, -3.0], [3.0, 2.0, 1.0, 0.5]])
     amax = ind.annual_max(temps)
     flag = ind.near_surface_permafrost(amax)
+    assert flag.dims == ("year", "band")
     assert flag.sel(year=2001).values.tolist() == [True, False]
-    two = ind.near_surface_permafrost(amax, min_years=2)
-    assert two.sel(year=2001).values.tolist() == [False, False]  # no preceding year
-    assert two.sel(year=2002).values.tolist() == [True, False]
+    assert flag.sel(year=2002).values.tolist() == [True, False]
+    three = ind.near_surface_permafrost(amax, min_years=3)
+    assert not three.any()  # only two years in the record
     top = ind.permafrost_table_top(amax).sel(year=2001)
     assert top.sel(band=0).item() == pytest.approx(LAYER_MIDPOINTS_M[2])
     assert np.isnan(top.sel(band=1).item())
+    with pytest.raises(DataError, match="min_years"):
+        ind.near_surface_permafrost(amax, min_years=0)
 
 
 def test_indicator_tables_carry_label_and_values():

@@ -2,6 +2,7 @@
 against year per scenario. Every title names the data (``data: <label>``)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +15,7 @@ import xarray as xr
 
 from permaplug.core import scenarios
 from permaplug.core.atomic import atomic_path
-from permaplug.projection.indicators import COLUMN_BOTTOM_M
+from permaplug.projection.indicators import DEEPEST_MID_M, RESOLUTION_NOTE
 
 
 def _colour(scenario: str, names: list[str]) -> str:
@@ -92,8 +93,10 @@ def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path:
     """Thaw depth against year, one panel per unit, one line per scenario (and observed).
 
     ``per_year``: indicator rows with ``year``, unit column, ``series`` (``observed`` or a
-    scenario), ``thaw_depth_m``. Depths below the 2.89 m column are drawn at 2.89 m with
-    triangles; the depth axis points down. Gridded rows (a ``cell`` column) are summarised
+    scenario), ``thaw_depth_m``. Depths below the deepest layer's mid-depth (1.945 m, where
+    four layers cannot place the crossing) are drawn there with triangles; the depth axis
+    points down; the resolution note (``indicators.RESOLUTION_NOTE``) is printed under the
+    panels. Gridded rows (a ``cell`` column) are summarised
     by the median over each band's cells.
     """
     ucol = "band"
@@ -116,12 +119,12 @@ def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path:
             d = rows["thaw_depth_m"].to_numpy(float)
             deep = np.isinf(d)
             colour = "black" if s == "observed" else _colour(s, scen_names)
-            ax.plot(rows["year"], np.where(deep, COLUMN_BOTTOM_M, d), color=colour, lw=1,
+            ax.plot(rows["year"], np.where(deep, DEEPEST_MID_M, d), color=colour, lw=1,
                     marker=".", ms=3, label=s)
             if deep.any():
-                ax.plot(rows["year"][deep], np.full(deep.sum(), COLUMN_BOTTOM_M), "v",
+                ax.plot(rows["year"][deep], np.full(deep.sum(), DEEPEST_MID_M), "v",
                         color=colour, ms=5)
-        ax.axhline(COLUMN_BOTTOM_M, color="grey", lw=0.5, ls="--")
+        ax.axhline(DEEPEST_MID_M, color="grey", lw=0.5, ls="--")
         ax.set_title(f"{ucol} {u}", fontsize=9)
         ax.tick_params(labelsize=7)
     for n in range(len(units), nrow * ncol):
@@ -130,8 +133,10 @@ def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=len(labels),
                bbox_to_anchor=(0.5, -0.04))
-    axes[0, 0].set_ylim(COLUMN_BOTTOM_M + 0.2, 0.0)  # depth down, surface at the top
+    axes[0, 0].set_ylim(DEEPEST_MID_M + 0.25, 0.0)  # depth down, surface at the top
     fig.tight_layout(rect=(0, 0.02, 1, 0.95))
     fig.suptitle(f"{model}: thaw depth of the annual-maximum profile (v: below "
-                 f"{COLUMN_BOTTOM_M:g} m); data: {data_label}", fontsize=10)
+                 f"{DEEPEST_MID_M:g} m); data: {data_label}", fontsize=10)
+    fig.text(0.5, -0.06, textwrap.fill(RESOLUTION_NOTE, 150), ha="center", va="top",
+             fontsize=7, color="0.3")
     return _save(fig, path)

@@ -16,7 +16,8 @@ run), and write into ``RUN_DIR/projections/<corrector>-<end>/``::
     projection_<model>.png  bands x layers panels, one line per scenario (paper Figures 5-9)
     skill.csv               RMSE against the catalog's scenario truth (when it has any)
     indicators_layers.csv   months above 0 degC and annual maximum per year, band, layer, series
-    indicators_years.csv    thaw depth, near-surface permafrost flag per year, band, series
+    indicators_years.csv    thaw depth, near-surface permafrost flag (2 consecutive years at or
+                            below 0 degC) per year, band, series; a note on the resolution
     thaw_depth_<model>.png  thaw depth against year per scenario (and observed)
     summary.json            data label, corrector, scenarios, models, the scenario pair and
                             its differences under ``<high>_minus_<low>_stl1_degC``
@@ -142,9 +143,10 @@ def cf_dataset(proj: xr.DataArray, data_label: str, corrector: str, run_dir: Pat
     return ds
 
 
-def _csv(frame: pd.DataFrame, path: Path, label: str) -> Path:
+def _csv(frame: pd.DataFrame, path: Path, label: str, notes: tuple[str, ...] = ()) -> Path:
     buf = io.StringIO()
     buf.write(f"# data: {label}\n")
+    buf.writelines(f"# {note}\n" for note in notes)
     frame.to_csv(buf, index=False, float_format="%.6g")
     return write_text_atomic(path, buf.getvalue())
 
@@ -331,7 +333,7 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         _csv(skill_rows, out_dir / "skill.csv", data_label)
     per_layer, per_year = indicator_frames(observed, proj, data_label)
     _csv(per_layer, out_dir / "indicators_layers.csv", data_label)
-    _csv(per_year, out_dir / "indicators_years.csv", data_label)
+    _csv(per_year, out_dir / "indicators_years.csv", data_label, (indicators.RESOLUTION_NOTE,))
     for model in proj["model"].values:
         rows = per_year[per_year["model"].isin([str(model), "observed"])]
         figures.thaw_depth_figure(rows, str(model), data_label,

@@ -20,7 +20,7 @@ from permaplug import __version__
 from permaplug.core import schema
 from permaplug.core.atomic import write_text_atomic
 from permaplug.core.errors import ConfigError
-from permaplug.projection.indicators import format_thaw_depth
+from permaplug.projection.indicators import RESOLUTION_NOTE, format_thaw_depth
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("provenance", "Data provenance"),
@@ -215,7 +215,9 @@ def indicator_section(run: Path) -> str:
         return _missing(f"{run.name}: no indicators (run `permaplug project {run}`)")
     parts = [f"<h3>{_e(run.name)}</h3>",
              ("<p class='small'>Per cell: median thaw depth of the annual-maximum profile / "
-              "share of years with a layer whose annual maximum stays below 0 &deg;C.</p>")]
+              "share of years with near-surface permafrost (a layer at or below 0 &deg;C all "
+              "year for at least two consecutive years).</p>"),
+             f"<p class='small'>{_e(RESOLUTION_NOTE)}.</p>"]
     for d in dirs:
         parts.append(f"<h3>{_e(d.name)}</h3>")
         parts.append(_table(_thaw_summary(_read_csv(d / "indicators_years.csv"))))
