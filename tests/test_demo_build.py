@@ -190,6 +190,52 @@ def test_truth_continues_the_reanalysis_and_warms_with_the_scenario(cat, bands):
     assert np.all(slope > 0.02)
 
 
+def test_truth_files_carry_the_full_forcing_of_the_truth_run(demo):
+    """Demo v3 on: a truth file holds every variable of the reanalysis file, equal to it over
+    2001-2023 (the truth run continues the reanalysis run), so networks can be fed the very
+    forcing the truth run used."""
+    raw = xr.open_dataset(demo / "era5land" / "era5land_monthly_alaska_2001-2023.nc")
+    tru = xr.open_dataset(demo / "truth" / "emulator_truth_rcp85_2001-2100.nc")
+    assert set(raw.data_vars) == set(tru.data_vars)
+    assert tru.sizes["valid_time"] == 1200
+    head = tru.isel(valid_time=slice(0, raw.sizes["valid_time"]))
+    for v in raw.data_vars:
+        np.testing.assert_array_equal(head[v].values, raw[v].values, err_msg=v)
+    late = tru.sel(valid_time=slice("2071", "2100")).mean("valid_time")
+    early = raw.mean("valid_time")
+    assert float((late["skt"] - early["skt"]).mean()) > 3.0  # the scenario warms the skin too
+    assert float(tru["swvl1"].sel(valid_time=slice("2024", "2100")).notnull().mean()) > 0.2
+
+
+def test_demo_v3_is_v2s_emulator_with_full_truth_files():
+    from permaplug.demo.cache import DEMO_VERSION
+    from permaplug.demo.params import VERSIONS, full_truth
+
+    assert DEMO_VERSION == "3"
+    assert VERSIONS["3"] == VERSIONS["2"]  # same emulator, hence the same training table
+    assert full_truth("3") and not full_truth("2") and not full_truth("1")
+
+
+@pytest.mark.slow
+def test_v3_reanalysis_equals_v2s_and_truth_extends_it(tmp_path):
+    """A v3 build writes the same reanalysis file as a v2 build (same training table) and the
+    same truth soil temperatures; only the truth files gain variables."""
+    from permaplug.demo import build_demo
+
+    for v in ("2", "3"):
+        build_demo(tmp_path / v, resolution=2, steps_per_month=1, progress=False, version=v)
+    rel = "era5land/era5land_monthly_alaska_2001-2023.nc"
+    a, b = xr.open_dataset(tmp_path / "2" / rel), xr.open_dataset(tmp_path / "3" / rel)
+    assert set(a.data_vars) == set(b.data_vars)
+    for v in a.data_vars:
+        np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
+    rel = "truth/emulator_truth_rcp26_2001-2100.nc"
+    a, b = xr.open_dataset(tmp_path / "2" / rel), xr.open_dataset(tmp_path / "3" / rel)
+    assert set(a.data_vars) == {"t2m", "tp", "lsm", *schema.TARGETS} < set(b.data_vars)
+    for v in a.data_vars:
+        np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
+
+
 def test_static_inputs_load_and_are_plausible(cat):
     lith = cat.open("usgs-lithology")
     shares = sum(lith[f"lith_{c}"] for c in schema.LITHOLOGY_CLASSES)

@@ -8,7 +8,8 @@ Layout of a demo folder::
     cmip5/<var>_<table>_IPSL-CM5A-MR_<exp>_r1i1p1_<span>.nc, sftlf_fx_...nc
     static/geologic_map_alaska_demo.gpkg            USGS SIM 3340 layout (map-unit polygons)
     static/openlandmap/sol_*.tif                    OpenLandMap GeoTIFF layout
-    truth/emulator_truth_<rcp>_2001-2100.nc         emulator soil temperatures per scenario
+    truth/emulator_truth_<rcp>_2001-2100.nc         emulator truth per scenario: soil temperatures
+                                                    and (v3 on) every ERA5-Land variable
 """
 from __future__ import annotations
 
@@ -32,10 +33,15 @@ from permaplug.demo.cache import (  # noqa: F401 - cache_root, demo_catalog_name
     demo_catalog_names,
     demo_dir,
 )
-from permaplug.demo.emulator import ENGINES, STEPS_PER_MONTH
-from permaplug.demo.forcing import box_scenarios, model_cell_fields, read_era5_points
+from permaplug.demo.emulator import ENGINES, STEPS_PER_MONTH, MonthlyOutput
+from permaplug.demo.forcing import (
+    CellForcing,
+    box_scenarios,
+    model_cell_fields,
+    read_era5_points,
+)
 from permaplug.demo.grid import demo_grid, ipsl_grid
-from permaplug.demo.params import params_for
+from permaplug.demo.params import full_truth, params_for
 from permaplug.demo.simulate import Simulation, simulate
 from permaplug.demo.soil import OLM_DEPTHS_CM, static_fields
 
@@ -118,15 +124,45 @@ def _write_reanalysis(sim: Simulation, out: Path, history: str) -> None:
                            history)
 
 
-def _write_truth(sim: Simulation, out: Path, history: str) -> None:
+def _concat_forcing(a: CellForcing, b: CellForcing) -> CellForcing:
+    """``a`` followed in time by ``b`` (same cells)."""
+    return CellForcing(a.time.append(b.time), np.concatenate([a.t2m, b.t2m]),
+                       np.concatenate([a.d2m, b.d2m]), np.concatenate([a.tp, b.tp]))
+
+
+def _concat_output(a: MonthlyOutput, b: MonthlyOutput) -> MonthlyOutput:
+    """``a`` followed in time by ``b`` (same cells)."""
+    return MonthlyOutput(*(np.concatenate([getattr(a, k), getattr(b, k)])
+                           for k in MonthlyOutput.__dataclass_fields__))
+
+
+def truth_fields(sim: Simulation, scenario: str, full: bool = True) -> dict[str, np.ndarray]:
+    """Fields of one scenario-truth file on cells, canonical units, each (nt, ncell), 2001-2100.
+
+    ``full`` (demo v3 on): every ERA5-Land variable of the reanalysis file, from
+    :func:`permaplug.demo.derive.era5land_fields` over the 2001-2023 run followed by the truth
+    run (the derivation is causal, so 2001-2023 equals the reanalysis file), i.e. the very forcing
+    the truth run used; else (v1, v2) only ``t2m``, ``tp`` and ``stl1..4``.
+    """
+    forcing, output = sim.truth[scenario]
+    if full:
+        fields = derive.era5land_fields(sim.grid.cell_lat,
+                                        _concat_forcing(sim.forcing, forcing),
+                                        _concat_output(sim.output, output), sim.soil)
+        fields.pop("_days")
+        return {k: np.asarray(v) for k, v in fields.items()}
+    fields = {"t2m": np.concatenate([sim.forcing.t2m, forcing.t2m]),
+              "tp": np.concatenate([sim.forcing.tp, forcing.tp])}
+    for i in range(schema.N_LAYERS):
+        fields[f"stl{i + 1}"] = np.concatenate([sim.output.stl[:, i], output.stl[:, i]])
+    return fields
+
+
+def _write_truth(sim: Simulation, out: Path, history: str, full: bool = True) -> None:
     g = sim.grid
-    for s, (forcing, output) in sim.truth.items():
+    for s, (forcing, _output) in sim.truth.items():
         time = sim.forcing.time.append(forcing.time)
-        fields = {"t2m": np.concatenate([sim.forcing.t2m, forcing.t2m]),
-                  "tp": np.concatenate([sim.forcing.tp, forcing.tp])}
-        for i in range(schema.N_LAYERS):
-            fields[f"stl{i + 1}"] = np.concatenate([sim.output.stl[:, i], output.stl[:, i]])
-        gridded = {k: g.to_grid(v) for k, v in fields.items()}
+        gridded = {k: g.to_grid(v) for k, v in truth_fields(sim, s, full).items()}
         formats.write_era5land(out / truth_file(s), time, g.lat, g.lon, gridded, g.mask,
                                f"{history}; emulator truth under {s}")
 
@@ -237,7 +273,7 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
     with atomic_path(out_dir, suffix="") as tmp:
         tmp.mkdir(parents=True)
         _write_reanalysis(sim, tmp, history)
-        _write_truth(sim, tmp, history)
+        _write_truth(sim, tmp, history, full_truth(version))
         _write_cmip(sim, tmp, history)
         _write_static(sim, tmp, seed)
         cat = catalog_dict(seed, grid.resolution, grid.ncell, version, list(sim.truth))

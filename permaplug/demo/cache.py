@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEMO_VERSION = "2"
+DEMO_VERSION = "3"
 """Version of the demo data (emulator + formats) built by default; the cache folder is named after
 it. Earlier versions stay buildable by name (:data:`permaplug.demo.params.VERSIONS`)."""
 

@@ -3,7 +3,8 @@
 Version ``"1"`` is the emulator as first built (hand-set values); version ``"2"`` holds the values
 calibrated against the Toolik soil-temperature record (``permaplug demo calibrate``, see
 :mod:`permaplug.demo.calibrate` and docs/demo-data.md), each inside the published range given in
-:data:`RANGES`. Old versions stay here unchanged so an old demo can be rebuilt by name
+:data:`RANGES`. Version ``"3"`` is version 2's emulator (same parameters, same reanalysis file)
+whose scenario-truth files also carry every ERA5-Land variable (:data:`FULL_TRUTH_FROM`). Old versions stay here unchanged so an old demo can be rebuilt by name
 (``permaplug demo build --version 1``) and old runs stay comparable.
 
 Every field is a scalar; :meth:`EmulatorParams.tile` / the emulator also accept per-cell arrays
@@ -107,9 +108,25 @@ VERSIONS: dict[str, EmulatorParams] = {
     "2": EmulatorParams(snow_density_tundra=255.0, snow_k_factor=1.12, ddf=5.86,
                         n_thaw_mineral=1.24, organic_thickness=0.173, k_organic_thawed=0.45,
                         k_organic_frozen=0.414, organic_theta=0.369),
+    # version 2's emulator; the truth files now carry every ERA5-Land variable (the forcing the
+    # truth run used), not only t2m, tp and stl1..4 (see FULL_TRUTH_FROM)
+    "3": EmulatorParams(snow_density_tundra=255.0, snow_k_factor=1.12, ddf=5.86,
+                        n_thaw_mineral=1.24, organic_thickness=0.173, k_organic_thawed=0.45,
+                        k_organic_frozen=0.414, organic_theta=0.369),
 }
 """Parameter set of each demo data version (never edit an existing entry: add a version); the
 default one is :data:`permaplug.demo.cache.DEMO_VERSION`."""
+
+
+FULL_TRUTH_FROM = 3
+"""First demo version whose scenario-truth files hold every ERA5-Land variable of the reanalysis
+file (earlier ones: ``t2m``, ``tp``, ``stl1..4``)."""
+
+
+def full_truth(version: str) -> bool:
+    """True when demo ``version``'s truth files carry the full ERA5-Land forcing."""
+    params_for(version)
+    return int(version) >= FULL_TRUTH_FROM
 
 
 def params_for(version: str) -> EmulatorParams:
