@@ -29,7 +29,12 @@ def test_demo_run_projects_four_rcps_with_skill_indicators_shap_and_report(tmp_p
                     hparams={"gru": {"hidden_size": 16, "num_layers": 1}})
     run_dir = execute_run(cfg, tmp_path / "run", progress=False, echo=lambda _m: None)
 
-    nc = project_run(run_dir, None, None, corrector="qm", end=2030, progress=False)
+    lines: list[str] = []
+    nc = project_run(run_dir, None, None, corrector="qm", end=2030, progress=False,
+                     echo=lines.append)
+    # trained on 2001-2018, `year` is about 4 training SD out by 2030: one warning line
+    warnings = [m for m in lines if m.startswith("warning: projection inputs")]
+    assert len(warnings) == 1 and "year " in warnings[0]
     ds = xr.open_dataset(nc)
     assert ds.attrs[schema.DATA_LABEL_ATTR] == "demo emulator"
     assert ds["scenario"].values.tolist() == ["rcp26", "rcp45", "rcp60", "rcp85"]

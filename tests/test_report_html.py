@@ -61,12 +61,21 @@ def test_summary_has_projection_and_truth_differences(full_run):
                                                                                      abs=1e-5)
 
 
+def test_report_shows_the_extrapolation_note(full_run, tmp_path):
+    text = write_report([full_run], tmp_path / "r.html").read_text()
+    body = text.split('<section id="extrapolation">', 1)[1].split("</section>", 1)[0]
+    # trained on 2015-2018, projected to 2030: `year` is far outside the training range
+    assert "<p class='warn'>" in body and "year " in body and "training SD" in body
+    assert "data: test synthetic" in body
+
+
 def test_report_says_what_is_missing(tmp_path):
     run = tmp_path / "bare"
     run.mkdir()
     (run / "config.yaml").write_text("source: era5land\n")
     text = write_report([run], tmp_path / "r.html").read_text()
     assert "no projections (run `permaplug project" in text
+    assert "no extrapolation table (run `permaplug project" in text
     assert "no explanations (run `permaplug explain" in text
     assert "no metrics.json" in text
 

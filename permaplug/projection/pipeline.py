@@ -19,6 +19,9 @@ run), and write into ``RUN_DIR/projections/<corrector>-<end>/``::
     indicators_years.csv    thaw depth, near-surface permafrost flag (2 consecutive years at or
                             below 0 degC) per year, band, series; a note on the resolution
     thaw_depth_<model>.png  thaw depth against year per scenario (and observed)
+    extrapolation.csv       per scenario and input: share outside the training range, largest
+                            distance in training SD (:mod:`.extrapolation`)
+    scenario_inputs.nc      the corrected scenario inputs of the projected months
     summary.json            data label, corrector, scenarios, models, the scenario pair and
                             its differences under ``<high>_minus_<low>_stl1_degC``
 """
@@ -41,7 +44,7 @@ from permaplug.core import scenarios as scenario_roles
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path, write_text_atomic
 from permaplug.core.errors import ConfigError, DataError
-from permaplug.projection import figures, indicators, skill
+from permaplug.projection import extrapolation, figures, indicators, scenario_inputs, skill
 from permaplug.projection.tables import projected_months, projection_table, scenario_variables
 
 
@@ -281,7 +284,11 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
     names = [str(x) for x in corrected["scenario"].values]
     truth = skill.truth_by_scenario(cat, names, "grid" if "cell" in table.dims else "bands")
     pair = scenario_pair_for(names, scenario_pair, corrected.attrs)
-    return write_projections(run, table, corrected, label, end, truth, progress, sources, pair)
+    nc = write_projections(run, table, corrected, label, end, truth, progress, sources, pair)
+    warning = extrapolation.warning_line(nc.parent)
+    if warning:
+        echo(warning)
+    return nc
 
 
 def scenario_pair_for(names: list[str], given: str | tuple[str, str] | None,
@@ -322,6 +329,9 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
     nc = out_dir / "projections.nc"
     with atomic_path(nc) as tmp:
         ds.to_netcdf(tmp)
+    scenario_inputs.save(corrected, table, end, scenario_variables(run.normaliser.dynamic_names),
+                         out_dir)
+    guard = extrapolation.guard(run, table, corrected, end, out_dir, data_label)
 
     observed = observed_profiles(table)
     for model in proj["model"].values:
@@ -354,6 +364,7 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         "difference_key": key,
         "skill_against_truth": has_skill,
         "inputs": dict(sources or {}),
+        "extrapolation": guard,
     }
     if key is not None:
         summary[key] = scenario_difference(proj, pair)

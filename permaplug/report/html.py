@@ -3,7 +3,7 @@ no script, no external resource) summarising one or more run folders.
 
 Sections (each always present; a missing output says which command produces it):
 provenance, model comparison, observed vs predicted (paper Figure 4), scenario projections and
-projection skill, permafrost indicators, SHAP explanations.
+projection skill, the extrapolation guard, permafrost indicators, SHAP explanations.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("comparison", "Model comparison (test years)"),
     ("figure4", "Observed vs predicted (Figure 4)"),
     ("scenarios", "Scenario projections"),
+    ("extrapolation", "Extrapolation guard"),
     ("indicators", "Permafrost indicators"),
     ("shap", "SHAP explanations"),
 )
@@ -45,7 +46,8 @@ th,td{border:1px solid #d5dbe3;padding:3px 8px;text-align:right}th{background:#e
 td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #e3e7ec;margin:6px 0}
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600}
 .demo{background:#fff1c2;color:#6b4e00}.real{background:#d6f5dd;color:#145a26}
-.missing{color:#8a5a00;font-style:italic}.small{font-size:12px;color:#555}
+.missing{color:#8a5a00;font-style:italic}
+.warn{background:#fde2e1;border:1px solid #d9534f;color:#7a1f1c;padding:6px 10px;border-radius:4px}.small{font-size:12px;color:#555}
 """
 
 
@@ -195,6 +197,31 @@ def scenarios(run: Path) -> str:
     return "".join(parts)
 
 
+def extrapolation_section(run: Path) -> str:
+    """Per projection: a visible note when inputs pass the guard, and the worst rows."""
+    from permaplug.projection import extrapolation as guard
+
+    dirs = [d for d in _projection_dirs(run) if (d / guard.FILE).exists()]
+    if not dirs:
+        return _missing(f"{run.name}: no extrapolation table (run `permaplug project {run}`)")
+    parts = [(f"<h3>{_e(run.name)}</h3><p class='small'>Per scenario and input: share of the "
+             "projected months' inputs outside the training range (min..max of the training "
+             "years) and the largest distance from the training mean in training SD.</p>")]
+    for d in dirs:
+        frame = guard.read_table(d)
+        text = guard.warning_text(frame)
+        parts.append(f"<h3>{_e(d.name)} <span class='small'>data: "
+                     f"{_e(frame['data'].iloc[0] if len(frame) else '')}</span></h3>")
+        parts.append(f"<p class='warn'>&#9888; {_e(text)}.</p>" if text else
+                     f"<p class='small'>No input beyond {guard.GUARD_SD:g} training SD outside "
+                     "the training range.</p>")
+        top = (frame.sort_values("max_sd", ascending=False).drop_duplicates("feature").head(8)
+               [["feature", "kind", "scenario", "share_outside", "max_sd", "train_min",
+                 "train_max", "projected_min", "projected_max"]])
+        parts.append(_table(top))
+    return "".join(parts)
+
+
 def _thaw_summary(per_year: pd.DataFrame) -> pd.DataFrame:
     """Median thaw depth and share of years with near-surface permafrost per series and unit."""
     ucol = "band" if "band" in per_year else "cell"  # gridded rows carry their band
@@ -250,7 +277,8 @@ def shap_section(run: Path) -> str:
 
 
 BUILDERS = {"provenance": provenance, "comparison": comparison, "figure4": figure4,
-            "scenarios": scenarios, "indicators": indicator_section, "shap": shap_section}
+            "scenarios": scenarios, "extrapolation": extrapolation_section,
+            "indicators": indicator_section, "shap": shap_section}
 
 
 def render(run_dirs: list[Path]) -> str:
