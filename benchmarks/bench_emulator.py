@@ -38,9 +38,9 @@ from permaplug.demo.grid import demo_grid
 from permaplug.demo.simulate import (
     SPINUP_STEPS_PER_MONTH,
     TRUTH_YEARS,
-    _days,
-    _snowfall,
+    month_days,
     snow_density,
+    snowfall,
 )
 from permaplug.demo.soil import soil_from_statics, static_fields
 
@@ -64,7 +64,7 @@ def block_inputs(cells: int, months: int, stack: int):
     surface = E.Surface(density=snow_density(lat), n_thaw=soil.n_thaw)
     state = E.initial_state(soil.column, forcing.sel("1940-01", "1969-12").t2m.mean(axis=0))
     f = forcing.sel("2001-01", "2023-12")
-    t2m, sf, days = f.t2m[:months], _snowfall(f)[:months], _days(f)[:months]
+    t2m, sf, days = f.t2m[:months], snowfall(f)[:months], month_days(f)[:months]
     if stack > 1:
         state, col, surface = state.tile(stack), soil.column.tile(stack), surface.tile(stack)
         t2m, sf = np.tile(t2m, (1, stack)), np.tile(sf, (1, stack))

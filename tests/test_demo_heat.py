@@ -225,7 +225,7 @@ def test_compiled_run_equals_the_reference():
     reference's state within 1e-6 K and its monthly outputs within float32 rounding."""
     from permaplug.demo.forcing import reanalysis_forcing
     from permaplug.demo.grid import demo_grid
-    from permaplug.demo.simulate import _days, _snowfall, snow_density
+    from permaplug.demo.simulate import month_days, snow_density, snowfall
     from permaplug.demo.soil import soil_from_statics, static_fields
 
     grid = demo_grid(2.0)
@@ -239,7 +239,7 @@ def test_compiled_run_equals_the_reference():
     f = forcing.sel("2000-01", "2003-12")
     profiles = {eng: np.zeros((f.time.size, soil.column.faces.size, lat.size))
                 for eng in E.ENGINES}
-    runs = {eng: E.run(state, soil.column, surface, f.t2m, _snowfall(f), _days(f), 4,
+    runs = {eng: E.run(state, soil.column, surface, f.t2m, snowfall(f), month_days(f), 4,
                        profile=profiles[eng], engine=eng) for eng in E.ENGINES}
     (s_new, o_new), (s_ref, o_ref) = runs["compiled"], runs["numpy"]
     np.testing.assert_allclose(s_new.T, s_ref.T, rtol=0, atol=1e-6)
@@ -253,4 +253,4 @@ def test_compiled_run_equals_the_reference():
         assert np.all(np.abs(a.astype(float) - b) <= np.maximum(ulp, 1e-6)), name
     assert np.ptp(o_ref.stl) > 10  # the seasons really froze and thawed the ground
     with pytest.raises(ValueError, match="engine"):
-        E.run(state, soil.column, surface, f.t2m, _snowfall(f), _days(f), engine="fortran")
+        E.run(state, soil.column, surface, f.t2m, snowfall(f), month_days(f), engine="fortran")

@@ -61,11 +61,13 @@ def surface_for(lat: np.ndarray, soil: Soil, params: EmulatorParams) -> E.Surfac
                      snow_k_factor=params.snow_k_factor, ddf=params.ddf)
 
 
-def _snowfall(f: CellForcing) -> np.ndarray:
+def snowfall(f: CellForcing) -> np.ndarray:
+    """Snowfall (nt, ncell) mm per month: ``tp`` times the snow share at ``t2m``."""
     return f.tp * S.snowfall_share(f.t2m)
 
 
-def _days(f: CellForcing) -> np.ndarray:
+def month_days(f: CellForcing) -> np.ndarray:
+    """Days in each month of ``f`` (nt,)."""
     return f.time.days_in_month.to_numpy(float)
 
 
@@ -102,6 +104,48 @@ def _split(out: E.MonthlyOutput, n: int) -> list[E.MonthlyOutput]:
     return [E.MonthlyOutput(*(p[i] for p in parts)) for i in range(n)]
 
 
+@dataclass
+class Setup:
+    """The emulator's inputs on a grid's land cells: statics, soil column, surface parameters,
+    the 1940-2023 reanalysis forcing and its gradients (what :func:`simulate` and the
+    sensitivity rerun, :mod:`permaplug.demo.sensitivity`, start from)."""
+
+    grid: DemoGrid
+    statics: StaticFields
+    soil: Soil
+    surface: E.Surface
+    forcing: CellForcing
+    gradients: Gradients
+
+
+def setup(grid: DemoGrid, seed: int = 0, params: EmulatorParams | None = None) -> Setup:
+    """Statics, soil, surface and forcing of ``grid``'s land cells for ``seed`` and ``params``
+    (default: the current demo version's)."""
+    lat, lon = grid.cell_lat, grid.cell_lon
+    statics = static_fields(lat, lon, seed)
+    params = params or params_for(DEMO_VERSION)
+    soil = soil_from_statics(statics, params)
+    forcing, grad = reanalysis_forcing(lat, lon, seed)
+    return Setup(grid, statics, soil, surface_for(lat, soil, params), forcing, grad)
+
+
+def spin_up(s: Setup, steps_per_month: int = E.STEPS_PER_MONTH, progress: bool = True,
+            engine: str = "compiled") -> E.State:
+    """The state at the end of 2000: 1940-1959 cycled once, then 1940-2000 (15-day steps
+    through 1990, ``steps_per_month`` after), from a conductive steady state."""
+    col = s.soil.column
+    state = E.initial_state(col, s.forcing.sel("1940-01", "1969-12").t2m.mean(axis=0))
+    spin = min(SPINUP_STEPS_PER_MONTH, steps_per_month)
+    stages = [("1940-01", "1959-12", spin, "spin-up (cycle)"),
+              ("1940-01", "1990-12", spin, "spin-up 1940-1990"),
+              ("1991-01", "2000-12", steps_per_month, "spin-up 1991-2000")]
+    for start, end, steps, desc in stages:
+        f = s.forcing.sel(start, end)
+        state, _ = E.run(state, col, s.surface, f.t2m, snowfall(f), month_days(f), steps,
+                         record=False, progress=progress, desc=desc, engine=engine)
+    return state
+
+
 def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
              steps_per_month: int = E.STEPS_PER_MONTH, workers: int | None = None,
              params: EmulatorParams | None = None, engine: str = "compiled") -> Simulation:
@@ -113,25 +157,13 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     parameters (default: the current demo version's, :mod:`permaplug.demo.params`). ``engine``:
     see :data:`permaplug.demo.emulator.ENGINES` (both give the same data within rounding).
     """
-    lat, lon = grid.cell_lat, grid.cell_lon
-    statics = static_fields(lat, lon, seed)
-    params = params or params_for(DEMO_VERSION)
-    soil = soil_from_statics(statics, params)
+    inputs = setup(grid, seed, params)
+    statics, soil, surface = inputs.statics, inputs.soil, inputs.surface
+    forcing, grad = inputs.forcing, inputs.gradients
     col = soil.column
-    forcing, grad = reanalysis_forcing(lat, lon, seed)
-    surface = surface_for(lat, soil, params)
-    state = E.initial_state(col, forcing.sel("1940-01", "1969-12").t2m.mean(axis=0))
-
-    spin = min(SPINUP_STEPS_PER_MONTH, steps_per_month)
-    stages = [("1940-01", "1959-12", spin, "spin-up (cycle)"),
-              ("1940-01", "1990-12", spin, "spin-up 1940-1990"),
-              ("1991-01", "2000-12", steps_per_month, "spin-up 1991-2000")]
-    for start, end, steps, desc in stages:
-        f = forcing.sel(start, end)
-        state, _ = E.run(state, col, surface, f.t2m, _snowfall(f), _days(f), steps, record=False,
-                         progress=progress, desc=desc, engine=engine)
+    state = spin_up(inputs, steps_per_month, progress, engine)
     obs = forcing.sel("2001-01", "2023-12")
-    state, output = E.run(state, col, surface, obs.t2m, _snowfall(obs), _days(obs),
+    state, output = E.run(state, col, surface, obs.t2m, snowfall(obs), month_days(obs),
                           steps_per_month, progress=progress, desc="2001-2023", engine=engine)
 
     box = ipsl_box_series()
@@ -146,7 +178,7 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
         fs = [scen_forcing[s] for s in batch]
         jobs.append((state.tile(len(batch)), col.tile(len(batch)), surface.tile(len(batch)),
                      np.concatenate([f.t2m for f in fs], axis=1),
-                     np.concatenate([_snowfall(f) for f in fs], axis=1), _days(fs[0]),
+                     np.concatenate([snowfall(f) for f in fs], axis=1), month_days(fs[0]),
                      steps_per_month, engine))
     truth_out: dict[str, E.MonthlyOutput] = {}
     bar = tqdm(total=len(names), desc="scenario truth runs", unit="run",
