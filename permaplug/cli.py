@@ -25,6 +25,7 @@ from permaplug.commands import (
 )
 from permaplug.core.catalog import set_catalog_resolver
 from permaplug.core.errors import PermaplugError
+from permaplug.projection.rerun import set_emulator_rerun
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -109,7 +110,15 @@ def _catalog_names() -> list[str]:
     return list(demo_catalog_names())
 
 
+def _emulator_rerun(*args, **kwargs):
+    """The demo emulator's sensitivity rerun (:func:`permaplug.demo.sensitivity.rerun`)."""
+    from permaplug.demo.sensitivity import rerun
+
+    return rerun(*args, **kwargs)
+
+
 set_catalog_resolver(resolve_catalog, _catalog_names)
+set_emulator_rerun(_emulator_rerun)
 
 
 def main() -> None:  # pragma: no cover - console entry

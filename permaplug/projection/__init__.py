@@ -4,5 +4,7 @@
 * :mod:`permaplug.projection.indicators` -- pure functions on ``(time, band, layer)`` degC arrays;
 * :mod:`permaplug.projection.skill` -- RMSE of projections against the emulator's scenario truth;
 * :mod:`permaplug.projection.figures` -- scenario panels and thaw-depth figures;
+* :mod:`permaplug.projection.sensitivity` -- response of every layer to +1/+3/+5 K of air
+  temperature, networks next to the emulator rerun (:mod:`permaplug.projection.rerun`);
 * :mod:`permaplug.projection.pipeline` -- ``project_run``: everything above for one run folder.
 """

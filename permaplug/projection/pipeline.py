@@ -44,7 +44,14 @@ from permaplug.core import scenarios as scenario_roles
 from permaplug.core import schema
 from permaplug.core.atomic import atomic_path, write_text_atomic
 from permaplug.core.errors import ConfigError, DataError
-from permaplug.projection import extrapolation, figures, indicators, scenario_inputs, skill
+from permaplug.projection import (
+    extrapolation,
+    figures,
+    indicators,
+    scenario_inputs,
+    sensitivity,
+    skill,
+)
 from permaplug.projection.tables import projected_months, projection_table, scenario_variables
 
 
@@ -284,7 +291,8 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
     names = [str(x) for x in corrected["scenario"].values]
     truth = skill.truth_by_scenario(cat, names, "grid" if "cell" in table.dims else "bands")
     pair = scenario_pair_for(names, scenario_pair, corrected.attrs)
-    nc = write_projections(run, table, corrected, label, end, truth, progress, sources, pair)
+    nc = write_projections(run, table, corrected, label, end, truth, progress, sources, pair,
+                           metadata=dict(cat.metadata))
     warning = extrapolation.warning_line(nc.parent)
     if warning:
         echo(warning)
@@ -308,13 +316,15 @@ def scenario_pair_for(names: list[str], given: str | tuple[str, str] | None,
 def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: str, end: int,
                       truth: dict[str, xr.DataArray] | None = None,
                       progress: bool = True, sources: dict[str, str] | None = None,
-                      pair: tuple[str, str] | None | str = "default") -> Path:
+                      pair: tuple[str, str] | None | str = "default",
+                      metadata: dict | None = None) -> Path:
     """Project, then write every output into ``RUN/projections/<corrector>-<end>/``.
 
     ``truth``: ``{scenario: (time, unit, layer) degC}`` scenario truth for the skill table.
     ``sources``: where the inputs were read (kept in ``summary.json``). ``pair``: ``(low,
     high)`` scenarios of the differences in ``summary.json`` (``"default"``: from the projected
-    names, :func:`scenario_pair_for`). Returns the path of ``projections.nc``.
+    names, :func:`scenario_pair_for`). ``metadata``: the scenario catalog's (a demo build's
+    gets the emulator rerun of the sensitivity test). Returns the path of ``projections.nc``.
     """
     run_dir = Path(run.path)
     label = schema.data_label(table)
@@ -366,6 +376,8 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         "inputs": dict(sources or {}),
         "extrapolation": guard,
     }
+    summary["sensitivity"] = sensitivity.sensitivity_outputs(
+        run, table, corrected, end, out_dir, data_label, metadata, truth, progress=progress)
     if key is not None:
         summary[key] = scenario_difference(proj, pair)
     if pair and truth and set(pair) <= set(truth) and all(

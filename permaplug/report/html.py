@@ -3,7 +3,8 @@ no script, no external resource) summarising one or more run folders.
 
 Sections (each always present; a missing output says which command produces it):
 provenance, model comparison, observed vs predicted (paper Figure 4), scenario projections and
-projection skill, the extrapolation guard, permafrost indicators, SHAP explanations.
+projection skill, the extrapolation guard, climate sensitivity, permafrost indicators, SHAP
+explanations.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from permaplug.core import schema
 from permaplug.core.atomic import write_text_atomic
 from permaplug.core.errors import ConfigError
 from permaplug.projection.indicators import RESOLUTION_NOTE, format_thaw_depth
+from permaplug.projection.sensitivity import pooled_table, read_sensitivity
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("provenance", "Data provenance"),
@@ -28,6 +30,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("figure4", "Observed vs predicted (Figure 4)"),
     ("scenarios", "Scenario projections"),
     ("extrapolation", "Extrapolation guard"),
+    ("sensitivity", "Climate sensitivity (air +1/+3/+5 K)"),
     ("indicators", "Permafrost indicators"),
     ("shap", "SHAP explanations"),
 )
@@ -222,6 +225,25 @@ def extrapolation_section(run: Path) -> str:
     return "".join(parts)
 
 
+def sensitivity_section(run: Path) -> str:
+    """The climate sensitivity test of each projection (``sensitivity.csv``/``.png``)."""
+    dirs = [d for d in _projection_dirs(run) if (d / "sensitivity.csv").exists()]
+    if not dirs:
+        return _missing(f"{run.name}: no sensitivity test (run `permaplug project {run}`)")
+    parts = [f"<h3>{_e(run.name)}</h3>"]
+    for d in dirs:
+        rows, notes = read_sensitivity(d / "sensitivity.csv")
+        parts.append(f"<h3>{_e(d.name)}</h3><p class='small'>Mean response of each layer "
+                     "(over the period's months and units) to dK added to the air and skin "
+                     "temperature inputs; the emulator column is the physics rerun with the "
+                     f"same perturbation. data: {_e(_json(d / 'summary.json').get('data', ''))}"
+                     "</p>" + "".join(f"<p class='small'>{_e(n)}</p>" for n in notes))
+        parts.append(_table(pooled_table(rows), "{:+.3f}"))
+        if (d / "sensitivity.png").exists():
+            parts.append(_img(d / "sensitivity.png", "sensitivity"))
+    return "".join(parts)
+
+
 def _thaw_summary(per_year: pd.DataFrame) -> pd.DataFrame:
     """Median thaw depth and share of years with near-surface permafrost per series and unit."""
     ucol = "band" if "band" in per_year else "cell"  # gridded rows carry their band
@@ -278,6 +300,7 @@ def shap_section(run: Path) -> str:
 
 BUILDERS = {"provenance": provenance, "comparison": comparison, "figure4": figure4,
             "scenarios": scenarios, "extrapolation": extrapolation_section,
+            "sensitivity": sensitivity_section,
             "indicators": indicator_section, "shap": shap_section}
 
 
