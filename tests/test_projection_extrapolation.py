@@ -34,9 +34,24 @@ def _replayed(hist: xr.Dataset, names: list[str], offset: dict[str, float] | Non
     return out
 
 
+def _frame(run, hist: xr.Dataset, corrected: xr.Dataset) -> pd.DataFrame:
+    per = scenario_inputs.scenario_arrays(run, hist, corrected, 2030)
+    return extrapolation.extrapolation_frame(run, hist, per)
+
+
+def test_scenario_arrays_cover_every_projected_window(run):
+    per = scenario_inputs.scenario_arrays(run, hist_table(), scenarios(), 2030)
+    arrays = per["rcp85"]
+    # first input month of the 2024-01 window .. the last target month
+    assert str(arrays.time[0])[:7] == "2022-01" and str(arrays.time[-1])[:7] == "2030-12"
+    assert arrays.dynamic_names == tuple(run.normaliser.dynamic_names)
+    i = arrays.dynamic_names.index("year")
+    assert arrays.dynamic[0, -2, i] == 2030.0
+
+
 def test_year_is_flagged_with_its_distance_in_training_sd(run):
     hist = hist_table()
-    frame = extrapolation.extrapolation_frame(run, hist, scenarios(), 2030)
+    frame = _frame(run, hist, scenarios())
     assert set(frame["scenario"]) == {"rcp26", "rcp85"}
     norm = run.normaliser
     assert set(frame["feature"]) == set(norm.dynamic_names) | set(norm.static_names)
@@ -60,21 +75,35 @@ def test_year_is_flagged_with_its_distance_in_training_sd(run):
 def test_replayed_training_inputs_are_inside_and_an_offset_is_flagged(run):
     hist = hist_table()
     needed = pipeline.scenario_variables(run.normaliser.dynamic_names)
-    inside = extrapolation.extrapolation_frame(run, hist, _replayed(hist, needed), 2030)
+    inside = _frame(run, hist, _replayed(hist, needed))
     forcing = inside[inside.feature.isin(needed)]
     assert len(forcing) == len(needed) and (forcing["share_outside"] == 0).all()
     name = next(n for n in F.PAPER_FORCING if n in needed)
     i = run.normaliser.dynamic_names.index(name)
     sd = run.normaliser.dynamic_std[i]
     # shifted by 5 training SD: every value but the coldest part of the range is outside
-    hot = extrapolation.extrapolation_frame(run, hist, _replayed(hist, needed, {name: 5 * sd}),
-                                            2030)
+    hot = _frame(run, hist, _replayed(hist, needed, {name: 5 * sd}))
     row = hot[hot.feature == name].iloc[0]
     assert row.share_outside > 0.5
     assert row.max_sd > 5
     text = extrapolation.warning_text(hot)
     assert text is not None and f"{name} " in text and "year" in text
     assert "\n" not in text
+
+
+def test_warning_names_the_worst_features_in_order():
+    frame = pd.DataFrame([
+        {"scenario": "a26", "feature": "year", "share_outside": 1.0, "max_sd": 17.4},
+        {"scenario": "b85", "feature": "year", "share_outside": 1.0, "max_sd": 17.4},
+        {"scenario": "b85", "feature": "tp", "share_outside": 0.003, "max_sd": 8.1},
+        {"scenario": "b85", "feature": "z", "share_outside": 0.37, "max_sd": 16.0},
+        {"scenario": "a26", "feature": "z", "share_outside": 0.1, "max_sd": 4.0}])
+    text = extrapolation.warning_text(frame)
+    assert text.index("year 17.4 SD") < text.index("z 16.0 SD (b85, 37 % outside)") < text.index(
+        "tp 8.1 SD (b85, <1 % outside)")
+    assert text.count("year") == 1 and text.count(" z ") == 1
+    assert extrapolation.warning_text(frame, shown=1).endswith(
+        "and 2 more; the networks extrapolate there")
 
 
 def test_nothing_flagged_gives_no_warning():
@@ -102,16 +131,18 @@ def test_write_projections_writes_the_table_the_inputs_and_the_summary(run, tmp_
     assert summary["extrapolation"]["flagged"][0]["feature"] == "year"
     line = extrapolation.warning_line(out)
     assert line.startswith("warning: ") and "year" in line and "extrapolation.csv" in line
-    # the stored scenario inputs rebuild the very projection table the networks used
-    stored = scenario_inputs.load(out)
-    assert str(stored["time"].values[0])[:7] == "2024-01"
-    assert str(stored["time"].values[-1])[:7] == "2030-12"
-    rebuilt = scenario_inputs.scenario_table(run, hist, stored, "rcp85")
-    again = pipeline.projection_table(hist, scen.sel(scenario="rcp85", drop=True), 2030,
-                                      pipeline.scenario_variables(run.normaliser.dynamic_names))
-    for name in run.normaliser.dynamic_names:
-        np.testing.assert_allclose(rebuilt[name].values, again[name].values, rtol=1e-6)
-    pred = run.predict("gru", rebuilt, pd.DatetimeIndex(["2030-12-01"]))
-    proj = xr.open_dataset(nc)["soil_temperature"].sel(time="2030-12", scenario="rcp85",
-                                                        model="gru")
-    np.testing.assert_allclose(pred.isel(time=0).values, proj.isel(time=0).values, rtol=1e-5)
+    # the stored model inputs give back the very predictions of the projection
+    from permaplug.training.model_inputs import load_model_inputs
+    from permaplug.training.predict import predict_windows
+    from permaplug.training.windows import target_windows
+
+    per, attrs = load_model_inputs(out / scenario_inputs.FILE)
+    assert sorted(per) == ["rcp26", "rcp85"] and attrs["historical_end"] == "2023-12"
+    arrays = per["rcp85"]
+    assert arrays.data_label == "test synthetic"
+    months = pd.DatetimeIndex(["2024-01-01", "2030-12-01"])
+    index = target_windows(arrays, months, run.normaliser.window)
+    pred = predict_windows(run.load_model("gru"), arrays, run.normaliser, index)
+    proj = xr.open_dataset(nc)["soil_temperature"].sel(scenario="rcp85", model="gru")
+    want = proj.sel(time=months.values).values.reshape(pred.shape)
+    np.testing.assert_allclose(pred, want, rtol=1e-5, atol=1e-5)

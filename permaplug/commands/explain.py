@@ -21,9 +21,13 @@ from permaplug.commands.options import check_run_folder, quiet_option
 @click.option("--nsamples", type=int, default=None,
               help="Samples per explained window (explainer option; default: the plugin's).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Window selection seed.")
+@click.option("--projection", default=None, metavar="NAME",
+              help="Projection folder (RUN_DIR/projections/NAME) whose highest scenario's last "
+                   "decade is explained too (default: the one projected furthest).")
 @quiet_option
 def explain(run_dir: Path, explainer: str, n_background: int, n_explained: int,
-            models: tuple[str, ...], nsamples: int | None, seed: int, quiet: bool) -> None:
+            models: tuple[str, ...], nsamples: int | None, seed: int, projection: str | None,
+            quiet: bool) -> None:
     """Explain a run's networks with SHAP (scores, top-15 bars, additivity gap)."""
     from permaplug.core.plugins import get_registry
 
@@ -36,7 +40,7 @@ def explain(run_dir: Path, explainer: str, n_background: int, n_explained: int,
 
     options = {"nsamples": nsamples} if nsamples else {}
     out = explain_run(run_dir, explainer, n_background, n_explained, list(models) or None,
-                      seed=seed, options=options, progress=not quiet)
+                      seed=seed, options=options, progress=not quiet, projection=projection)
     doc = json.loads((out / "additivity.json").read_text(encoding="utf-8"))
     click.echo(f"data: {doc['data']}")
     click.echo(f"explanations ({explainer}, {doc['n_background']} background / "
@@ -45,3 +49,10 @@ def explain(run_dir: Path, explainer: str, n_background: int, n_explained: int,
         click.echo(f"  {model}: additivity gap mean {g['mean_abs_gap_degC']:.4f} degC "
                    f"({100 * g['relative_gap']:.1f} % of |prediction - expected value|; "
                    f"{g.get('method', explainer)})")
+    scen = doc.get("scenario_windows") or {}
+    if "skipped" in scen:
+        click.echo(f"note: scenario windows not explained: {scen['skipped']}")
+    elif scen:
+        click.echo(f"scenario windows ({scen['scenario']} {scen['years'][0]}-{scen['years'][1]} "
+                   f"of projection {scen['projection']}, {scen['n_explained']} explained; data: "
+                   f"{scen['data']}): rankings side by side in {out / 'rankings.csv'}")

@@ -28,7 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from permaplug.core.atomic import write_text_atomic
-from permaplug.projection.tables import projection_table, scenario_variables
+from permaplug.training.windows import SeriesArrays
 
 GUARD_SD = 3.0
 """A feature further than this many training standard deviations (and outside the training
@@ -67,28 +67,32 @@ def _row(scenario: str, feature: str, kind: str, units: str, values: np.ndarray,
             "train_mean": float(mean), "train_sd": float(sd)}
 
 
-def extrapolation_frame(run, table: xr.Dataset, corrected: xr.Dataset, end: int) -> pd.DataFrame:
-    """One row per scenario and input feature (:data:`COLUMNS`), for the months after the
-    historical end of ``table`` that enter a window predicting a month through December
-    ``end``. ``corrected``: ``(scenario, time, unit)`` corrected scenario features."""
+def _units(table: xr.Dataset, name: str) -> str:
+    if name in table.variables:
+        return str(table[name].attrs.get("units", ""))
+    from permaplug.data.features import feature_classes
+
+    cls = feature_classes().get(name)
+    return str(getattr(cls, "units", "") or "") if cls is not None else ""
+
+
+def extrapolation_frame(run, table: xr.Dataset, per_scenario: dict[str, SeriesArrays]
+                        ) -> pd.DataFrame:
+    """One row per scenario and input feature (:data:`COLUMNS`), over the months after the
+    historical end of ``table`` that are inputs of a projected window (all but the last month
+    of ``per_scenario``'s arrays: :func:`.scenario_inputs.scenario_arrays`)."""
     norm = run.normaliser
     ranges = training_ranges(run, table)
     hist_end = np.datetime64(pd.DatetimeIndex(table["time"].values)[-1], "ns")
-    last_target = np.datetime64(pd.Timestamp(f"{end}-12-01"), "ns")
-    needed = scenario_variables(norm.dynamic_names)
     rows = []
-    for scen in [str(s) for s in corrected["scenario"].values]:
-        ptable = projection_table(table, corrected.sel(scenario=scen, drop=True), end, needed)
-        arrays = run.arrays(ptable)
-        sel = (arrays.time > hist_end) & (arrays.time < last_target)
+    for scen, arrays in per_scenario.items():
+        sel = (arrays.time > hist_end) & (arrays.time < arrays.time[-1])
         for f, name in enumerate(norm.dynamic_names):
-            units = str(ptable[name].attrs.get("units", "")) if name in ptable else ""
-            rows.append(_row(scen, name, "dynamic", units, arrays.dynamic[:, sel, f].ravel(),
-                             ranges["dynamic_min"][f], ranges["dynamic_max"][f],
-                             norm.dynamic_mean[f], norm.dynamic_std[f]))
+            rows.append(_row(scen, name, "dynamic", _units(table, name),
+                             arrays.dynamic[:, sel, f].ravel(), ranges["dynamic_min"][f],
+                             ranges["dynamic_max"][f], norm.dynamic_mean[f], norm.dynamic_std[f]))
         for s, name in enumerate(norm.static_names):
-            units = str(ptable[name].attrs.get("units", "")) if name in ptable else ""
-            rows.append(_row(scen, name, "static", units, arrays.static[:, s],
+            rows.append(_row(scen, name, "static", _units(table, name), arrays.static[:, s],
                              ranges["static_min"][s], ranges["static_max"][s],
                              norm.static_mean[s], norm.static_std[s]))
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -114,12 +118,17 @@ def summary(frame: pd.DataFrame, limit: float = GUARD_SD) -> dict:
                         for r in worst.itertuples()]}
 
 
+def _percent(share: float) -> str:
+    """``0.37`` -> ``'37 %'``; a share above 0 but below 0.5 % -> ``'<1 %'``."""
+    return "<1 %" if 0 < share < 0.005 else f"{100 * share:.0f} %"
+
+
 def warning_text(frame: pd.DataFrame, limit: float = GUARD_SD, shown: int = 4) -> str | None:
     """One line naming the worst flagged features, or None when no feature is flagged."""
     worst = flagged(frame, limit)
     if worst.empty:
         return None
-    parts = [f"{r.feature} {r.max_sd:.1f} SD ({r.scenario}, {100 * r.share_outside:.0f} % "
+    parts = [f"{r.feature} {r.max_sd:.1f} SD ({r.scenario}, {_percent(r.share_outside)} "
              "outside)" for r in worst.head(shown).itertuples()]
     more = f" and {len(worst) - shown} more" if len(worst) > shown else ""
     return (f"projection inputs beyond {limit:g} training SD and outside the training range: "
@@ -152,9 +161,9 @@ def warning_line(proj_dir: Path) -> str | None:
     return f"warning: {text} (see {Path(proj_dir) / FILE})" if text else None
 
 
-def guard(run, table: xr.Dataset, corrected: xr.Dataset, end: int, out_dir: Path,
+def guard(run, table: xr.Dataset, per_scenario: dict[str, SeriesArrays], out_dir: Path,
           data_label: str) -> dict:
     """Compute, write ``extrapolation.csv`` and return the :func:`summary`."""
-    frame = extrapolation_frame(run, table, corrected, end)
+    frame = extrapolation_frame(run, table, per_scenario)
     write_table(frame, out_dir, data_label)
     return summary(frame)

@@ -21,7 +21,8 @@ run), and write into ``RUN_DIR/projections/<corrector>-<end>/``::
     thaw_depth_<model>.png  thaw depth against year per scenario (and observed)
     extrapolation.csv       per scenario and input: share outside the training range, largest
                             distance in training SD (:mod:`.extrapolation`)
-    scenario_inputs.nc      the corrected scenario inputs of the projected months
+    scenario_inputs.nc      the model inputs of every projected window per scenario
+                            (physical units; :mod:`.scenario_inputs`, read by ``explain``)
     summary.json            data label, corrector, scenarios, models, the scenario pair and
                             its differences under ``<high>_minus_<low>_stl1_degC``
 """
@@ -339,9 +340,9 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
     nc = out_dir / "projections.nc"
     with atomic_path(nc) as tmp:
         ds.to_netcdf(tmp)
-    scenario_inputs.save(corrected, table, end, scenario_variables(run.normaliser.dynamic_names),
-                         out_dir)
-    guard = extrapolation.guard(run, table, corrected, end, out_dir, data_label)
+    inputs = scenario_inputs.scenario_arrays(run, table, corrected, end)
+    scenario_inputs.save(inputs, table, end, out_dir)
+    guard = extrapolation.guard(run, table, inputs, out_dir, data_label)
 
     observed = observed_profiles(table)
     for model in proj["model"].values:

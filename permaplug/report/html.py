@@ -293,9 +293,26 @@ def shap_section(run: Path) -> str:
         scores = _read_csv(d / "scores.csv")
         top = scores[scores["rank"] <= 5][["model", "rank", "feature", "kind", "score"]]
         parts.append(_table(top, "{:.4f}"))
+        parts.append(_scenario_ranking(d, add))
         for f in sorted(d.glob("shap_*.png")):
             parts.append(_img(f, f.stem))
     return "".join(parts)
+
+
+def _scenario_ranking(d: Path, add: dict) -> str:
+    """The test and scenario rankings side by side, or the note saying why there is none."""
+    scen = add.get("scenario_windows") or {}
+    if not (d / "rankings.csv").exists():
+        why = scen.get("skipped") or "explanations written before scenario windows existed"
+        return _missing(f"Scenario windows not explained: {why}")
+    both = _read_csv(d / "rankings.csv")
+    both = both[both["rank"] <= 10].drop(columns=[c for c in ("data",) if c in both])
+    years = "-".join(map(str, scen.get("years", [])))
+    return (f"<p class='small'>Rankings side by side: test windows ({add.get('n_explained', '?')}"
+            f" explained) vs scenario windows ({_e(scen.get('scenario', '?'))} {_e(years)}, "
+            f"projection {_e(scen.get('projection', '?'))}, {scen.get('n_explained', '?')} "
+            f"explained; data: {_e(scen.get('data', ''))}); scores in degC.</p>"
+            + _table(both, "{:.4f}"))
 
 
 BUILDERS = {"provenance": provenance, "comparison": comparison, "figure4": figure4,
