@@ -46,8 +46,12 @@ def test_demo_run_projects_four_rcps_with_skill_indicators_shap_and_report(tmp_p
     out = nc.parent
     skill = pd.read_csv(out / "skill.csv", comment="#")
     pooled = skill[skill.layer == "all"]
-    assert sorted(pooled["scenario"]) == ["rcp26", "rcp45", "rcp60", "rcp85"]
+    for kind in ("model_error", "end_to_end_climatology"):  # demo v3 truth carries the forcing
+        assert sorted(pooled[pooled.kind == kind]["scenario"]) == ["rcp26", "rcp45", "rcp60",
+                                                                   "rcp85"]
     assert ((pooled["rmse_degC"] > 0) & (pooled["rmse_degC"] < 20)).all()
+    diff = pd.read_csv(out / "scenario_difference.csv", comment="#")
+    assert set(diff["source"]) == {"gru", "truth"} and set(diff["pair"]) == {"rcp85-rcp26"}
     years = pd.read_csv(out / "indicators_years.csv", comment="#")
     assert set(years["series"]) == {"observed", "rcp26", "rcp45", "rcp60", "rcp85"}
     summary = json.loads((out / "summary.json").read_text())
@@ -65,4 +69,5 @@ def test_demo_run_projects_four_rcps_with_skill_indicators_shap_and_report(tmp_p
     gap = json.loads((exp / "additivity.json").read_text())["models"]["gru"]
     assert gap["relative_gap"] < 0.5
     html = write_report([run_dir], tmp_path / "report.html").read_text()
-    assert "data: demo emulator" in html and "RMSE vs truth 2024-2030" in html
+    assert "data: demo emulator" in html and "Model error alone" in html
+    assert "These are emulator results (data: demo emulator)" in html

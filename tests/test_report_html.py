@@ -44,8 +44,10 @@ def test_report_has_every_section_and_embeds_figures(full_run, tmp_path):
     assert len(imgs) >= 5
     assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in imgs)
     assert not re.search(r'(src|href)="https?:', text)  # self-contained
-    assert "RMSE vs truth 2024-2030 (degC)" in text
-    assert "0.500" in text  # the truth is the projection + 0.5 degC
+    assert "End to end: the projections on bias-corrected climate-model forcing" in text
+    assert "rcp85 all" in text and "rcp26 stl1" in text  # model x scenario, layers all and stl1
+    assert "0.500" in text  # the truth is the projection + 0.5 degC: climatology RMSE 0.5
+    assert "Highest minus lowest scenario" in text and "rcp85-rcp26" in text
     assert "no projections" not in text and "no explanations" not in text
 
 

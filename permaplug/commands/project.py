@@ -62,4 +62,7 @@ def project(run_dir: Path, scenarios: str | None, corrector: str, end: int,
         parts = ", ".join(f"{k}: {v:+.2f}" for k, v in diff.items())
         click.echo(f"  {model}: {pair[1]} - {pair[0]}, layer 1 (degC) {parts}")
     if summary["skill_against_truth"]:
-        click.echo(f"skill against the scenario truth: {nc.parent / 'skill.csv'}")
+        click.echo(f"skill against the scenario truth ({', '.join(summary['skill_kinds'])}): "
+                   f"{nc.parent / 'skill.csv'}")
+    if summary.get("scenario_difference"):
+        click.echo(f"scenario differences: {nc.parent / 'scenario_difference.csv'}")

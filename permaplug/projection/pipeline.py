@@ -14,7 +14,10 @@ run), and write into ``RUN_DIR/projections/<corrector>-<end>/``::
 
     projections.nc          soil_temperature (time, band, layer, scenario, model), CF attributes
     projection_<model>.png  bands x layers panels, one line per scenario (paper Figures 5-9)
-    skill.csv               RMSE against the catalog's scenario truth (when it has any)
+    skill.csv               RMSE and bias against the catalog's scenario truth (when it has
+                            any): kind model_error (networks on the truth's own forcing, month
+                            by month) and end_to_end_climatology (monthly climatologies)
+    scenario_difference.csv high - low scenario difference per model and in the truth
     indicators_layers.csv   months above 0 degC and annual maximum per year, band, layer, series
     indicators_years.csv    thaw depth, near-surface permafrost flag (2 consecutive years at or
                             below 0 degC) per year, band, series; a note on the resolution
@@ -54,6 +57,7 @@ from permaplug.projection import (
     skill,
 )
 from permaplug.projection.tables import projected_months, projection_table, scenario_variables
+from permaplug.projection.truth_forcing import open_truth, truth_continuations
 
 
 def _as_list(scenarios: list[str] | str | None) -> list[str] | None:
@@ -290,10 +294,14 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
                                                  options=options, continuation=continuation,
                                                  variables=needed)
     names = [str(x) for x in corrected["scenario"].values]
-    truth = skill.truth_by_scenario(cat, names, "grid" if "cell" in table.dims else "bands")
+    truth_sets = open_truth(cat, names, "grid" if "cell" in table.dims else "bands")
+    truth = {s: skill.truth_array(ds) for s, ds in truth_sets.items()}
+    forced, notes = truth_continuations(run, table, truth_sets, end)  # model error alone
+    for note in notes:
+        echo(note)
     pair = scenario_pair_for(names, scenario_pair, corrected.attrs)
     nc = write_projections(run, table, corrected, label, end, truth, progress, sources, pair,
-                           metadata=dict(cat.metadata))
+                           metadata=dict(cat.metadata), truth_forcing=forced)
     warning = extrapolation.warning_line(nc.parent)
     if warning:
         echo(warning)
@@ -318,10 +326,13 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
                       truth: dict[str, xr.DataArray] | None = None,
                       progress: bool = True, sources: dict[str, str] | None = None,
                       pair: tuple[str, str] | None | str = "default",
-                      metadata: dict | None = None) -> Path:
+                      metadata: dict | None = None,
+                      truth_forcing: dict[str, xr.Dataset] | None = None) -> Path:
     """Project, then write every output into ``RUN/projections/<corrector>-<end>/``.
 
-    ``truth``: ``{scenario: (time, unit, layer) degC}`` scenario truth for the skill table.
+    ``truth``: ``{scenario: (time, unit, layer) degC}`` scenario truth for the skill tables.
+    ``truth_forcing``: ``{scenario: historical table continued by the truth's own forcing}``
+    (:func:`permaplug.projection.truth_forcing.truth_continuations`) for the model-error rows.
     ``sources``: where the inputs were read (kept in ``summary.json``). ``pair``: ``(low,
     high)`` scenarios of the differences in ``summary.json`` (``"default"``: from the projected
     names, :func:`scenario_pair_for`). ``metadata``: the scenario catalog's (a demo build's
@@ -348,10 +359,16 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
     for model in proj["model"].values:
         figures.scenario_panels(proj, str(model), data_label,
                                 out_dir / f"projection_{model}.png", observed=observed)
-    skill_rows = skill.skill_table(proj, truth, data_label) if truth else None
-    has_skill = bool(skill_rows is not None and len(skill_rows))
+    names = [str(s) for s in proj["scenario"].values]
+    if pair == "default":
+        pair = scenario_pair_for(names, None, dict(corrected.attrs))
+    skill_rows, diff_rows = skill.skill_frames(run, proj, truth, truth_forcing, pair, end,
+                                               data_label)
+    has_skill = bool(len(skill_rows))
     if has_skill:
         _csv(skill_rows, out_dir / "skill.csv", data_label)
+    if len(diff_rows):
+        _csv(diff_rows, out_dir / "scenario_difference.csv", data_label)
     per_layer, per_year = indicator_frames(observed, proj, data_label)
     _csv(per_layer, out_dir / "indicators_layers.csv", data_label)
     _csv(per_year, out_dir / "indicators_years.csv", data_label, (indicators.RESOLUTION_NOTE,))
@@ -359,9 +376,6 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         rows = per_year[per_year["model"].isin([str(model), "observed"])]
         figures.thaw_depth_figure(rows, str(model), data_label,
                                   out_dir / f"thaw_depth_{model}.png")
-    names = [str(s) for s in proj["scenario"].values]
-    if pair == "default":
-        pair = scenario_pair_for(names, None, dict(corrected.attrs))
     roles = scenario_roles.ScenarioRoles(
         str(corrected.attrs.get("bias_correction_continuation", "")), pair)
     key = roles.difference_key()
@@ -374,11 +388,14 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         "scenario_pair": list(pair) if pair else None,
         "difference_key": key,
         "skill_against_truth": has_skill,
+        "skill_kinds": sorted(set(skill_rows["kind"])),
+        "scenario_difference": bool(len(diff_rows)),
         "inputs": dict(sources or {}),
         "extrapolation": guard,
     }
     summary["sensitivity"] = sensitivity.sensitivity_outputs(
-        run, table, corrected, end, out_dir, data_label, metadata, truth, progress=progress)
+        run, table, corrected, end, out_dir, data_label, metadata, truth,
+        truth_forcing=truth_forcing, progress=progress)
     if key is not None:
         summary[key] = scenario_difference(proj, pair)
     if pair and truth and set(pair) <= set(truth) and all(

@@ -188,13 +188,7 @@ def scenarios(run: Path) -> str:
                                     for k, v in d2.items()}}
                     for m, d2 in diff.items()]
             parts.append(_table(pd.DataFrame(rows), "{:+.3f}"))
-        if (d / "skill.csv").exists():
-            sk = _read_csv(d / "skill.csv")
-            sk = sk[sk["layer"] == "all"].pivot_table(index=["model", "scenario"],
-                                                      columns="period", values="rmse_degC")
-            sk.columns = [f"RMSE vs truth {c} (degC)" for c in sk.columns]
-            parts.append("<p class='small'>Projection skill against the emulator's scenario "
-                         "truth (all layers):</p>" + _table(sk.reset_index()))
+        parts.append(skill_tables(d, str(s.get("data", ""))))
         for f in sorted(d.glob("projection_*.png")):
             parts.append(_img(f, f.stem))
     return "".join(parts)
@@ -241,6 +235,54 @@ def sensitivity_section(run: Path) -> str:
         parts.append(_table(pooled_table(rows), "{:+.3f}"))
         if (d / "sensitivity.png").exists():
             parts.append(_img(d / "sensitivity.png", "sensitivity"))
+    return "".join(parts)
+
+
+SKILL_TEXT = {
+    "model_error": ("Model error alone: the networks fed the very forcing the truth run used, "
+                    "compared month by month with the truth (RMSE, degC)"),
+    "end_to_end_climatology": ("End to end: the projections on bias-corrected climate-model "
+                               "forcing against the truth as monthly climatologies over the "
+                               "period (RMSE of the 12 calendar-month means per unit and "
+                               "layer, degC)"),
+}
+
+
+def skill_tables(d: Path, label: str) -> str:
+    """The projection folder's ``skill.csv`` (model x scenario per kind and period, layers
+    ``all`` and ``stl1``) and ``scenario_difference.csv`` (truth next to each model);
+    ``label``: the projections' data label."""
+    parts = []
+    if (d / "skill.csv").exists():
+        sk = _read_csv(d / "skill.csv")
+        sk = sk[sk["layer"].isin(["all", "stl1"])]
+        for kind, text in SKILL_TEXT.items():
+            sub = sk[sk["kind"] == kind]
+            if sub.empty:
+                continue
+            piv = sub.pivot_table(index=["period", "model"], columns=["layer", "scenario"],
+                                  values="rmse_degC")
+            piv = piv.reindex(columns=sorted(piv.columns, key=lambda c: (c[0] != "all", c[1])))
+            piv.columns = [f"{s} {lay}" for lay, s in piv.columns]
+            parts.append(f"<p class='small'>{_e(text)}; layer <b>all</b> pools the four "
+                         "layers.</p>" + _table(piv.reset_index()))
+    if (d / "scenario_difference.csv").exists():
+        diff = _read_csv(d / "scenario_difference.csv")
+        if len(diff):
+            piv = diff.pivot_table(index=["pair", "period", "layer"], columns="source",
+                                   values="value_degC")
+            order = ["truth"] * ("truth" in piv.columns) + [c for c in piv.columns
+                                                            if c != "truth"]
+            parts.append("<p class='small'>Highest minus lowest scenario, mean over units and "
+                         "months (degC): the emulator truth next to each model.</p>"
+                         + _table(piv[order].reset_index(), "{:+.3f}"))
+    if parts:
+        note = ("These are emulator results (data: demo emulator): the truth is the demo "
+                "emulator's own soil temperature under each scenario, not observations."
+                if schema.DEMO_LABEL in label else
+                f"Truth from the catalog's scenario_truth entries (data: {label}).")
+        parts.insert(0, f"<h3>Projection skill against the scenario truth</h3>"
+                        f"<p class='small'>{_e(note)}</p>")
     return "".join(parts)
 
 
