@@ -99,3 +99,34 @@ def test_side_by_side_pairs_ranks():
     assert both["test_feature"].tolist() == ["a", "b", "c"]
     assert both["scenario_feature"].tolist() == ["c", "a", "b"]
     assert both["scenario_score"].tolist() == [5.0, 1.0, 0.5]
+
+
+def test_explain_command_prints_the_scenario_line_or_the_note(projected, tmp_path):
+    from click.testing import CliRunner
+
+    from permaplug.cli import cli
+
+    args = ["--n-background", "10", "--n-explained", "3", "--nsamples", "20", "--no-progress"]
+    res = CliRunner().invoke(cli, ["explain", str(projected), *args])
+    assert res.exit_code == 0, res.output
+    assert "scenario windows (rcp85 2024-2030 of projection qm-2030, 3 explained" in res.output
+    bare = tmp_path / "bare"
+    shutil.copytree(projected, bare, ignore=shutil.ignore_patterns("projections",
+                                                                   "explanations"))
+    res = CliRunner().invoke(cli, ["explain", str(bare), *args])
+    assert res.exit_code == 0, res.output
+    assert "note: scenario windows not explained: no projection" in res.output
+    res = CliRunner().invoke(cli, ["explain", str(projected), "--projection", "nope"])
+    assert res.exit_code == 1 and "Error: --projection nope" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_damaged_scenario_inputs_file_is_one_data_error(projected, tmp_path):
+    from permaplug.core.errors import DataError
+
+    copy = tmp_path / "run"
+    shutil.copytree(projected, copy, ignore=shutil.ignore_patterns("explanations"))
+    (copy / "projections" / "qm-2030" / "scenario_inputs.nc").write_bytes(b"not netcdf")
+    with pytest.raises(DataError, match="scenario_inputs.nc: not a permaplug scenario-inputs"):
+        explain_run(copy, n_background=10, n_explained=3, options={"nsamples": 20},
+                    progress=False)

@@ -238,6 +238,7 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
         raise ConfigError(f"--model {not_networks[0]}: not a trained network of run {run_dir} "
                           f"(networks: {', '.join(run.network_names) or 'none'})")
     proj_dir = scenario_windows.find_projection(run_dir, projection)  # a bad name fails early
+    sw = scenario_windows.scenario_windows(proj_dir, run.normaliser.window) if proj_dir else None
     if table is None:
         table = run.table()  # stored in the run folder: the catalog is not read
     label = run.data_label
@@ -254,12 +255,11 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
            "units": "degC", "models": gaps}
     for old in [*out_dir.glob("scenario_*"), out_dir / "rankings.csv"]:  # nothing stale
         old.unlink(missing_ok=True)
-    if proj_dir is None:
+    if sw is None:
         doc["scenario_windows"] = {
             "skipped": f"no projection with stored scenario inputs in {run_dir / 'projections'}"
                        f" (run `permaplug project {run_dir}`, then explain again)"}
     else:
-        sw = scenario_windows.scenario_windows(proj_dir, norm.window)
         s_bg, s_ex = select_windows(sw.index, n_background, n_explained, seed)
         what = f"{sw.scenario} {sw.years[0]}-{sw.years[1]}"
         s_scores, s_gaps = _explain_windows(run, explainer_obj, explainer, names, sw.arrays,
