@@ -164,3 +164,15 @@ def test_write_projections_writes_the_table_figure_and_summary(tmp_path_factory)
     wide = S.pooled_table(rows)
     assert list(wide.columns) == ["period", "delta_K", "layer", "gru (degC)"]
     assert len(wide) == 2 * 3 * 4
+
+
+def test_a_demo_folder_that_does_not_match_its_catalog_gives_a_note(demo_catalog, monkeypatch):
+    from permaplug.core.catalog import load_catalog
+    from permaplug.demo.sensitivity import rerun
+
+    monkeypatch.setattr(rerun_hook, "_RERUN", [rerun])
+    meta = {**load_catalog(str(demo_catalog)).metadata, "land_cells": 7}
+    res = S.sensitivity(LinearRun(), _table(), metadata=meta, progress=False)
+    assert "emulator" not in set(res.rows["source"]) and set(res.rows["source"]) == {"lin"}
+    assert res.notes[-1].startswith("no emulator rows: demo grid at 1.5 deg has")
+    assert "the catalog says 7" in res.notes[-1]

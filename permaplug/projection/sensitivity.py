@@ -211,22 +211,37 @@ def sensitivity(run, table: xr.Dataset, future: xr.Dataset | None = None,
         notes.append("no emulator rows: no emulator rerun was handed down (the permaplug "
                      "command line sets it)")
     else:
-        wanted = [(y0, y1, scen) for y0, y1, scen, _t, _b in periods]
-        runs = emulator_rerun()(metadata, wanted, run.normaliser.window, deltas, progress=progress)
-        stored = {f"{test[0]}-{test[1]}": _band_profiles(truth_array(table)),
-                  f"{FUTURE[0]}-{FUTURE[1]}": stored_future}
-        for y0, y1, scen, _t, _b in periods:
-            label = f"{y0}-{y1}"
-            what = "reanalysis (test years)" if scen is None else f"{scen} truth forcing"
-            frames.append(response_rows(emulator_responses(runs[label]), label, what))
-            diff = base_check(runs[label], stored.get(label))
-            if diff is None:
-                notes.append(f"emulator base run {label}: no stored band means to check")
-            else:
-                check[label] = diff
-                notes.append(f"emulator base run {label} reproduces the stored band means "
-                             f"within {diff:.2g} degC")
+        try:
+            frames += _emulator_frames(metadata, periods, run.normaliser.window, deltas, table,
+                                       stored_future, test, notes, check, progress)
+        except DataError as exc:  # e.g. a demo folder that does not match its catalog
+            notes.append(f"no emulator rows: {exc}")
     return Sensitivity(pd.concat(frames, ignore_index=True), notes, check)
+
+
+def _emulator_frames(metadata: Mapping, periods: list, window: int, deltas: Sequence[float],
+                     table: xr.Dataset, stored_future: xr.DataArray | None,
+                     test: tuple, notes: list[str], check: dict[str, float],
+                     progress: bool) -> list[pd.DataFrame]:
+    """The emulator rerun's rows for ``periods``; its base-run check goes into ``check`` and
+    ``notes``."""
+    wanted = [(y0, y1, scen) for y0, y1, scen, _t, _b in periods]
+    runs = emulator_rerun()(metadata, wanted, window, deltas, progress=progress)
+    stored = {f"{test[0]}-{test[1]}": _band_profiles(truth_array(table)),
+              f"{FUTURE[0]}-{FUTURE[1]}": stored_future}
+    frames = []
+    for y0, y1, scen, _t, _b in periods:
+        label = f"{y0}-{y1}"
+        what = "reanalysis (test years)" if scen is None else f"{scen} truth forcing"
+        frames.append(response_rows(emulator_responses(runs[label]), label, what))
+        diff = base_check(runs[label], stored.get(label))
+        if diff is None:
+            notes.append(f"emulator base run {label}: no stored band means to check")
+        else:
+            check[label] = diff
+            notes.append(f"emulator base run {label} reproduces the stored band means "
+                         f"within {diff:.2g} degC")
+    return frames
 
 
 def highest_scenario(names: Sequence[str]) -> str:
