@@ -125,6 +125,11 @@ def test_emulator_rows_and_the_measured_base_check(demo_catalog, monkeypatch):
     emu = res.rows[(res.rows["source"] == "emulator") & (res.rows["unit"] == "all")]
     assert len(emu) == 3 * 4 and set(emu["period"]) == {"2019-2023"}
     assert res.emulator_check_degC["2019-2023"] < 1e-3
+    wide = S.pooled_table(res.rows)
+    assert list(wide.columns) == ["period", "delta_K", "layer", "lin (degC)",
+                                  "emulator (degC)", "lin / emulator"]
+    np.testing.assert_allclose(wide["lin / emulator"],
+                               wide["lin (degC)"] / wide["emulator (degC)"])
     assert any("reproduces the stored band means within" in n for n in res.notes)
 
 
@@ -164,6 +169,9 @@ def test_write_projections_writes_the_table_figure_and_summary(tmp_path_factory)
     wide = S.pooled_table(rows)
     assert list(wide.columns) == ["period", "delta_K", "layer", "gru (degC)"]
     assert len(wide) == 2 * 3 * 4
+    assert S.base_lines(rows) == [
+        "2019-2023: gru on reanalysis (test years)",
+        "2071-2100: gru on rcp85 corrected (bias-corrected; no truth forcing)"]
 
 
 def test_a_demo_folder_that_does_not_match_its_catalog_gives_a_note(demo_catalog, monkeypatch):

@@ -319,16 +319,30 @@ def read_sensitivity(path: Path) -> tuple[pd.DataFrame, list[str]]:
 
 def pooled_table(rows: pd.DataFrame) -> pd.DataFrame:
     """The pooled responses (``unit == "all"``) as period, dK, layer x source (emulator
-    last), degC: the report's table."""
+    last), degC, plus each network's ratio to the emulator when it is there: the report's
+    table."""
     pooled = rows[rows["unit"].astype(str) == "all"]
     if not len(pooled):
         return pd.DataFrame()
     wide = pooled.pivot_table(index=["period", "delta_K", "layer"], columns="source",
                               values="response_degC", sort=False)
-    order = [s for s in dict.fromkeys(pooled["source"]) if s != EMULATOR]
-    order += [EMULATOR] if EMULATOR in wide.columns else []
-    wide = wide[order]
-    wide.columns = [f"{c} (degC)" for c in wide.columns]
-    out = wide.reset_index()
+    nets = [s for s in dict.fromkeys(pooled["source"]) if s != EMULATOR]
+    out = wide[nets].rename(columns=lambda c: f"{c} (degC)")
+    if EMULATOR in wide.columns:
+        out[f"{EMULATOR} (degC)"] = wide[EMULATOR]
+        for n in nets:
+            out[f"{n} / {EMULATOR}"] = wide[n] / wide[EMULATOR]
+    out = out.reset_index()
+    out.columns.name = None
     out["delta_K"] = out["delta_K"].map(lambda d: f"+{d:g} K")
+    return out
+
+
+def base_lines(rows: pd.DataFrame) -> list[str]:
+    """One line per period: the forcing each source's perturbation was added to."""
+    out = []
+    for period, g in rows.groupby("period", sort=False):
+        by_base = g.groupby("base", sort=False)["source"].unique()
+        out.append(f"{period}: " + "; ".join(f"{', '.join(map(str, src))} on {base}"
+                                             for base, src in by_base.items()))
     return out

@@ -22,7 +22,7 @@ from permaplug.core import schema
 from permaplug.core.atomic import write_text_atomic
 from permaplug.core.errors import ConfigError
 from permaplug.projection.indicators import RESOLUTION_NOTE, format_thaw_depth
-from permaplug.projection.sensitivity import pooled_table, read_sensitivity
+from permaplug.projection.sensitivity import base_lines, pooled_table, read_sensitivity
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("provenance", "Data provenance"),
@@ -231,7 +231,8 @@ def sensitivity_section(run: Path) -> str:
                      "(over the period's months and units) to dK added to the air and skin "
                      "temperature inputs; the emulator column is the physics rerun with the "
                      f"same perturbation. data: {_e(_json(d / 'summary.json').get('data', ''))}"
-                     "</p>" + "".join(f"<p class='small'>{_e(n)}</p>" for n in notes))
+                     "</p>" + "".join(f"<p class='small'>{_e(n)}</p>"
+                                      for n in [*base_lines(rows), *notes]))
         parts.append(_table(pooled_table(rows), "{:+.3f}"))
         if (d / "sensitivity.png").exists():
             parts.append(_img(d / "sensitivity.png", "sensitivity"))
