@@ -184,3 +184,12 @@ def test_a_demo_folder_that_does_not_match_its_catalog_gives_a_note(demo_catalog
     assert "emulator" not in set(res.rows["source"]) and set(res.rows["source"]) == {"lin"}
     assert res.notes[-1].startswith("no emulator rows: demo grid at 1.5 deg has")
     assert "the catalog says 7" in res.notes[-1]
+
+
+def test_the_late_century_base_is_the_highest_scenarios_truth_forcing_when_there_is_one():
+    scen = scenarios(end="2100-12-01", warming={"rcp85": 0.1, "rcp26": 0.0, "rcp45": 0.05})
+    marker = xr.Dataset(attrs={"what": "truth continuation"})
+    fut, base, high = S.future_base_table(LinearRun(), _table(), scen, 2100,
+                                          {"rcp85": marker, "rcp26": xr.Dataset()})
+    assert fut is marker and base == "rcp85 truth forcing" and high == "rcp85"
+    assert S.future_base_table(LinearRun(), _table(), scen, 2030) == (None, "", None)
