@@ -69,7 +69,8 @@ def _explicit(ctx: click.Context, name: str) -> bool:
 
 def _catalog_defaults(catalog: str | None) -> dict:
     """The catalog's ``metadata.run_defaults`` (options a bundled real catalog such as
-    ``toolik`` brings: source, spatial, years...); command-line options and --config win."""
+    ``toolik`` brings: source, spatial, years, features...); command-line options and --config
+    win."""
     if not catalog:
         return {}
     from permaplug.core.catalog import load_catalog
@@ -77,7 +78,7 @@ def _catalog_defaults(catalog: str | None) -> dict:
     defaults = load_catalog(catalog).metadata.get("run_defaults") or {}
     if not isinstance(defaults, dict):
         raise ConfigError(f"catalog {catalog}: metadata.run_defaults must be a mapping")
-    known = set(_FIELDS.values()) | {"train_years", "test_years"}
+    known = set(_FIELDS.values()) | {"train_years", "test_years", "features"}
     bad = sorted(set(defaults) - known)
     if bad:
         raise ConfigError(f"catalog {catalog}: metadata.run_defaults has unknown key(s) "
@@ -109,7 +110,7 @@ def _build_config(ctx: click.Context, params: dict):
         data["drop_features"] = list(params["drop_features"])
     if _explicit(ctx, "features") or "features" not in data:
         given = [f.strip() for item in params["features"] for f in item.split(",") if f.strip()]
-        data["features"] = given or None
+        data["features"] = given or defaults.get("features")
     if _explicit(ctx, "models") or "models" not in data:
         data["models"] = [m for item in params["models"] for m in item.split(",") if m]
     if isinstance(data.get("models"), str):
@@ -237,7 +238,8 @@ def _check_scenario_options(params: dict) -> None:
               help="Include the scenario signal z as an input feature (paper).")
 @click.option("--features", "features", multiple=True, metavar="A,B,...",
               help="Input features by name (comma-separated or repeated): source variables and "
-                   "derived features, e.g. t2m,tp,month_sin,z. Default: the paper's inputs.")
+                   "derived features, e.g. t2m,tp,month_sin,z. Default: the catalog's "
+                   "run_defaults features, else the paper's inputs.")
 @click.option("--drop-feature", "drop_features", multiple=True, metavar="NAME",
               help="Leave an input feature out (repeatable), e.g. --drop-feature year.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default 1).")

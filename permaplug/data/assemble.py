@@ -96,6 +96,8 @@ def assemble_table(catalog: Any, source: str = "era5land",
     if spatial == "sites":  # observed targets at sites, nothing filled (permaplug.data.sites)
         from permaplug.data.sites import assemble_sites
 
+        if features is not None:  # checked before any data is read; the run computes them
+            select_features(cat, features, source, static)
         return assemble_sites(cat, source)
     name = cat.find("reanalysis", source)
     selection = None if features is None else select_features(cat, features, source, static)

@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from permaplug.core.errors import DataError
+from permaplug.data.features import PAPER_CALENDAR, feature_classes
 from permaplug.training.config import RunConfig
 from permaplug.training.loop import TrainConfig, train_model
 from permaplug.training.metrics import model_metrics
@@ -36,8 +37,10 @@ VARIANTS = ("site only", "emulator, unchanged", "emulator + fine-tune")
 
 @dataclass
 class TransferSetup:
-    """What the comparison runs on. ``inputs``: the shared dynamic variables (the calendar
-    features are added); ``emulator_years``/``site_*_years``: target years (inclusive)."""
+    """What the comparison runs on. ``inputs``: the shared dynamic inputs, variables both tables
+    have or derived features computed from them (e.g. ``snowpack_dd``, by the same feature
+    plugins on both tables; the calendar features are added); ``emulator_years``/
+    ``site_*_years``: target years (inclusive)."""
 
     band: int = 4
     inputs: tuple[str, ...] = ("t2m", "tp")
@@ -52,10 +55,26 @@ class TransferSetup:
     seed: int = 0
 
 
+def can_supply(table: xr.Dataset, name: str) -> bool:
+    """True when ``table`` holds ``name`` or the variables its derived feature reads."""
+    if name in table:
+        return True
+    feats = feature_classes()
+    return name in feats and all(can_supply(table, dep) for dep in feats[name].inputs)
+
+
+def shared_inputs(tables: Sequence[xr.Dataset], names: Sequence[str]) -> list[str]:
+    """The dynamic inputs of ``names`` (calendar features left out: always added) that every
+    table can supply, in order."""
+    return [n for n in names if n not in PAPER_CALENDAR
+            and all(can_supply(t, n) for t in tables)]
+
+
 def restrict(table: xr.Dataset, inputs: Sequence[str], unit: int | None = None) -> xr.Dataset:
     """``table`` with the dynamic inputs ``inputs`` only (+ calendar), no static features, and
-    (``unit`` given) the one band ``unit`` of a band table."""
-    missing = [v for v in inputs if v not in table]
+    (``unit`` given) the one band ``unit`` of a band table. A derived feature may be absent
+    (the run computes it) when the variables it reads are present."""
+    missing = [v for v in inputs if not can_supply(table, v)]
     if missing:
         raise DataError(f"table lacks the transfer input(s) {missing}")
     if unit is not None and "band" in table.dims:
@@ -70,7 +89,8 @@ def _config(setup: TransferSetup, train: tuple[int, int], test: tuple[int, int],
             **kw) -> RunConfig:
     cfg = RunConfig(train_years=list(train), test_years=list(test), use_z=False, static=[],
                     epochs=setup.epochs, seed=setup.seed, val_fraction=setup.val_fraction,
-                    early_stopping=setup.early_stopping, **kw)
+                    early_stopping=setup.early_stopping,
+                    features=[*setup.inputs, *PAPER_CALENDAR], **kw)
     cfg.validate()
     return cfg
 
@@ -161,3 +181,21 @@ def mean_over_networks(result: dict, layer: str) -> dict[str, float]:
     """Median RMSE over the networks of each variant at ``layer``."""
     return {v: float(np.median([r[v][layer]["rmse"] for r in result["networks"].values()]))
             for v in VARIANTS}
+
+
+def median_over_seeds(results: Sequence[dict]) -> dict:
+    """One comparison from the results of several seeds (same networks, inputs and windows):
+    each RMSE is the median over the seeds; ``seeds`` lists the seeds."""
+    first = results[0]
+
+    def med(rows: list[dict]) -> dict:
+        return {k: {"rmse": float(np.median([r[k]["rmse"] for r in rows])), "n": rows[0][k]["n"]}
+                for k in rows[0]}
+
+    out = {**first, "seeds": [r["setup"]["seed"] for r in results], "networks": {},
+           "baselines": {name: med([r["baselines"][name] for r in results])
+                         for name in first["baselines"]}}
+    for name in first["networks"]:
+        out["networks"][name] = {v: med([r["networks"][name][v] for r in results])
+                                 for v in VARIANTS}
+    return out
