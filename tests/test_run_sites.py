@@ -7,14 +7,18 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 
 from permaplug.cli import cli
-from permaplug.core.catalog import load_catalog
-from permaplug.data.assemble import assemble_table
+from permaplug.core.catalog import PermaplugCatalog, load_catalog
+from permaplug.core.errors import FeatureError
+from permaplug.data.assemble import assemble_table, select_features
 from permaplug.training.config import RunConfig
 from permaplug.training.loop import masked_mse
-from permaplug.training.runs import prepare
+from permaplug.training.metrics import model_metrics
+from permaplug.training.predict import predict_windows, predictions_frame
+from permaplug.training.runs import fit_model, prepare
 
 LABEL = "real observations (Toolik EDC) + ERA5 (Climate Reanalyzer)"
 
@@ -39,6 +43,36 @@ def test_site_table_joins_the_nearest_forcing_point(table):
     assert np.isnan(table["stl1"].sel(time="2001-03")).all()
     assert np.isnan(table["stl4"]).all()
     assert np.isfinite(table["t2m"]).all()
+
+
+def _catalog_features() -> list[str]:
+    return list(load_catalog("toolik").metadata["run_defaults"]["features"])
+
+
+def test_catalog_features_resolve_against_its_declarations_without_reading(monkeypatch):
+    """The toolik catalog's selected inputs: the point forcing's own variables plus derived
+    forcing features, checked against what its entries declare; no data is opened."""
+    def no_read(self, name, **kw):
+        raise AssertionError(f"data read: {name}")
+
+    monkeypatch.setattr(PermaplugCatalog, "open", no_read)
+    cat = load_catalog("toolik")
+    defaults = cat.metadata["run_defaults"]
+    feats = _catalog_features()
+    sel = select_features(cat, feats, defaults["source"])
+    provided = {v.name for v in cat.provides(defaults["source"])}
+    assert sel.dynamic == feats and not sel.static
+    assert set(sel.base) <= provided == {"t2m", "tp", "d2m"}
+    # the derived forcing features are computed from t2m and tp, never read
+    assert {"snowpack_dd", "tdd", "fdd"} & set(sel.derived)
+    assert not set(sel.derived) & provided
+    # selection on the validation years, with early stopping on them (never the test years)
+    assert defaults["val_fraction"] > 0 and defaults["early_stopping"] > 0
+    with pytest.raises(FeatureError, match="'strd'"):  # the point forcing has no strd
+        select_features(cat, [*feats, "strd"], defaults["source"])
+    with pytest.raises(FeatureError, match="snowpack_ddd"):  # the site path checks too
+        assemble_table(cat, source=defaults["source"], spatial="sites",
+                       features=[*feats, "snowpack_ddd"])
 
 
 def test_masked_mse_ignores_unobserved_layers():
@@ -81,6 +115,23 @@ def test_forcing_with_a_gap_drops_and_counts_windows(table):
     assert prep.counts["test"]["dropped_missing_inputs"] == 24
 
 
+def test_linear_on_the_point_forcing_beats_climatology(table, tmp_path):
+    """The linear baseline earns its place on the point forcing's own variables (with the
+    derived features too it overfits at 0-7 cm: benchmarks/RESULTS.md)."""
+    cfg = RunConfig(source="era5-toolik", catalog="toolik", spatial="sites",
+                    train_years=[1989, 2012], test_years=[2013, 2021], use_z=False,
+                    features=["t2m", "tp", "d2m", "year", "month_sin", "month_cos"])
+    prep = prepare(table, cfg)
+    rmse = {}
+    for name in ("climatology", "linear"):
+        model, _ = fit_model(name, prep, cfg, tmp_path / name, False, False)
+        pred = predict_windows(model, prep.arrays, prep.normaliser, prep.test)
+        layers = model_metrics(predictions_frame(prep.arrays, prep.test, pred, name))
+        rmse[name] = {k: v["rmse"] for k, v in layers["per_layer"].items()}
+    for layer in ("stl1", "stl2", "stl3"):
+        assert rmse["linear"][layer] < rmse["climatology"][layer]
+
+
 def test_run_toolik_catalog_end_to_end(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(cli, ["run", "--catalog", "toolik", "--model", "gru", "--epochs", "2",
@@ -95,11 +146,14 @@ def test_run_toolik_catalog_end_to_end(tmp_path):
     for m in metrics["models"].values():
         assert m["per_layer"]["stl4"]["n"] == 0  # never observed: masked, not scored
         assert m["per_layer"]["stl3"]["n"] > 100  # 2013-2021: 108 months, some missing
-    clim = metrics["models"]["climatology"]["per_layer"]
-    lin = metrics["models"]["linear"]["per_layer"]
-    assert lin["stl1"]["rmse"] < clim["stl1"]["rmse"]  # the linear baseline earns its place
     assert metrics["windows"]["train"]["dropped_missing_targets"] > 0
     md = (out / "comparison.md").read_text()
     assert f"data: {LABEL}" in md and "linear" in md
     assert (out / "report.html").exists() and (out / "COMPLETE").exists()
     assert LABEL in (out / "report.html").read_text()
+    # the run folder records the catalog's feature selection, and trained on exactly those
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["features"] == _catalog_features()
+    assert config["resolved"]["dynamic_features"] == _catalog_features()
+    assert config["early_stopping"] > 0 and config["val_fraction"] > 0
+    assert config["resolved"]["windows"]["validation"] > 0

@@ -15,9 +15,9 @@ Rules (monthly means, documented approximations):
 * ``t2m_mean12`` / ``t2m_mean24``: trailing 12 / 24-month means of t2m (degC); NaN until
   12 / 24 months exist (windows using them are dropped and counted).
 
-Select them with ``permaplug run --features``; on Toolik a one-seed trial with ``snowpack_dd``,
-``tdd`` and ``fdd`` lowered the networks' errors (benchmarks/RESULTS.md), the bundled ``toolik``
-catalog does not select them yet.
+Select them with ``permaplug run --features`` or a catalog's ``run_defaults: features``; the
+bundled ``toolik`` catalog selects the set that scored best on its validation months
+(``benchmarks/bench_toolik_features.py``, docs/sites.md).
 """
 
 from __future__ import annotations
