@@ -89,6 +89,8 @@ def test_features_derived_from_t2m_are_recomputed_from_the_perturbed_air():
 def test_a_period_the_table_does_not_cover_is_skipped_with_a_note():
     res = S.sensitivity(LinearRun(test_years=(2001, 2002)), _table(), progress=False)
     assert res.rows.empty and "2001-2002" in res.notes[0] and "skipped" in res.notes[0]
+    res = S.sensitivity(LinearRun(), _table().drop_vars(["t2m", "skt"]), progress=False)
+    assert res.rows.empty and "has none of t2m, skt to warm: skipped" in res.notes[0]
 
 
 def test_emulator_rerun_base_equals_the_stored_demo_data(demo_catalog):

@@ -191,6 +191,10 @@ def sensitivity(run, table: xr.Dataset, future: xr.Dataset | None = None,
         except DataError as exc:
             notes.append(f"{exc}: skipped")
             continue
+        if not any(n in cand[3] for n in TEMPERATURE_INPUTS):
+            notes.append(f"sensitivity period {cand[0]}-{cand[1]}: the table has none of "
+                         f"{', '.join(TEMPERATURE_INPUTS)} to warm: skipped")
+            continue
         periods.append(cand)
     models = run.network_names
     bar = tqdm(total=len(periods) * len(models) * len(deltas), desc="sensitivity",
