@@ -110,6 +110,10 @@ def test_explain_command_prints_the_scenario_line_or_the_note(projected, tmp_pat
     res = CliRunner().invoke(cli, ["explain", str(projected), *args])
     assert res.exit_code == 0, res.output
     assert "scenario windows (rcp85 2024-2030 of projection qm-2030, 3 explained" in res.output
+    both = pd.read_csv(projected / "explanations" / "shap" / "rankings.csv", comment="#")
+    top = both[both["rank"] == 1].iloc[0]
+    assert (f"    1. {top.test_feature} {top.test_score:.3f} | {top.scenario_feature} "
+            f"{top.scenario_score:.3f}") in res.output
     bare = tmp_path / "bare"
     shutil.copytree(projected, bare, ignore=shutil.ignore_patterns("projections",
                                                                    "explanations"))

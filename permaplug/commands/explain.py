@@ -56,3 +56,11 @@ def explain(run_dir: Path, explainer: str, n_background: int, n_explained: int,
         click.echo(f"scenario windows ({scen['scenario']} {scen['years'][0]}-{scen['years'][1]} "
                    f"of projection {scen['projection']}, {scen['n_explained']} explained; data: "
                    f"{scen['data']}): rankings side by side in {out / 'rankings.csv'}")
+        import pandas as pd
+
+        both = pd.read_csv(out / "rankings.csv", comment="#")
+        for model, rows in both[both["rank"] <= 5].groupby("model", sort=False):
+            click.echo(f"  {model}: test windows | scenario windows (mean |SHAP|, degC)")
+            for r in rows.itertuples():
+                click.echo(f"    {r.rank}. {r.test_feature} {r.test_score:.3f} | "
+                           f"{r.scenario_feature} {r.scenario_score:.3f}")
