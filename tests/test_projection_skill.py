@@ -140,8 +140,9 @@ def test_no_truth_forcing_gives_climatology_rows_only(run):
     sets = {s: ds[["t2m", "tp", *schema.TARGETS]] for s, ds in _truth_sets(
         {"rcp26": 0, "rcp85": 0}).items()}  # a demo v1/v2 truth file
     forced, notes = truth_continuations(run, table, sets, 2030)
-    assert forced == {} and len(notes) == 2
-    assert all("demo data v3" in n for n in notes)
+    assert forced == {} and len(notes) == 1  # one line for every skipped scenario
+    assert notes[0].startswith("note: model-error skill skipped for rcp26, rcp85 (")
+    assert "demo data v3" in notes[0]
     proj = pipeline.project(run, table, scenarios(end="2030-12-01"), 2030, progress=False)
     truth = {s: skill.truth_array(ds) for s, ds in sets.items()}
     rows, diff = skill.skill_frames(run, proj, truth, forced, ("rcp26", "rcp85"), 2030, "t")

@@ -45,16 +45,18 @@ def open_truth(cat, scenarios: list[str] | None = None, spatial: str = "bands"
 def forcing_gaps(truth: Mapping[str, xr.Dataset], variables: list[str] | tuple[str, ...]
                  ) -> tuple[list[str], list[str]]:
     """The scenarios of ``truth`` that carry every one of ``variables`` (in order), and one note
-    line per scenario that does not (naming what it lacks)."""
-    usable, notes = [], []
+    line naming the scenarios that do not and what they lack (none when all carry them)."""
+    usable, lacking = [], {}
     for scen, ds in truth.items():
-        lacking = [v for v in variables if v not in ds.data_vars]
-        if lacking:
-            notes.append(f"model-error skill skipped for {scen}: its scenario truth has no "
-                         f"{', '.join(lacking)} (the networks' inputs; demo data v3 on carry "
-                         "the full forcing)")
+        gap = tuple(v for v in variables if v not in ds.data_vars)
+        if gap:
+            lacking.setdefault(gap, []).append(scen)
         else:
             usable.append(scen)
+    parts = [f"{', '.join(scens)} ({', '.join(gap)} missing)" for gap, scens in lacking.items()]
+    note = (f"note: model-error skill skipped for {'; '.join(parts)}: the scenario truth lacks "
+            "inputs of the networks (demo data v3 on carry the full forcing)")
+    notes = [note] if parts else []
     return usable, notes
 
 
@@ -67,9 +69,9 @@ def truth_continuations(run, table: xr.Dataset, truth: Mapping[str, xr.Dataset],
     needed, :func:`permaplug.projection.tables.scenario_variables`); ``table``: its historical
     ``(time, unit)`` table; ``truth``: :func:`open_truth`'s datasets. Each continuation table
     is what :func:`permaplug.projection.tables.projection_table` makes of a corrected scenario,
-    here of the truth forcing itself (no bias correction); feed it to ``run.predict``. A
-    scenario whose truth lacks a needed variable, or does not cover the projected months, is
-    left out with a note line.
+    here of the truth forcing itself (no bias correction); feed it to ``run.predict``.
+    Scenarios whose truth lacks a needed variable are left out with one note line for all; one
+    that does not cover the projected months, with a note line of its own.
     """
     needed = scenario_variables(run.normaliser.dynamic_names)
     usable, notes = forcing_gaps(truth, needed)
@@ -80,7 +82,7 @@ def truth_continuations(run, table: xr.Dataset, truth: Mapping[str, xr.Dataset],
         ds = truth[scen]
         have = pd.DatetimeIndex(ds["time"].values)
         if not months.isin(have).all():
-            notes.append(f"model-error skill skipped for {scen}: its scenario truth spans "
+            notes.append(f"note: model-error skill skipped for {scen}: its scenario truth spans "
                          f"{have[0]:%Y-%m}..{have[-1]:%Y-%m}, not {start:%Y-%m}..{end}-12")
             continue
         forcing = ds[list(needed)]
@@ -88,7 +90,7 @@ def truth_continuations(run, table: xr.Dataset, truth: Mapping[str, xr.Dataset],
         try:
             out[scen] = projection_table(table, forcing, end, needed)
         except DataError as exc:  # e.g. missing values in the truth forcing
-            notes.append(f"model-error skill skipped for {scen}: {exc}")
+            notes.append(f"note: model-error skill skipped for {scen}: {exc}")
     return out, notes
 
 
