@@ -78,7 +78,11 @@ def _catalog_defaults(catalog: str | None) -> dict:
     defaults = load_catalog(catalog).metadata.get("run_defaults") or {}
     if not isinstance(defaults, dict):
         raise ConfigError(f"catalog {catalog}: metadata.run_defaults must be a mapping")
-    known = set(_FIELDS.values()) | {"train_years", "test_years", "features"}
+    import dataclasses
+
+    from permaplug.training.config import RunConfig
+
+    known = {f.name for f in dataclasses.fields(RunConfig)} - {"catalog"}
     bad = sorted(set(defaults) - known)
     if bad:
         raise ConfigError(f"catalog {catalog}: metadata.run_defaults has unknown key(s) "
@@ -86,12 +90,32 @@ def _catalog_defaults(catalog: str | None) -> dict:
     return dict(defaults)
 
 
+def _recipe_layer(ctx: click.Context, params: dict, loaded: dict, defaults: dict
+                  ) -> tuple[dict, bool]:
+    """The settings of the run's recipe (``--recipe``, else ``recipe`` in --config, else the
+    catalog's run_defaults, else ``paper``) and whether it was chosen explicitly."""
+    from permaplug.training.recipe import DEFAULT_RECIPE, load_recipe
+
+    if _explicit(ctx, "recipe"):
+        name, explicit = params["recipe"], True
+    elif loaded.get("recipe"):
+        name, explicit = loaded["recipe"], True
+    else:
+        name, explicit = defaults.get("recipe") or DEFAULT_RECIPE, False
+    settings = dict(load_recipe(str(name)).settings)
+    settings["recipe"] = str(name)  # a recipe file is recorded by its path
+    return settings, explicit
+
+
 def _build_config(ctx: click.Context, params: dict):
+    """The run's configuration from, lowest to highest precedence: option defaults, the
+    default recipe, the catalog's run_defaults, an explicitly chosen recipe (``--recipe`` or
+    ``recipe:`` in --config), the --config file, options given on the command line."""
     import yaml
 
     from permaplug.training.config import RunConfig, parse_hparams, parse_years, resolve_models
 
-    data: dict = {}
+    loaded: dict = {}
     if params["config_file"]:
         path = Path(params["config_file"])
         try:
@@ -101,26 +125,32 @@ def _build_config(ctx: click.Context, params: dict):
         if not isinstance(loaded, dict):
             raise ConfigError(f"--config {path}: expected a YAML mapping of run options")
         loaded.pop("resolved", None)
-        data.update(loaded)
-    defaults = _catalog_defaults(params.get("catalog_path") or data.get("catalog"))
-    for opt, fld in _FIELDS.items():
-        if _explicit(ctx, opt) or fld not in data:
-            data[fld] = defaults.get(fld, params[opt]) if not _explicit(ctx, opt) else params[opt]
-    if _explicit(ctx, "drop_features") or "drop_features" not in data:
-        data["drop_features"] = list(params["drop_features"])
-    if _explicit(ctx, "features") or "features" not in data:
-        given = [f.strip() for item in params["features"] for f in item.split(",") if f.strip()]
-        data["features"] = given or defaults.get("features")
-    if _explicit(ctx, "models") or "models" not in data:
-        data["models"] = [m for item in params["models"] for m in item.split(",") if m]
+    defaults = _catalog_defaults(params.get("catalog_path") or loaded.get("catalog"))
+    recipe, recipe_explicit = _recipe_layer(ctx, params, loaded, defaults)
+
+    cli: dict = {fld: params[opt] for opt, fld in _FIELDS.items()}
+    given_cli = {fld for opt, fld in _FIELDS.items() if _explicit(ctx, opt)}
+    cli["drop_features"] = list(params["drop_features"])
+    given = [f.strip() for item in params["features"] for f in item.split(",") if f.strip()]
+    cli["features"] = given or None
+    cli["models"] = [m for item in params["models"] for m in item.split(",") if m]
+    cli["train_years"], cli["test_years"] = params["train_years"], params["test_years"]
+    if params.get("corrector") is not None:
+        cli["corrector"] = params["corrector"]
+    for opt in ("drop_features", "features", "models", "train_years", "test_years",
+                "corrector"):
+        if _explicit(ctx, opt):
+            given_cli.add(opt)
+    data: dict = {k: v for k, v in cli.items() if k not in given_cli}
+    layers = ([defaults, recipe] if recipe_explicit else [recipe, defaults])
+    for layer in [*layers, loaded, {k: cli[k] for k in given_cli}]:
+        data.update(layer)
     if isinstance(data.get("models"), str):
         data["models"] = [data["models"]]
     for opt in ("train_years", "test_years"):
-        if _explicit(ctx, opt) or opt not in data:
-            text = params[opt] if _explicit(ctx, opt) else defaults.get(opt, params[opt])
-            data[opt] = parse_years(text, "--" + opt.replace("_", "-"))
-        elif isinstance(data[opt], str):
-            data[opt] = parse_years(data[opt], f"{opt} in --config")
+        if isinstance(data[opt], str):
+            where = ("--" + opt.replace("_", "-")) if opt in given_cli else opt
+            data[opt] = parse_years(data[opt], where)
     origin = f"--config {params['config_file']}" if params["config_file"] else "options"
     cfg = RunConfig.from_dict(data, origin)
     models = resolve_models(cfg.models)
@@ -135,7 +165,7 @@ def finish_commands(out: Path, steps: list[str], params: dict) -> str:
     """The commands that do ``steps`` (in order) for the trained run ``out``, as one line."""
     project = [f"permaplug project {out}"]
     for opt in ("scenarios", "corrector", "end", "continuation", "scenario_pair"):
-        default = {"corrector": "qm", "end": 2030}.get(opt)
+        default = {"end": 2030}.get(opt)
         if params.get(opt) not in (None, "", default):
             project.append(f"--{opt.replace('_', '-')} {params[opt]}")
     project += [f"--corrector-option {o}" for o in params.get("corrector_options") or ()]
@@ -185,6 +215,15 @@ def _check_scenario_supply(cfg) -> None:
                 "uses these and the static features)")
 
     check_supply(cfg.catalog, dynamic, how_to_drop)
+    from permaplug.projection.consistency import check_consistency
+
+    rows = check_consistency(cfg.catalog, dynamic, cfg.allow_inconsistent, cfg.recipe)
+    kept = [r for r in rows if not r.consistent and r.feature in dynamic]
+    if kept:
+        why = kept[0].reason.split(",")[0]
+        click.echo(f"note: recipe {cfg.recipe} feeds the projections "
+                   f"{', '.join(r.feature for r in kept)} although they mean something else in "
+                   f"the scenarios ({why}); see docs/recipes.md")
 
 
 def _check_scenario_options(params: dict) -> None:
@@ -199,6 +238,9 @@ def _check_scenario_options(params: dict) -> None:
 
 
 @click.command(name="run")
+@click.option("--recipe", default="paper", show_default=True, metavar="NAME|FILE",
+              help="Recipe of the run's settings: a bundled one (paper, physical) or a YAML "
+                   "file; options given here override it (docs/recipes.md).")
 @click.option("--source", default="era5land", show_default=True,
               help="Reanalysis source (catalog entry or source plugin name).")
 @click.option("--model", "models", multiple=True, default=("all",), show_default=True,
@@ -252,7 +294,8 @@ def _check_scenario_options(params: dict) -> None:
 @click.option("--scenarios", default=None, help="Scenarios to project (comma-separated).")
 @continuation_option
 @scenario_pair_option
-@click.option("--corrector", default="qm", show_default=True, help="Bias corrector.")
+@click.option("--corrector", default=None,
+              help="Bias corrector of the projections (default: the recipe's; paper: qm).")
 @corrector_option_option
 @click.option("--end", type=int, default=2030, show_default=True, help="Last projected year.")
 @quiet_option
@@ -273,9 +316,15 @@ def run(ctx: click.Context, **params) -> None:
         given = checked[0].catalog or built_demo_catalog()  # a demo not yet built: later
         if given is not None:
             load_catalog(given).find("reanalysis", checked[0].source)
-    corrector_options = parse_key_values(params["corrector_options"], "--corrector-option")
+    cli_options = parse_key_values(params["corrector_options"], "--corrector-option")
+    corrector, corrector_options = params["corrector"] or "qm", dict(cli_options)
+    if checked is not None:  # the recipe's corrector unless --corrector names another
+        corrector = checked[0].corrector
+        base = checked[0].corrector_options if not params["corrector"] else {}
+        corrector_options = {**base, **cli_options}
+        checked[0].corrector_options = corrector_options
     if params["do_project"]:  # a bad corrector name or option fails before training
-        get_corrector(params["corrector"])(**corrector_options)
+        get_corrector(corrector)(**corrector_options)
         _check_scenario_options(params)
 
     from permaplug.scale.launch import scale_out
@@ -295,7 +344,7 @@ def run(ctx: click.Context, **params) -> None:
         given, _ = _build_config(ctx, params)
         fields = [f for f in _FIELDS.values() if f not in ("device", "threads")]
         for fld in [*fields, "train_years", "test_years", "hparams", "drop_features", "models",
-                    "features"]:
+                    "features", "recipe"]:
             opt = {"catalog": "catalog_path"}.get(fld, fld)
             if _explicit(ctx, opt) and getattr(given, fld) != getattr(cfg, fld):
                 raise ConfigError(f"--resume: {fld} {getattr(given, fld)!r} differs from the "
@@ -313,6 +362,14 @@ def run(ctx: click.Context, **params) -> None:
         from permaplug.demo.build import ensure_demo_catalog
 
         ensure_demo_catalog(progress=False)
+    if params["resume"]:
+        corrector = params["corrector"] or cfg.corrector
+        corrector_options = {**(cfg.corrector_options if not params["corrector"] else {}),
+                             **cli_options}
+    # the run records its corrector and options (config.yaml), which `permaplug project`
+    # takes by default: the finishing commands need not repeat them
+    cfg.corrector, cfg.corrector_options = corrector, dict(corrector_options)
+    params = {**params, "corrector": None, "corrector_options": []}
     if "project" in steps:  # a run that could never be projected stops before training
         _check_scenario_supply(cfg)
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
@@ -322,7 +379,7 @@ def run(ctx: click.Context, **params) -> None:
     if "project" in steps:
         scen = [s for s in (params["scenarios"] or "").split(",") if s] or None
         with _finish_hint(out, "project", list(steps), params):
-            path = steps["project"](out, cfg.catalog, scen, params["corrector"], params["end"],
+            path = steps["project"](out, cfg.catalog, scen, corrector, params["end"],
                                     corrector_options=corrector_options,
                                     continuation=params["continuation"],
                                     scenario_pair=params["scenario_pair"], progress=q,

@@ -44,7 +44,8 @@ class Feature(abc.ABC):
 
     Class attributes: ``name`` (unique among features), ``units``, ``long_name``,
     ``standard_name`` (CF, where one exists), ``inputs`` (variable names it reads; sources' or
-    other features'), ``kind`` (``dynamic``: monthly; ``static``: one value per band or cell).
+    other features'), ``kind`` (``dynamic``: monthly; ``static``: one value per band or cell),
+    ``scenario`` (optional: how it is obtained for scenarios, when not simply by ``compute``).
     """
 
     name: ClassVar[str] = ""
@@ -53,6 +54,17 @@ class Feature(abc.ABC):
     standard_name: ClassVar[str] = ""
     inputs: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "dynamic"
+    scenario: ClassVar[str] = ""
+
+    @classmethod
+    def scenario_note(cls) -> str:
+        """How the feature is obtained for a scenario: ``scenario`` when the plugin sets it,
+        else computed by the same code from the scenario's inputs."""
+        if cls.scenario:
+            return cls.scenario
+        if not cls.inputs:
+            return "computed from the month's time stamp, as in history"
+        return f"computed by the same code from the scenario's {', '.join(cls.inputs)}"
 
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         self.state: dict[str, Any] = dict(state or {})

@@ -11,7 +11,9 @@ Contract (written down once):
   (``S`` may be 0);
   returns float32 ``[B, n_layers]`` -- normalised soil temperature of each layer in the month
   after the window;
-* every network carries a learnable band embedding of size ``dims.band_embedding`` (paper: 4).
+* every network carries a learnable band embedding of size ``dims.band_embedding`` (paper: 4);
+  ``dims.band_embedding == 0`` means the run's recipe turned band identity off (``physical``):
+  the network must then not use ``band`` at all (an ``Embedding(n, 0)`` does that for free).
 
 Baselines (persistence, climatology, seasonal-naive) set ``trainable = False``; they are fitted
 from the training series instead of by gradient descent (see ``permaplug.training``).

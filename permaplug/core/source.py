@@ -36,6 +36,13 @@ class Source(abc.ABC):
     for one configured instance from its options alone, without reading data. The variables a
     run can use are the union of these declarations and the derived features'.
 
+    Scenario sources also say how each variable relates to the reanalysis variable of the same
+    name: ``scenario_notes`` (name -> how it is obtained, e.g. "CMIP tas, bias-corrected") and
+    ``differs`` (name -> one line on why it does NOT mean what the reanalysis variable means).
+    A run refuses, before training, to feed the projections a feature built on a ``differs``
+    variable unless its recipe lists it in ``allow_inconsistent``
+    (:mod:`permaplug.projection.consistency`).
+
     Two optional capabilities:
 
     * :meth:`open_cells` (static sources): the features sampled at given grid cells, used by
@@ -48,6 +55,8 @@ class Source(abc.ABC):
     role: ClassVar[str] = "reanalysis"
     description: ClassVar[str] = ""
     variables: ClassVar[tuple[Variable, ...]] = ()
+    scenario_notes: ClassVar[dict[str, str]] = {}
+    differs: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **options: Any) -> None:
         self.options = options

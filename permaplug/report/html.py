@@ -110,6 +110,14 @@ def _badge(label: str) -> str:
     return f'<span class="badge {cls}">data: {_e(label)}</span>{note}'
 
 
+def _recipe_summary(cfg: dict) -> str:
+    statics = ("all" if cfg.get("features") is None else "those selected") \
+        if cfg.get("static") is None else (", ".join(cfg["static"]) or "none")
+    return (f"{cfg.get('recipe', 'paper')} (band identity "
+            f"{'on' if cfg.get('band_identity', True) else 'off'}; statics {statics}; "
+            f"projections {cfg.get('corrector', 'qm')})")
+
+
 def provenance(run: Path) -> str:
     """Where the run's data came from, its configuration and what it holds."""
     cfg = _config(run)
@@ -130,6 +138,8 @@ def provenance(run: Path) -> str:
         ("test years", "-".join(map(str, cfg.get("test_years", [])))),
         ("windows", ", ".join(f"{k} {v}" for k, v in (res.get("windows") or {}).items())),
         ("models", ", ".join(res.get("models", cfg.get("models", [])))),
+        ("recipe", _recipe_summary(cfg)),
+        ("inputs", ", ".join(res.get("dynamic_features", [])) or "?"),
         ("scenario signal z", str(cfg.get("use_z", "?"))),
         ("provenance", res.get("provenance") or "not recorded"),
         ("permaplug", res.get("permaplug_version", "?")),
@@ -144,19 +154,20 @@ def comparison(run: Path) -> str:
     metrics = _json(run / "metrics.json")
     if not metrics.get("models"):
         return _missing(f"{run.name}: no metrics.json (the run did not finish)")
-    rows = []
-    for name, m in metrics["models"].items():
-        row = {"model": name, "kind": m.get("kind", ""), "RMSE": m["overall"]["rmse"],
-               "MAE": m["overall"]["mae"], "R2": m["overall"]["r2"]}
-        for layer in schema.TARGETS:
-            row[f"RMSE {layer}"] = m.get("per_layer", {}).get(layer, {}).get("rmse", np.nan)
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    frame["_o"] = (frame["kind"] != "network").astype(int)
-    frame = frame.sort_values(["_o", "RMSE"]).drop(columns="_o")
+    from permaplug.training.tables import comparison_frame, skill_score_frame
+
+    models = metrics["models"]
+    frame = comparison_frame(models, {k: m.get("kind", "") for k, m in models.items()})
+    skill = skill_score_frame(models)
     years = "-".join(map(str, metrics.get("test_years", [])))
-    return (f"<h3>{_e(run.name)}</h3><p class='small'>Test years {_e(years)}; RMSE and MAE in "
-            f"degC; data: {_e(metrics.get('data', _label(run)))}</p>" + _table(frame))
+    recipe = _e(str(_config(run).get("recipe", "paper")))
+    extra = ("" if skill.empty else
+             "<p class='small'>MSE skill score against the training years' monthly climatology "
+             "(MSESS; 0 = no better than the climatology) and R² of the anomalies from it, "
+             "pooled and per layer:</p>" + _table(skill))
+    return (f"<h3>{_e(run.name)}</h3><p class='small'>Recipe {recipe}; test years {_e(years)}; "
+            f"RMSE and MAE in degC; data: {_e(metrics.get('data', _label(run)))}</p>"
+            + _table(frame) + extra)
 
 
 def figure4(run: Path) -> str:

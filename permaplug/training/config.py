@@ -46,6 +46,12 @@ class RunConfig:
     drop_features: list[str] = field(default_factory=list)  # e.g. ["year"]
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: int | None = None
+    recipe: str = "paper"  # the recipe the settings came from (training/recipe.py)
+    band_identity: bool = True  # False: networks get no band (site) embedding
+    target_norm: str = "per_layer"  # per_layer z-score | none (degC as they are)
+    corrector: str = "qm"  # the projections' default bias corrector (the recipe's)
+    corrector_options: dict[str, Any] = field(default_factory=dict)
+    allow_inconsistent: list[str] = field(default_factory=list)  # see projection/consistency.py
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "config") -> RunConfig:
@@ -121,6 +127,12 @@ class RunConfig:
             raise ConfigError(f"--drop-feature {bad[0]!r}: not an input feature (dynamic: "
                               f"{', '.join(paper_features(False))}; or a static feature; "
                               "z is dropped with --no-z)")
+        if self.target_norm not in ("per_layer", "none"):
+            raise ConfigError(f"target_norm {self.target_norm!r}: choose per_layer or none")
+        if not isinstance(self.band_identity, bool):
+            raise ConfigError(f"band_identity must be true or false, got {self.band_identity!r}")
+        if not isinstance(self.corrector_options, dict):
+            raise ConfigError("corrector_options must be a mapping of option -> value")
         if not isinstance(self.hparams, dict):
             raise ConfigError("hparams must map model names to {name: value}")
 

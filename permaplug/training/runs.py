@@ -47,7 +47,7 @@ from permaplug.training.checkpoint import load_checkpoint, read_config, save_che
 from permaplug.training.config import CONFIG_FILE, RunConfig, resolve_models
 from permaplug.training.inputs import open_stored_table, save_inputs, stored_table_path
 from permaplug.training.loop import TrainConfig, configure_threads, remove_state, train_model
-from permaplug.training.metrics import model_metrics
+from permaplug.training.metrics import model_metrics, training_climatology
 from permaplug.training.normalise import Normaliser
 from permaplug.training.predict import predict_windows, predictions_frame, window_set
 from permaplug.training.tables import comparison_frame, write_comparison
@@ -77,7 +77,8 @@ def input_names(table: xr.Dataset, cfg: RunConfig) -> tuple[list[str], list[str]
     ``cfg.features`` None: the paper's dynamic inputs (z when ``use_z``) and every static
     feature of the table (one without a time dim), plus ``lat`` in gridded mode. Otherwise the
     selected names, split by kind (a variable without a time dim, or a static feature plugin,
-    is static). ``drop_features`` and ``--no-z`` remove names in both cases.
+    is static), then ``cfg.static`` when it lists names (a recipe's statics).
+    ``drop_features`` and ``--no-z`` remove names in both cases.
     """
     drop = set(cfg.drop_features) | (set() if cfg.use_z else {SIGNAL})
     if cfg.features is None:
@@ -97,6 +98,7 @@ def input_names(table: xr.Dataset, cfg: RunConfig) -> tuple[list[str], list[str]
         else:
             is_static = name in feats and feats[name].kind == "static"
         (static if is_static else dynamic).append(name)
+    static += [s for s in cfg.static or () if s not in static and s not in drop]
     return dynamic, static
 
 
@@ -147,6 +149,9 @@ def prepare(table: xr.Dataset, cfg: RunConfig) -> Prepared:
     arrays = table_arrays(table, tuple(dynamic), tuple(static))
     _check_units(table, arrays)
     normaliser = Normaliser.fit(arrays, tuple(cfg.train_years), cfg.window)
+    if cfg.target_norm == "none":  # the networks predict degC as they are
+        normaliser.target_mean = [0.0] * len(normaliser.target_mean)
+        normaliser.target_std = [1.0] * len(normaliser.target_std)
     normaliser.extra[FEATURE_STATES] = states
     counts: dict[str, dict] = {"train": {}, "test": {}}
     train = window_index(arrays, tuple(cfg.train_years), cfg.window, counts=counts["train"])
@@ -196,7 +201,8 @@ def build_model(name: str, prep: Prepared, cfg: RunConfig) -> Model:
     dims = ModelDims(n_dynamic=len(prep.arrays.dynamic_names),
                      n_static=len(prep.arrays.static_names),
                      n_bands=max(schema.N_BANDS, int(prep.arrays.band.max()) + 1),
-                     n_layers=len(schema.TARGETS), window=cfg.window)
+                     n_layers=len(schema.TARGETS), window=cfg.window,
+                     band_embedding=schema.BAND_EMBEDDING_SIZE if cfg.band_identity else 0)
     torch.manual_seed(cfg.seed)
     return cls(dims, **cfg.hparams.get(name, {}))
 
@@ -264,8 +270,12 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
 
         remove_stale_temporaries(out_dir)
     echo(f"Run folder: {out_dir}" + (" (resuming)" if resume else ""))
+    from permaplug.training.recipe import recipe_line
+
+    echo(recipe_line(cfg))
     if stored is None:
         save_inputs(table, out_dir)
+        save_recipe(cfg, out_dir)
     echo(f"table: {stored_table_path(out_dir)}"
          + (" (stored with the run; the catalog is not read)" if stored is not None else ""))
     resolved = {
@@ -280,6 +290,7 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
                             for k, v in prep.counts.items()},
         "table_span": [str(prep.arrays.time[0])[:7], str(prep.arrays.time[-1])[:7]],
         "provenance": str(table.attrs.get("provenance", "")),
+        "recipe": cfg.recipe,
     }
     cfg.save(out_dir / CONFIG_FILE, resolved)
     echo(f"data: {label}; {len(prep.train)} training / {len(prep.val)} validation / "
@@ -292,18 +303,23 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
             for k, (a, b) in dropped.items()))
 
     frames, metrics, histories = [], {}, {}
+    clim = training_climatology(prep.arrays.target, prep.arrays.month, prep.arrays.years,
+                                cfg.train_years)  # [U, 12, L]: the reference of msess, anom_r2
     for name in models:
         model, hist = fit_model(name, prep, cfg, out_dir / "checkpoints" / name, resume, progress)
         pred = predict_windows(model, prep.arrays, prep.normaliser, prep.test)
         frame = predictions_frame(prep.arrays, prep.test, pred, name)
+        frame["climatology"] = clim[prep.test[:, 0],
+                                    prep.arrays.month[prep.test[:, 1] + 1] - 1].reshape(-1)
         frames.append(frame)
         kind = "baseline" if not model.trainable else "network"
         metrics[name] = {**model_metrics(frame), "data": label,
                          "kind": kind, "train_seconds": hist.get("train_seconds")}
         if kind == "network":
             histories[name] = hist
-        echo(f"{name:>15}: test RMSE {metrics[name]['overall']['rmse']:.3f} degC, "
-             f"R2 {metrics[name]['overall']['r2']:.3f}"
+        ov = metrics[name]["overall"]
+        echo(f"{name:>15}: test RMSE {ov['rmse']:.3f} degC, R2 {ov['r2']:.3f}, "
+             f"MSESS {ov['msess']:.3f}, anomaly R2 {ov['anom_r2']:.3f}"
              + (f" ({hist['train_seconds']:.1f} s)" if hist.get("train_seconds") else ""))
 
     write_outputs(out_dir, cfg, prep, label, pd.concat(frames, ignore_index=True), metrics,
@@ -311,6 +327,19 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
     if mark_complete:
         mark_run_complete(out_dir)
     return out_dir
+
+
+def save_recipe(cfg: RunConfig, out_dir: Path) -> Path | None:
+    """Keep the run's recipe as written in ``inputs/recipe.yaml`` (its settings are in
+    ``config.yaml`` either way); None when ``cfg.recipe`` is no longer readable."""
+    from permaplug.training.recipe import load_recipe
+
+    try:
+        recipe = load_recipe(cfg.recipe)
+    except ConfigError:
+        return None
+    return write_text_atomic(out_dir / "inputs" / "recipe.yaml",
+                             f"# recipe {recipe.source} as used by this run\n{recipe.text}")
 
 
 def mark_run_complete(out_dir: Path, steps: list[str] | None = None) -> Path:
@@ -330,7 +359,7 @@ def write_outputs(out_dir: Path, cfg: RunConfig, prep: Prepared, label: str,
     write_text_atomic(out_dir / "metrics.json", json.dumps(doc, indent=1))
     kinds = {k: v["kind"] for k, v in metrics.items()}
     write_comparison(comparison_frame(metrics, kinds), out_dir, label, tuple(cfg.test_years),
-                     len(prep.arrays.units))
+                     len(prep.arrays.units), metrics)
     fig_dir = out_dir / "figures"
     networks = [m for m, k in kinds.items() if k == "network"]
     shown = networks or [m for m in kinds]

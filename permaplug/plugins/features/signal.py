@@ -24,6 +24,8 @@ class ScenarioSignal(Feature):
     long_name: ClassVar[str] = ("scenario signal: |z~| z~ of the window-mean standardised "
                                 "thermal radiation")
     inputs: ClassVar[tuple[str, ...]] = ("strd",)
+    scenario: ClassVar[str] = ("computed from the scenario's strd with the training years' "
+                               "mean and standard deviation")
 
     def fit(self, ds: xr.Dataset, years: tuple[int, int], window: int) -> None:
         from permaplug.correction.signal import fit_signal

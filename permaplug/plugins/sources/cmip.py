@@ -529,6 +529,19 @@ class CMIPSource(Source):
     role: ClassVar[str] = "scenario"
     description: ClassVar[str] = "CMIP5/CMIP6 model runs (DRS NetCDF or the real tables) per band"
     variables: ClassVar[tuple[Variable, ...]] = tuple(DECLARED.values())
+    scenario_notes: ClassVar[dict[str, str]] = {
+        **{canon: f"CMIP {cmip_name}, in ERA5-Land units and signs, bias-corrected against the "
+                  "reanalysis" for cmip_name, canon in CMIP_TO_CANONICAL.items()},
+        **{f"swvl{i}": "CMIP mrso (and mrsos) split into the four layers with the reanalysis' "
+                       "layer fractions (data/soilwater.py), bias-corrected"
+           for i in range(1, 5)},
+    }
+    differs: ClassVar[dict[str, str]] = {
+        f"swvl{i}": ("the scenario's swvl is TOTAL soil water (liquid + ice) split from the "
+                     "model's mrso, while the reanalysis swvl is the LIQUID part only (it drops "
+                     "as the soil freezes: correlation 0.82-0.87 with soil temperature on the "
+                     "demo), so a network reads 'frozen' in a thawed future")
+        for i in range(1, 5)}
 
     def provides(self) -> tuple[Variable, ...]:
         """The canonical variables this entry gives, from its options and file names only.
