@@ -272,8 +272,9 @@ def _check_scenario_options(params: dict) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder (default: runs/<timestamp>-<source>-<model>).")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
-@click.option("--val-fraction", type=float, default=0.0, show_default=True,
-              help="Hold out the last fraction of training months for validation.")
+@click.option("--val-fraction", type=float, default=0.15, show_default=True,
+              help="Hold out the last fraction of training months for validation (loss curves, "
+                   "early stopping; the recipe may set it: paper 0, as published).")
 @click.option("--early-stopping", type=int, default=0, show_default=True, metavar="N",
               help="Stop after N epochs without a better validation loss (0 = off).")
 @click.option("--z/--no-z", "use_z", default=True, show_default=True,
