@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import load_average, machine, write_section  # noqa: E402
+from _common import load_average, machine, write_section
 
 NETWORKS = ("tcn", "transformer", "conv1dlstm", "gru", "bilstm")
 PERIOD = "2071-2100"
@@ -145,7 +145,7 @@ def markdown(med: pd.DataFrame, frame: pd.DataFrame, wall: float) -> str:
     pair = frame["pair"].iloc[0] if len(frame) else "?"
     lines = [
         "## Projection goals (issue 13)", "",
-        f"`python benchmarks/bench_projection_goals.py --write`; data: {frame['data'].iloc[0]} "
+        (f"`python benchmarks/bench_projection_goals.py --write`; data: {frame['data'].iloc[0]} "
         f"(demo emulator: emulator results, not real-world skill). Seeds {seeds}, 50 epochs, "
         f"`--model all --end 2100`; each recipe with its own corrector (paper qm, physical qdm). "
         f"Medians over the seeds; difference = {pair} of layer 1 (0-7 cm) in 2071-2100; "
@@ -153,10 +153,10 @@ def markdown(med: pd.DataFrame, frame: pd.DataFrame, wall: float) -> str:
         f"truth's own forcing, over the test RMSE; end to end = RMSE of the 2071-2100 monthly "
         f"climatology (bias-corrected ESM forcing) against the truth's; response = layer-1 "
         f"warming for +5 K in 2071-2100 over the emulator's. Total wall time {wall / 60:.0f} min "
-        f"on {machine()}; load average at the end {load_average():.1f}.", "",
-        "| recipe | network | test RMSE | MSESS | test vs paper | difference (truth) | "
+        f"on {machine()}; load average at the end {load_average():.1f}."), "",
+        ("| recipe | network | test RMSE | MSESS | test vs paper | difference (truth) | "
         "ratio | model-error RMSE | x test | end-to-end clim. RMSE | +5 K response "
-        "(emulator) | ratio |",
+        "(emulator) | ratio |"),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in med.itertuples():
@@ -165,9 +165,9 @@ def markdown(med: pd.DataFrame, frame: pd.DataFrame, wall: float) -> str:
             f"{r.test_vs_paper:.2f} | {r.diff:+.2f} ({r.truth_diff:+.2f}) | {r.diff_ratio:.2f} | "
             f"{r.model_error_rmse:.2f} | {r.me_ratio:.2f} | {r.e2e_clim_rmse:.2f} | "
             f"{r.resp5:+.2f} ({r.emu_resp5:+.2f}) | {r.resp_ratio:.2f} |")
-    lines += ["", "Goals (physical recipe): difference within 15 % of the truth's; model-error "
+    lines += ["", ("Goals (physical recipe): difference within 15 % of the truth's; model-error "
               "RMSE <= 1.5 x test RMSE; end-to-end climatology RMSE <= 1.5 degC; +5 K response "
-              "within 20 % of the emulator's; test RMSE <= 1.15 x paper's.", "",
+              "within 20 % of the emulator's; test RMSE <= 1.15 x paper's."), "",
               "| recipe | network | difference | model error | end to end | +5 K | test RMSE |",
               "|---|---|---|---|---|---|---|"]
     for r in med.itertuples():

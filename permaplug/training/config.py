@@ -37,7 +37,7 @@ class RunConfig:
     device: str = "cpu"
     train_years: list[int] = field(default_factory=lambda: list(schema.TRAIN_YEARS))
     test_years: list[int] = field(default_factory=lambda: list(schema.TEST_YEARS))
-    val_fraction: float = 0.15  # validation from the training years, on by default
+    val_fraction: float = 0.0  # the CLI default and the recipes set it (docs/recipes.md)
     early_stopping: int = 0
     use_z: bool = True
     window: int = schema.WINDOW

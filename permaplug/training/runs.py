@@ -309,11 +309,10 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
         model, hist = fit_model(name, prep, cfg, out_dir / "checkpoints" / name, resume, progress)
         pred = predict_windows(model, prep.arrays, prep.normaliser, prep.test)
         frame = predictions_frame(prep.arrays, prep.test, pred, name)
-        frame["climatology"] = clim[prep.test[:, 0],
-                                    prep.arrays.month[prep.test[:, 1] + 1] - 1].reshape(-1)
+        ref = clim[prep.test[:, 0], prep.arrays.month[prep.test[:, 1] + 1] - 1].reshape(-1)
         frames.append(frame)
         kind = "baseline" if not model.trainable else "network"
-        metrics[name] = {**model_metrics(frame), "data": label,
+        metrics[name] = {**model_metrics(frame.assign(climatology=ref)), "data": label,
                          "kind": kind, "train_seconds": hist.get("train_seconds")}
         if kind == "network":
             histories[name] = hist
