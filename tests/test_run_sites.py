@@ -157,3 +157,21 @@ def test_run_toolik_catalog_end_to_end(tmp_path):
     assert config["resolved"]["dynamic_features"] == _catalog_features()
     assert config["early_stopping"] > 0 and config["val_fraction"] > 0
     assert config["resolved"]["windows"]["validation"] > 0
+
+
+def test_command_line_features_override_the_catalog_selection(tmp_path):
+    out = tmp_path / "raw"
+    raw = ["t2m", "tp", "d2m", "year", "month_sin", "month_cos"]
+    res = CliRunner().invoke(cli, ["run", "--catalog", "toolik", "--model", "linear",
+                                   "--features", ",".join(raw), "--out", str(out), "--quiet",
+                                   "--no-report"])
+    assert res.exit_code == 0, res.output
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["features"] == raw != _catalog_features()
+    assert config["resolved"]["dynamic_features"] == raw
+    assert config["early_stopping"] == 10  # the other run defaults still apply
+    bad = CliRunner().invoke(cli, ["run", "--catalog", "toolik", "--model", "linear",
+                                   "--features", "t2m,strd", "--out", str(tmp_path / "bad"),
+                                   "--quiet", "--no-report"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
+    assert "'strd'" in bad.output and not (tmp_path / "bad").exists()
