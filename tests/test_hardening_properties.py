@@ -150,6 +150,9 @@ def test_normaliser_uses_training_years_only(data, shift, scale):
         return
     arrays.dynamic = arrays.dynamic * scale + shift
     norm = Normaliser.fit(arrays, train, window)
+    empty = ~np.isfinite(arrays.target[:, sel]).any(axis=(0, 1))
+    assert np.all(np.asarray(norm.target_mean)[empty] == 0.0)
+    assert np.all(np.asarray(norm.target_std)[empty] == 1.0)
     z = norm.dynamic(arrays.dynamic[:, sel])
     with np.errstate(invalid="ignore"):
         mean, std = np.nanmean(z, axis=(0, 1)), np.nanstd(z, axis=(0, 1))
