@@ -210,4 +210,7 @@ def test_options_outside_the_fast_path_use_xsdba(option):
 
     c = get_corrector("qm")(**{"fast": True, **option})
     assert not c.uses_fast_path(rule_for("t2m"))
-    assert not get_corrector("qdm")(fast=True).uses_fast_path(rule_for("t2m"))
+    assert not get_corrector("qdm")(**{"fast": True, **option}).uses_fast_path(rule_for("t2m"))
+    assert get_corrector("qdm")(fast=True).uses_fast_path(rule_for("t2m"))
+    assert not get_corrector("qdm")(fast=True).uses_fast_path(rule_for("tp"))
+    assert not get_corrector("dqm")(fast=True).uses_fast_path(rule_for("t2m"))

@@ -194,9 +194,12 @@ for the first cell of a tile serve the other seven from cache."""
 
 @numba.njit(cache=True, nogil=True)  # no fastmath: distances rounded as scipy's k-d tree does
 def _adjust_block(sim: np.ndarray, months: np.ndarray, xq: np.ndarray, yq: np.ndarray,
-                  multiplicative: bool, out: np.ndarray, clean: np.ndarray) -> None:
-    """``sim``/``out`` ``[S, T, C]``, ``xq``/``yq`` ``[12, Q, C]``; ``clean`` ``[C]`` set False
-    where an exactly tied nearest node with a different factor decided a value."""
+                  multiplicative: bool, out: np.ndarray, clean: np.ndarray,
+                  base: np.ndarray) -> None:
+    """``sim``/``base``/``out`` ``[S, T, C]``, ``xq``/``yq`` ``[12, Q, C]``: the factor found for
+    ``sim`` (the search coordinate: model values, or ranks for QDM) is applied to ``base`` (the
+    model values). ``clean`` ``[C]`` set False where an exactly tied nearest node with a
+    different factor decided a value."""
     xs, ys, counts, bounds, dupes = _tables(xq, yq)
     n_s, n_t, n_c = sim.shape
     total = counts.sum(axis=1)
@@ -245,7 +248,8 @@ def _adjust_block(sim: np.ndarray, months: np.ndarray, xq: np.ndarray, yq: np.nd
                         val = bounds[c, m, 3]
                     elif tie:
                         clean[c] = False
-                    out[s, t, c] = v * val if multiplicative else v + val
+                    b = base[s, t, c]
+                    out[s, t, c] = b * val if multiplicative else b + val
 
 
 def adjust_eqm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
@@ -259,7 +263,7 @@ def adjust_eqm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, hist_q: np.n
     out = np.empty_like(flat)
     clean = np.ones(flat.shape[-1], dtype=np.bool_)
     _adjust_block(flat, np.asarray(months, np.int64), np.asarray(hist_q, float),
-                  np.asarray(af, float), kind == MULTIPLICATIVE, out, clean)
+                  np.asarray(af, float), kind == MULTIPLICATIVE, out, clean, flat)
     return out.reshape(sim.shape), clean
 
 
@@ -297,6 +301,108 @@ def adjust_eqm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: 
         lead = sim.shape[:-2]
         flat = sim.reshape((-1,) + sim.shape[-2:])[..., bad]
         factors = _xsdba_factors(flat, np.asarray(time), af[..., bad], hist_q[..., bad])
+        fixed = flat * factors if kind == MULTIPLICATIVE else flat + factors
+        out = out.reshape((-1,) + sim.shape[-2:])
+        out[..., bad] = fixed
+        out = out.reshape(lead + sim.shape[-2:])
+    return out, int(bad.size)
+
+
+# --- quantile delta mapping (xsdba ``QuantileDeltaMapping``) ---------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _month_pct_ranks(sim: np.ndarray, months: np.ndarray, out: np.ndarray) -> None:
+    """``sim``/``out`` ``[S, T, C]``: xsdba's ``utils.rank(pct=True)`` within each calendar
+    month of each series ``sim[s, :, c]`` (see :func:`month_pct_ranks`)."""
+    n_s, n_t, n_c = sim.shape
+    idx = np.empty(n_t, np.int64)
+    vals = np.empty(n_t)
+    ranks = np.empty(n_t)
+    for s in range(n_s):
+        for c in range(n_c):
+            for m in range(1, 13):
+                n = 0
+                for t in range(n_t):
+                    if months[t] == m:
+                        out[s, t, c] = np.nan
+                        if not np.isnan(sim[s, t, c]):
+                            idx[n] = t
+                            vals[n] = sim[s, t, c]
+                            n += 1
+                if n == 0:
+                    continue
+                order = np.argsort(vals[:n])
+                i = 0
+                while i < n:  # average rank of each run of equal values (1-based)
+                    j = i + 1
+                    while j < n and vals[order[j]] == vals[order[i]]:
+                        j += 1
+                    for k in range(i, j):
+                        ranks[order[k]] = (i + 1 + j) / 2.0
+                    i = j
+                mn, mx = np.inf, -np.inf
+                for k in range(n):
+                    ranks[k] = ranks[k] / n  # xarray's pct rank: rank / count
+                    mn = min(mn, ranks[k])
+                    mx = max(mx, ranks[k])
+                for k in range(n):  # xsdba rescales to [0, max]; one distinct value: NaN
+                    out[s, idx[k], c] = (mx * (ranks[k] - mn) / (mx - mn) if mx > mn
+                                         else np.nan)
+
+
+def month_pct_ranks(sim: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """Percentile ranks of ``sim`` ``[S, T, C]`` within each calendar month of each series.
+
+    xsdba's ``utils.rank(..., pct=True)`` as QDM's adjustment uses it: average ranks of ties
+    (bottleneck's ``nanrankdata``), divided by the number of valid values, then rescaled as
+    ``max * (r - min) / (max - min)`` (lowest value 0); NaN where the value is NaN or where the
+    month holds a single distinct value (xsdba's 0 / 0). Dimensionless, ``[S, T, C]``.
+    """
+    sim = np.ascontiguousarray(sim, dtype=float)
+    out = np.empty_like(sim)
+    _month_pct_ranks(sim, np.asarray(months, np.int64), out)
+    return out
+
+
+def adjust_qdm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, quantiles: np.ndarray,
+               kind: str = ADDITIVE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantile delta mapping of ``sim`` ``[..., T, C]``: ``(scen, clean [C], ranks)``.
+
+    Each value's factor is the trained factor ``af`` ``[12, Q, C]`` (from :func:`train_eqm`:
+    QDM trains as EQM does) at the node of ``quantiles`` ``[Q]`` nearest to the value's
+    percentile rank within its calendar month of ``sim`` (:func:`month_pct_ranks`), by the same
+    nearest-node search and constant extrapolation as :func:`adjust_eqm`. ``ranks`` (same shape
+    as ``sim``) are returned for the tie fallback.
+    """
+    sim = np.asarray(sim, dtype=float)
+    flat = np.ascontiguousarray(sim.reshape((-1,) + sim.shape[-2:]))
+    months = np.asarray(months, np.int64)
+    ranks = month_pct_ranks(flat, months)
+    xq = np.ascontiguousarray(np.broadcast_to(np.asarray(quantiles, float)[None, :, None],
+                                              af.shape))
+    out = np.empty_like(flat)
+    clean = np.ones(flat.shape[-1], dtype=np.bool_)
+    _adjust_block(ranks, months, xq, np.ascontiguousarray(af, dtype=float),
+                  kind == MULTIPLICATIVE, out, clean, flat)
+    return out.reshape(sim.shape), clean, ranks.reshape(sim.shape)
+
+
+def adjust_qdm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, quantiles: np.ndarray,
+                     kind: str = ADDITIVE) -> tuple[np.ndarray, int]:
+    """:func:`adjust_qdm`, with the cells it flags (exact ties) computed by xsdba instead.
+
+    ``sim`` ``[..., T, C]``, ``time`` ``[T]``; returns the corrected array and the number of
+    cells handed to xsdba's ``interp_on_quantiles``.
+    """
+    sim = np.asarray(sim, dtype=float)
+    out, clean, ranks = adjust_qdm(sim, months_of(time), af, quantiles, kind)
+    bad = np.flatnonzero(~clean)
+    if bad.size:
+        lead = sim.shape[:-2]
+        flat = sim.reshape((-1,) + sim.shape[-2:])[..., bad]
+        xq = np.broadcast_to(np.asarray(quantiles, float)[None, :, None], af.shape)[..., bad]
+        factors = _xsdba_factors(ranks.reshape((-1,) + sim.shape[-2:])[..., bad],
+                                 np.asarray(time), af[..., bad], np.ascontiguousarray(xq))
         fixed = flat * factors if kind == MULTIPLICATIVE else flat + factors
         out = out.reshape((-1,) + sim.shape[-2:])
         out[..., bad] = fixed

@@ -232,11 +232,12 @@ class XsdbaCorrector(Corrector):
     # --- the fast path ---------------------------------------------------------------------
     def uses_fast_path(self, rule: Rule) -> bool:
         """Whether ``fastqm`` computes this variable: option ``fast``, a corrector with a fast
-        method (``qm``), ``group="time.month"``, ``interp="nearest"``,
+        method (``qm``, ``qdm``), ``group="time.month"``, ``interp="nearest"``,
         ``extrapolation="constant"``, no frequency adaptation nor jitter (not precipitation or
         snowfall). Everything else is xsdba's own code."""
         o = self.options
-        return bool(o["fast"] and self.fast_kind == "eqm" and o["group"] == "time.month"
+        return bool(o["fast"] and self.fast_kind in ("eqm", "qdm")
+                    and o["group"] == "time.month"
                     and o["interp"] == "nearest" and o["extrapolation"] == "constant"
                     and rule.adapt_freq_thresh is None and rule.jitter_under is None)
 
@@ -274,12 +275,14 @@ class XsdbaCorrector(Corrector):
         adj.set_dataset(ds)
         return adj
 
-    @staticmethod
-    def _fast_adjust(adj: TrainAdjust, sim: xr.DataArray, rule: Rule) -> xr.DataArray:
-        """xsdba's ``adjust`` (nearest, constant), computed by :func:`fastqm.adjust_eqm_exact`."""
+    def _fast_adjust(self, adj: TrainAdjust, sim: xr.DataArray, rule: Rule) -> xr.DataArray:
+        """xsdba's ``adjust`` (nearest, constant), computed by :func:`fastqm.adjust_eqm_exact`
+        (``qm``) or :func:`fastqm.adjust_qdm_exact` (``qdm``: ranks within ``sim``'s months)."""
         from permaplug.correction import fastqm
 
         time = sim["time"].values
+        quantiles = adj.ds["quantiles"].values
+        qdm = self.fast_kind == "qdm"
 
         def kernel(x: np.ndarray, af: np.ndarray, hq: np.ndarray) -> np.ndarray:
             shape = x.shape
@@ -287,7 +290,11 @@ class XsdbaCorrector(Corrector):
             x = np.broadcast_to(x, lead + shape[-1:]).reshape(-1, shape[-1])
             tables = [np.moveaxis(np.broadcast_to(a, lead + a.shape[-2:]).reshape(
                 (-1,) + a.shape[-2:]), 0, -1) for a in (af, hq)]  # [12, Q, N]
-            out, _ = fastqm.adjust_eqm_exact(x.T[None], time, tables[0], tables[1], rule.kind)
+            if qdm:
+                out, _ = fastqm.adjust_qdm_exact(x.T[None], time, tables[0], quantiles, rule.kind)
+            else:
+                out, _ = fastqm.adjust_eqm_exact(x.T[None], time, tables[0], tables[1],
+                                                 rule.kind)
             return out[0].T.reshape(lead + shape[-1:])
 
         scen = xr.apply_ufunc(
@@ -298,8 +305,12 @@ class XsdbaCorrector(Corrector):
         return scen.transpose(*sim.dims).assign_attrs(sim.attrs)
 
     # --- application ----------------------------------------------------------------------
-    def _adjust(self, adj: TrainAdjust, sim: xr.DataArray) -> xr.DataArray:
-        """One xsdba adjust call (overridden by QDM to work in moving periods)."""
+    def _adjust(self, adj: TrainAdjust, sim: xr.DataArray,
+                rule: Rule | None = None) -> xr.DataArray:
+        """One adjust call over all of ``sim`` (overridden by QDM to work in moving periods):
+        the fast path when ``rule`` is given and :meth:`uses_fast_path`, else xsdba's."""
+        if rule is not None and self.uses_fast_path(rule):
+            return self._fast_adjust(adj, sim, rule)
         return adj.adjust(sim, interp=self.options["interp"],
                           extrapolation=self.options["extrapolation"])
 
@@ -346,8 +357,7 @@ class XsdbaCorrector(Corrector):
             with seeded(self.options["seed"]), warnings.catch_warnings():
                 # units with no reference data (all-NaN factors) stay NaN, knowingly
                 warnings.filterwarnings("ignore", message="All-nan slice", category=RuntimeWarning)
-                scen = (self._fast_adjust(adj, sim64, self.rules[var])
-                        if self.uses_fast_path(self.rules[var]) else self._adjust(adj, sim64))
+                scen = self._adjust(adj, sim64, self.rules[var])
                 if not uses_dask(scen):
                     scen = scen.load()
             scen, n_filled = self._fill_degenerate(adj, sim64, scen.transpose(*sim.dims),

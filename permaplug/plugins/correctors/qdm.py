@@ -10,6 +10,7 @@ from xsdba import QuantileDeltaMapping as XsdbaQDM
 from xsdba.adjustment import TrainAdjust
 
 from permaplug.core.errors import ConfigError
+from permaplug.correction.rules import Rule
 from permaplug.correction.xsdba_corrector import XsdbaCorrector
 
 
@@ -41,6 +42,7 @@ class QuantileDeltaMapping(XsdbaCorrector):
     name = "qdm"
     description = "quantile delta mapping in 30-year periods, keeps the change signal (xsdba QDM)"
     adjustment = XsdbaQDM
+    fast_kind = "qdm"
     defaults: ClassVar[dict[str, Any]] = {
         **XsdbaCorrector.defaults, "period_years": 30, "stride_years": 10,
     }
@@ -56,7 +58,8 @@ class QuantileDeltaMapping(XsdbaCorrector):
                               f"stride_years, so each block is the centre of its period (got "
                               f"period_years={p}, stride_years={s})")
 
-    def _adjust(self, adj: TrainAdjust, sim: xr.DataArray) -> xr.DataArray:
+    def _adjust(self, adj: TrainAdjust, sim: xr.DataArray,
+                rule: Rule | None = None) -> xr.DataArray:
         """Adjust in moving periods with xsdba's ``stack_periods`` / ``unstack_periods``.
 
         The series (padded to whole years) is cut into ``period_years`` periods starting every
@@ -73,13 +76,16 @@ class QuantileDeltaMapping(XsdbaCorrector):
         from xsdba.base import stack_periods, unstack_periods
 
         window, stride = int(self.options["period_years"]), int(self.options["stride_years"])
-        kw = {"interp": self.options["interp"], "extrapolation": self.options["extrapolation"]}
+
+        def whole(x: xr.DataArray) -> xr.DataArray:  # one adjust call: fast path or xsdba
+            return super(QuantileDeltaMapping, self)._adjust(adj, x, rule)
+
         if not np.issubdtype(sim.time.dtype, np.datetime64) or window == 0:
-            return adj.adjust(sim, **kw)
+            return whole(sim)
         padded, lead = pad_to_whole_years(sim)
         n_years = padded.sizes["time"] // 12
         if n_years <= window:
-            return adj.adjust(sim, **kw)
+            return whole(sim)
         real_time = padded["time"]
         months360 = xr.date_range(f"{int(real_time.dt.year[0]):04d}-01-01",
                                   periods=real_time.size, freq="MS", calendar="360_day",
@@ -95,7 +101,7 @@ class QuantileDeltaMapping(XsdbaCorrector):
                                  .expand_dims(period=[periods["period"].values[0]])],
                                 dim="period", join="override")
         months = pd.date_range("2000-01-01", periods=stacked.sizes["time"], freq="MS")
-        scen = adj.adjust(periods.assign_coords(time=months), **kw)  # the model's calendar
+        scen = whole(periods.assign_coords(time=months))  # the model's calendar
         scen = scen.assign_coords(time=stacked["time"])
         regular = scen.isel(period=slice(0, n_periods)).assign_coords(period=stacked["period"])
         out = unstack_periods(regular, dim="period")
