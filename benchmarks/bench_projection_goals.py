@@ -141,12 +141,12 @@ def markdown(med: pd.DataFrame, frame: pd.DataFrame, wall: float) -> str:
     def yes(v: bool) -> str:
         return "met" if bool(v) else "**missed**"
 
-    seeds = sorted(frame["seed"].unique())
+    seeds = ", ".join(str(int(x)) for x in sorted(frame["seed"].unique()))
     pair = frame["pair"].iloc[0] if len(frame) else "?"
     lines = [
         "## Projection goals (issue 13)", "",
-        (f"`python benchmarks/bench_projection_goals.py --write`; data: {frame['data'].iloc[0]} "
-        f"(demo emulator: emulator results, not real-world skill). Seeds {seeds}, 50 epochs, "
+        (f"`python benchmarks/bench_projection_goals.py --write`; **data: {frame['data'].iloc[0]}** "
+        f"(emulator results, not real-world skill). Seeds {seeds}, 50 epochs, "
         f"`--model all --end 2100`; each recipe with its own corrector (paper qm, physical qdm). "
         f"Medians over the seeds; difference = {pair} of layer 1 (0-7 cm) in 2071-2100; "
         f"model error = RMSE against the truth for the highest scenario in 2071-2100 with the "
@@ -171,8 +171,9 @@ def markdown(med: pd.DataFrame, frame: pd.DataFrame, wall: float) -> str:
               "| recipe | network | difference | model error | end to end | +5 K | test RMSE |",
               "|---|---|---|---|---|---|---|"]
     for r in med.itertuples():
+        test = "(reference)" if r.recipe == "paper" else yes(r.goal_test)
         lines.append(f"| {r.recipe} | {r.model} | {yes(r.goal_diff)} | {yes(r.goal_me)} | "
-                     f"{yes(r.goal_e2e)} | {yes(r.goal_resp)} | {yes(r.goal_test)} |")
+                     f"{yes(r.goal_e2e)} | {yes(r.goal_resp)} | {test} |")
     lines += ["", "Per seed (difference / model-error RMSE / end-to-end RMSE / +5 K response):",
               ""]
     for (recipe, model), g in frame.groupby(["recipe", "model"]):

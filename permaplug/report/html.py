@@ -140,7 +140,9 @@ def provenance(run: Path) -> str:
         ("models", ", ".join(res.get("models", cfg.get("models", [])))),
         ("recipe", _recipe_summary(cfg)),
         ("inputs", ", ".join(res.get("dynamic_features", [])) or "?"),
-        ("scenario signal z", str(cfg.get("use_z", "?"))),
+        ("scenario signal z", ("an input" if "z" in res.get("dynamic_features", [])
+                               else "not an input") if res.get("dynamic_features")
+         else str(cfg.get("use_z", "?"))),
         ("provenance", res.get("provenance") or "not recorded"),
         ("permaplug", res.get("permaplug_version", "?")),
     ]
