@@ -66,8 +66,16 @@ def run_folder(root: Path, recipe: str, seed: int, epochs: int, catalog: str | N
         cmd += ["--catalog", catalog]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
-    print(f"{recipe} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+    seconds = time.perf_counter() - t0
+    (out / "bench_seconds.txt").write_text(f"{seconds:.0f}\n")
+    print(f"{recipe} seed {seed}: {seconds:.0f} s", flush=True)
     return out
+
+
+def run_seconds(run: Path) -> float:
+    """Wall seconds of the run's ``permaplug run`` (NaN when not recorded)."""
+    path = run / "bench_seconds.txt"
+    return float(path.read_text()) if path.exists() else float("nan")
 
 
 def _proj_dir(run: Path) -> Path:
@@ -120,7 +128,8 @@ def goal_rows(run: Path, recipe: str, seed: int) -> list[dict]:
                      "diff": d, "truth_diff": truth_diff, "diff_ratio": d / truth_diff,
                      "model_error_rmse": me, "me_ratio": me / test, "e2e_clim_rmse": e2e,
                      "resp5": r5, "emu_resp5": emu, "resp_ratio": r5 / emu,
-                     "pair": f"{high}-{low}", "data": summary.get("data", "")})
+                     "pair": f"{high}-{low}", "data": summary.get("data", ""),
+                     "run_seconds": run_seconds(run)})
     return rows
 
 
@@ -137,12 +146,15 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     return med
 
 
-def markdown(med: pd.DataFrame, frame: pd.DataFrame, wall: float) -> str:
+def markdown(med: pd.DataFrame, frame: pd.DataFrame) -> str:
     def yes(v: bool) -> str:
         return "met" if bool(v) else "**missed**"
 
     seeds = ", ".join(str(int(x)) for x in sorted(frame["seed"].unique()))
     pair = frame["pair"].iloc[0] if len(frame) else "?"
+    secs = frame.groupby(["recipe", "seed"])["run_seconds"].first() / 60
+    times = ", ".join(f"{r} {secs[r].min():.0f}-{secs[r].max():.0f}"
+                      for r in secs.index.get_level_values(0).unique())
     lines = [
         "## Projection goals (issue 13)", "",
         (f"`python benchmarks/bench_projection_goals.py --write`; **data: {frame['data'].iloc[0]}** "
@@ -152,8 +164,10 @@ def markdown(med: pd.DataFrame, frame: pd.DataFrame, wall: float) -> str:
         f"model error = RMSE against the truth for the highest scenario in 2071-2100 with the "
         f"truth's own forcing, over the test RMSE; end to end = RMSE of the 2071-2100 monthly "
         f"climatology (bias-corrected ESM forcing) against the truth's; response = layer-1 "
-        f"warming for +5 K in 2071-2100 over the emulator's. Total wall time {wall / 60:.0f} min "
-        f"on {machine()}; load average at the end {load_average():.1f}."), "",
+        f"warming for +5 K in 2071-2100 over the emulator's. One run (training five networks "
+        f"and the baselines, correction, projections, skill, sensitivity with the emulator "
+        f"rerun, report) took {times} min wall, two runs side by side with other jobs, on "
+        f"{machine()}; load average when the tables were written {load_average():.1f}."), "",
         ("| recipe | network | test RMSE | MSESS | test vs paper | difference (truth) | "
         "ratio | model-error RMSE | x test | end-to-end clim. RMSE | +5 K response "
         "(emulator) | ratio |"),
@@ -195,7 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
     rows = []
     for recipe in args.recipes:
         for seed in args.seeds:
@@ -204,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     frame = pd.DataFrame(rows)
     frame.to_csv(root / "goals.csv", index=False)
     med = summarise(frame)
-    text = markdown(med, frame, time.perf_counter() - t0)
+    text = markdown(med, frame)
     print(text)
     if args.write:
         write_section("projection-goals", text)
