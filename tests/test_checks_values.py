@@ -267,3 +267,27 @@ def test_toolik_text_and_impossible_values_and_sentinels(tmp_path):
     assert readings["value"].min() > -60  # -9999 became a missing reading, not -9999 degC
     clean = station.read_edc(_toolik_lines(tmp_path, lambda ls: None), DEPTHS)
     assert int(readings["value"].isna().sum()) == int(clean["value"].isna().sum()) + 1
+
+
+@pytest.mark.parametrize("units", ["K", "kelvin", "degC", "°C", "deg C", "degree_Celsius",
+                                   "degrees_Celsius", "celsius"])
+def test_known_temperature_units_give_xsdbas_limits_without_xsdba(units):
+    """The spellings converted without pint give exactly xsdba's converted limits."""
+    from xsdba.units import convert_units_to
+
+    low, high, lim = checks.LIMITS["temperature"]
+    want = tuple(float(convert_units_to(f"{v} {lim}", checks._pint_units(units)))
+                 for v in (low, high))
+    assert checks._limits_in(units, "temperature") == want
+
+
+def test_reading_the_bundled_era5_points_does_not_import_xsdba():
+    """The demo build's point reading checks its degC/mm files without importing xsdba."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from permaplug.demo.forcing import read_era5_points; "
+            "read_era5_points(); print('xsdba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from permaplug.core import schema
 from permaplug.core.errors import ConfigError
@@ -166,3 +167,15 @@ def test_derived_radiation_is_physical():
     cloudy = S.longwave_down(np.array([-20.0]), np.array([-24.0]), np.array([1.0]))
     assert 120 < clear[0] < cloudy[0] == pytest.approx(S.SIGMA * 253.15**4)
     assert S.snowfall_share(np.array([-10.0]))[0] > 0.99 > S.snowfall_share(np.array([10.0]))[0]
+
+
+def test_bundled_points_read_once_and_returned_as_copies(points):
+    """The bundled points are cached per process: equal to a fresh read of the same folder,
+    and each call gets its own copy (a caller's change does not reach the next caller)."""
+    fresh = F._read_points(F.real_dir() / "era5_alaska_points")
+    first = F.read_era5_points()
+    xr.testing.assert_identical(first, fresh)
+    first["t2m"][:] = -999.0
+    again = F.read_era5_points()
+    xr.testing.assert_identical(again, fresh)
+    assert F._bundled_points.cache_info().hits >= 1

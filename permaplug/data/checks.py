@@ -70,11 +70,20 @@ def _pint_units(units: str) -> str:
     return u
 
 
+_SAME_AS_LIMITS: dict[str, tuple[str, ...]] = {"K": ("K", "kelvin"), "1": ("1",)}
+"""Spellings of the limits' own units: no conversion needed."""
+_CELSIUS = ("degC", "°C", "deg C", "degree_Celsius", "degrees_Celsius", "celsius")
+"""Spellings of degC, converted from the K limits by the same offset pint applies (tested
+against xsdba's conversion), so reading a file of known units does not import xsdba (~6 s)."""
+
+
 def _limits_in(units: str, kind: str) -> tuple[float | None, float | None] | None:
     """The kind's limits converted to ``units`` (None when pint does not know them)."""
     low, high, lim_units = LIMITS[kind]
-    if not lim_units:
+    if not lim_units or units in _SAME_AS_LIMITS.get(lim_units, ()):
         return low, high
+    if lim_units == "K" and units in _CELSIUS:
+        return (None if low is None else low - 273.15, None if high is None else high - 273.15)
     try:
         from xsdba.units import convert_units_to
 

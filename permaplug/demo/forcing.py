@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -67,10 +68,27 @@ class Gradients:
 
 def read_era5_points(folder: Path | None = None):
     """The real ERA5 points (xr.Dataset (time, point): t2m degC, tp mm/month, d2m degC), 1940-2023,
-    gaps filled with the point's calendar-month mean."""
+    gaps filled with the point's calendar-month mean.
+
+    The bundled points (``folder`` None) are read once per process (a demo build needs them for
+    the forcing and for the model's dew-point depression); each call returns its own copy.
+    """
+    if folder is None:
+        return _bundled_points().copy(deep=True)
+    return _read_points(Path(folder))
+
+
+@lru_cache(maxsize=1)
+def _bundled_points():
+    """The package's ERA5 points, read once (callers get copies: :func:`read_era5_points`)."""
+    return _read_points(real_dir() / "era5_alaska_points")
+
+
+def _read_points(folder: Path):
+    """:func:`read_era5_points` of ``folder``, uncached."""
     from permaplug.plugins.sources.climate_reanalyzer import read_points
 
-    ds = read_points(folder or real_dir() / "era5_alaska_points")
+    ds = read_points(folder)
     ds = ds.sel(time=slice(f"{OBS_YEARS[0]}-01-01", f"{OBS_YEARS[1]}-12-01"))
     if ds.sizes["time"] != 12 * (OBS_YEARS[1] - OBS_YEARS[0] + 1):
         raise DataError("ERA5 points: expected every month of 1940-2023")
