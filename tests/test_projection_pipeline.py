@@ -99,3 +99,40 @@ def test_gridded_projection_figures_average_cells_per_band(tmp_path):
     assert "cell" in per_year and "band" in per_year
     figures.thaw_depth_figure(per_year, "gru", "test synthetic", tmp_path / "t.png")
     assert (tmp_path / "p.png").stat().st_size > 10000 and (tmp_path / "t.png").exists()
+
+
+@pytest.mark.parametrize("n_units", [1, 6])
+def test_projection_figures_keep_every_text_inside_the_canvas(tmp_path, monkeypatch, n_units):
+    """Figures are saved as laid out (no second, tight-bbox render): the title, legend, axis
+    labels and the resolution note must all lie inside the canvas, for one site and six bands."""
+    import matplotlib.text
+
+    from permaplug.projection import figures
+
+    real_save, seen = figures._save, []
+
+    def checked_save(fig, path):
+        fig.canvas.draw()
+        # what bbox_inches="tight" would have cropped to (inches) must fit in the canvas
+        tight, w, h = fig.get_tightbbox(fig.canvas.get_renderer()), *fig.get_size_inches()
+        slack = 0.02
+        assert (tight.x0 >= -slack and tight.y0 >= -slack and tight.x1 <= w + slack
+                and tight.y1 <= h + slack), f"{path.name}: {tight} outside 0..{w} x 0..{h}"
+        texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+        seen.append(" ".join(t.get_text() for t in texts))
+        return real_save(fig, path)
+
+    monkeypatch.setattr(figures, "_save", checked_save)
+    rng = np.random.default_rng(0)
+    time = pd.date_range("2024-01-01", periods=36 * 12, freq="MS")
+    proj = xr.DataArray(rng.normal(size=(time.size, n_units, 4, 2, 1)),
+                        dims=("time", "band", "layer", "scenario", "model"),
+                        coords={"time": time, "band": np.arange(n_units),
+                                "layer": list(schema.TARGETS), "scenario": ["rcp26", "rcp85"],
+                                "model": ["gru"]})
+    figures.scenario_panels(proj, "gru", "test synthetic", tmp_path / "p.png")
+    _, per_year = pipeline.indicator_frames(
+        proj.isel(scenario=0, model=0, drop=True).rename("t"), proj, "test synthetic")
+    figures.thaw_depth_figure(per_year, "gru", "test synthetic", tmp_path / "t.png")
+    assert "data: test synthetic" in seen[0] and "rcp85" in seen[0]
+    assert "thaw depth: first 0 degC crossing" in seen[1] and "rcp26" in seen[1]

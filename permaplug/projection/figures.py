@@ -24,10 +24,18 @@ def _colour(scenario: str, names: list[str]) -> str:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
+    """Write ``fig`` as PNG at 110 dpi, as laid out (one render: no ``bbox_inches="tight"``,
+    which draws the figure a second time; the layouts keep legend and notes inside)."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
+
+
+def _margins(fig: plt.Figure, bottom_in: float, top_in: float) -> tuple[float, float]:
+    """Figure fractions leaving ``bottom_in`` / ``top_in`` inches for legend, notes and title."""
+    height = fig.get_figheight()
+    return bottom_in / height, 1.0 - top_in / height
 
 
 def by_band(da: xr.DataArray) -> xr.DataArray:
@@ -54,25 +62,28 @@ def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
     names = [str(s) for s in p["scenario"].values]
     years = pd.DatetimeIndex(p["time"].values).year
     smooth = years.max() - years.min() + 1 > 15
+    if smooth:  # once for every panel (rolling along time only: the same values per panel)
+        p = p.rolling(time=12, center=True, min_periods=12).mean()
+    lines = p.transpose(udim, "layer", "scenario", "time").values
+    ptime = p["time"].values
+    if observed is not None:
+        if smooth:  # the whole record, smoothed like the projection
+            observed = observed.rolling(time=12, center=True, min_periods=12).mean()
+        else:
+            observed = observed.sel(time=observed["time"].dt.year
+                                    > int(observed["time"].dt.year.max()) - context_years)
+        observed = observed.sel({udim: units, "layer": layers}).transpose(udim, "layer", "time")
     fig, axes = plt.subplots(len(units), len(layers), figsize=(3.2 * len(layers),
-                             1.9 * len(units)), sharex=True, squeeze=False)
+                             1.9 * len(units) + 0.7), sharex=True, squeeze=False)
+    colours = [_colour(n, names) for n in names]
     for i, u in enumerate(units):
         for j, layer in enumerate(layers):
             ax = axes[i, j]
             if observed is not None:
-                o = observed.sel({udim: u, "layer": layer})
-                if smooth:  # the whole record, smoothed like the projection
-                    o = o.rolling(time=12, center=True, min_periods=12).mean()
-                else:
-                    o = o.sel(time=o["time"].dt.year
-                              > int(o["time"].dt.year.max()) - context_years)
-                ax.plot(o["time"].values, o.values, color="black", lw=0.9, label="observed")
-            for scen in p["scenario"].values:
-                s = p.sel({udim: u, "layer": layer, "scenario": scen})
-                if smooth:
-                    s = s.rolling(time=12, center=True, min_periods=12).mean()
-                ax.plot(s["time"].values, s.values, color=_colour(str(scen), names), lw=0.9,
-                        label=str(scen))
+                ax.plot(observed["time"].values, observed.values[i, j], color="black", lw=0.9,
+                        label="observed")
+            for k, scen in enumerate(names):
+                ax.plot(ptime, lines[i, j, k], color=colours[k], lw=0.9, label=scen)
             ax.axhline(0.0, color="grey", lw=0.5, ls=":")
             if i == 0:
                 ax.set_title(str(layer), fontsize=9)
@@ -81,11 +92,13 @@ def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
             ax.tick_params(labelsize=7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=len(labels),
-               bbox_to_anchor=(0.5, -0.02))
+               bbox_to_anchor=(0.5, 0.0))
     what = "12-month running mean" if smooth else "monthly"
     fig.autofmt_xdate()
-    fig.tight_layout(rect=(0, 0.01, 1, 0.97))
-    fig.suptitle(f"{model}: projected soil temperature ({what}); data: {data_label}", fontsize=10)
+    bottom, top = _margins(fig, 0.35, 0.35)
+    fig.tight_layout(rect=(0, bottom, 1, top))
+    fig.suptitle(f"{model}: projected soil temperature ({what}); data: {data_label}", fontsize=10,
+                 y=1.0 - 0.08 / fig.get_figheight(), va="top")
     return _save(fig, path)
 
 
@@ -106,8 +119,11 @@ def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path:
     units = sorted(per_year[ucol].unique())
     ncol = min(3, len(units))
     nrow = int(np.ceil(len(units) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.8 * nrow), sharey=True,
-                             squeeze=False)
+    width = max(4.2 * ncol, 8.0)  # room for the title and the note under one panel
+    note = textwrap.fill(RESOLUTION_NOTE, min(150, int(18 * width)))
+    note_in = 0.08 + 0.13 * (note.count("\n") + 1)  # inches under the legend for the note
+    fig, axes = plt.subplots(nrow, ncol, figsize=(width, 2.8 * nrow + note_in + 0.7),
+                             sharey=True, squeeze=False)
     series = list(dict.fromkeys(per_year["series"]))
     scen_names = [str(s) for s in series if s != "observed"]
     for n, u in enumerate(units):
@@ -132,11 +148,13 @@ def thaw_depth_figure(per_year: pd.DataFrame, model: str, data_label: str, path:
     axes[0, 0].set_ylabel("thaw depth (m)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=len(labels),
-               bbox_to_anchor=(0.5, -0.04))
+               bbox_to_anchor=(0.5, note_in / fig.get_figheight()))
     axes[0, 0].set_ylim(DEEPEST_MID_M + 0.25, 0.0)  # depth down, surface at the top
-    fig.tight_layout(rect=(0, 0.02, 1, 0.95))
+    bottom, top = _margins(fig, note_in + 0.35, 0.35)
+    fig.tight_layout(rect=(0, bottom, 1, top))
     fig.suptitle(f"{model}: thaw depth of the annual-maximum profile (v: below "
-                 f"{DEEPEST_MID_M:g} m); data: {data_label}", fontsize=10)
-    fig.text(0.5, -0.06, textwrap.fill(RESOLUTION_NOTE, 150), ha="center", va="top",
+                 f"{DEEPEST_MID_M:g} m); data: {data_label}", fontsize=10,
+                 y=1.0 - 0.08 / fig.get_figheight(), va="top")
+    fig.text(0.5, (note_in - 0.04) / fig.get_figheight(), note, ha="center", va="top",
              fontsize=7, color="0.3")
     return _save(fig, path)
