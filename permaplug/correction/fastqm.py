@@ -195,11 +195,13 @@ for the first cell of a tile serve the other seven from cache."""
 @numba.njit(cache=True, nogil=True)  # no fastmath: distances rounded as scipy's k-d tree does
 def _adjust_block(sim: np.ndarray, months: np.ndarray, xq: np.ndarray, yq: np.ndarray,
                   multiplicative: bool, out: np.ndarray, clean: np.ndarray,
-                  base: np.ndarray) -> None:
+                  base: np.ndarray, unit: bool) -> None:
     """``sim``/``base``/``out`` ``[S, T, C]``, ``xq``/``yq`` ``[12, Q, C]``: the factor found for
     ``sim`` (the search coordinate: model values, or ranks for QDM) is applied to ``base`` (the
     model values). ``clean`` ``[C]`` set False where an exactly tied nearest node with a
-    different factor decided a value."""
+    different factor decided a value. ``unit``: ``sim`` are ranks in [0, 1] on nodes spread
+    evenly over [0, 1] (QDM), so a value's place among the nodes is guessed from ``v * n`` and
+    then settled exactly by comparisons (instead of counting all nodes)."""
     xs, ys, counts, bounds, dupes = _tables(xq, yq)
     n_s, n_t, n_c = sim.shape
     total = counts.sum(axis=1)
@@ -217,9 +219,16 @@ def _adjust_block(sim: np.ndarray, months: np.ndarray, xq: np.ndarray, yq: np.nd
                     g0 = m + 1
                     n = counts[c, g0]
                     if n > 0 and not dupes[c, g0]:  # own month, branch-light: its 2 neighbours
-                        lo = 0
-                        for j in range(n):
-                            lo += 1 if xs[c, g0, j] < v else 0
+                        if unit:  # guess, then the exact count of nodes below v
+                            lo = min(max(int(v * n + 0.5), 0), n)
+                            while lo > 0 and xs[c, g0, lo - 1] >= v:
+                                lo -= 1
+                            while lo < n and xs[c, g0, lo] < v:
+                                lo += 1
+                        else:
+                            lo = 0
+                            for j in range(n):
+                                lo += 1 if xs[c, g0, j] < v else 0
                         il = lo - 1 if lo > 0 else 0
                         ir = lo if lo < n else n - 1
                         dl = (v - xs[c, g0, il]) ** 2
@@ -263,7 +272,7 @@ def adjust_eqm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, hist_q: np.n
     out = np.empty_like(flat)
     clean = np.ones(flat.shape[-1], dtype=np.bool_)
     _adjust_block(flat, np.asarray(months, np.int64), np.asarray(hist_q, float),
-                  np.asarray(af, float), kind == MULTIPLICATIVE, out, clean, flat)
+                  np.asarray(af, float), kind == MULTIPLICATIVE, out, clean, flat, False)
     return out.reshape(sim.shape), clean
 
 
@@ -311,43 +320,108 @@ def adjust_eqm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: 
 # --- quantile delta mapping (xsdba ``QuantileDeltaMapping``) ---------------------------------
 
 @numba.njit(cache=True, nogil=True)
-def _month_pct_ranks(sim: np.ndarray, months: np.ndarray, out: np.ndarray) -> None:
-    """``sim``/``out`` ``[S, T, C]``: xsdba's ``utils.rank(pct=True)`` within each calendar
-    month of each series ``sim[s, :, c]`` (see :func:`month_pct_ranks`)."""
-    n_s, n_t, n_c = sim.shape
-    idx = np.empty(n_t, np.int64)
-    vals = np.empty(n_t)
-    ranks = np.empty(n_t)
+def _group_by_month(sim: np.ndarray, steps: np.ndarray, rows: np.ndarray) -> None:
+    """``sim`` ``[S, T, C]`` -> ``rows`` ``[S, C, 12, N]``: each month's values of each series
+    (``steps`` ``[12, N]``: their time steps, -1 for padding, which gets NaN); a tile of
+    ``TILE`` cells at a time (one cache line of ``sim`` serves the whole tile)."""
+    n_s, _, n_c = sim.shape
+    n_m, n_max = steps.shape
     for s in range(n_s):
-        for c in range(n_c):
-            for m in range(1, 13):
-                n = 0
-                for t in range(n_t):
-                    if months[t] == m:
-                        out[s, t, c] = np.nan
-                        if not np.isnan(sim[s, t, c]):
-                            idx[n] = t
-                            vals[n] = sim[s, t, c]
-                            n += 1
-                if n == 0:
-                    continue
-                order = np.argsort(vals[:n])
-                i = 0
-                while i < n:  # average rank of each run of equal values (1-based)
-                    j = i + 1
-                    while j < n and vals[order[j]] == vals[order[i]]:
-                        j += 1
-                    for k in range(i, j):
-                        ranks[order[k]] = (i + 1 + j) / 2.0
-                    i = j
-                mn, mx = np.inf, -np.inf
-                for k in range(n):
-                    ranks[k] = ranks[k] / n  # xarray's pct rank: rank / count
-                    mn = min(mn, ranks[k])
-                    mx = max(mx, ranks[k])
-                for k in range(n):  # xsdba rescales to [0, max]; one distinct value: NaN
-                    out[s, idx[k], c] = (mx * (ranks[k] - mn) / (mx - mn) if mx > mn
-                                         else np.nan)
+        for c0 in range(0, n_c, TILE):
+            width = min(TILE, n_c - c0)
+            for m in range(n_m):
+                for j in range(n_max):
+                    t = steps[m, j]
+                    for k in range(width):
+                        rows[s, c0 + k, m, j] = sim[s, t, c0 + k] if t >= 0 else np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _rank_block(rows: np.ndarray, srt: np.ndarray, steps: np.ndarray, q: np.ndarray,
+                af_t: np.ndarray, lookup: np.ndarray, multiplicative: bool, out: np.ndarray,
+                clean: np.ndarray) -> None:
+    """``rows``/``srt`` ``[S, C, 12, N]``: each month's values (NaN-padded) and the same sorted
+    (NaN last); ``steps`` ``[12, N]`` their time steps (-1: padding). ``out`` ``[S, T, C]``:
+    xsdba's percentile ranks (see :func:`month_pct_ranks`), or, for the cells where ``lookup``
+    ``[C]`` is True (every factor finite), the QDM result: the value with the factor of
+    ``af_t`` ``[C, 12, Q]`` at the node of ``q`` ``[Q]`` (sorted, in [0, 1]) nearest to its
+    rank, as :func:`_adjust_block` finds it when a month has all its nodes (a rank is less
+    than 1 from any node of its month, so no other month can be nearer), with the constant
+    extrapolation; ``clean[c]`` set False where an exact tie between two nodes decided."""
+    n_s, n_c, n_m, n_max = rows.shape
+    n_q = q.size
+    n_bits = 1  # binary search steps 2 ** (n_bits - 1), ..., 2, 1 reach any of n_max places
+    while (1 << n_bits) <= n_max:
+        n_bits += 1
+    pct = np.empty((n_m, n_max, TILE))
+    below = np.empty(n_max, np.int64)
+    for s in range(n_s):
+        for c0 in range(0, n_c, TILE):
+            width = min(TILE, n_c - c0)
+            for k in range(width):
+                c = c0 + k
+                for m in range(n_m):
+                    row, vals = srt[s, c, m], rows[s, c, m]
+                    n = n_max
+                    while n > 0 and np.isnan(row[n - 1]):
+                        n -= 1
+                    if n == 0:
+                        pct[m, :, k] = np.nan
+                        continue
+                    # average 1-based rank of the run of ties lo..hi-1: (lo + 1 + hi) / 2
+                    hi0 = 1
+                    while hi0 < n and row[hi0] == row[0]:
+                        hi0 += 1
+                    lo1 = n - 1
+                    while lo1 > 0 and row[lo1 - 1] == row[n - 1]:
+                        lo1 -= 1
+                    mn = (1 + hi0) / 2.0 / n  # xarray's pct rank: rank / count
+                    mx = (lo1 + 1 + n) / 2.0 / n
+                    below[:] = 0  # per value: the number of sorted values below it, by
+                    for e in range(n_bits - 1, -1, -1):  # binary searches side by side
+                        step = 1 << e
+                        for j in range(n_max):
+                            i = below[j] + step  # no short-circuit: no branch to mispredict
+                            below[j] += step * ((i <= n) & (row[min(i, n) - 1] < vals[j]))
+                    for j in range(n_max):
+                        v = vals[j]
+                        if np.isnan(v) or not mx > mn:  # one distinct value: xsdba's 0 / 0
+                            pct[m, j, k] = np.nan
+                            continue
+                        lo = below[j]
+                        hi = lo + 1
+                        while hi < n and row[hi] == v:
+                            hi += 1
+                        r = (lo + 1 + hi) / 2.0 / n
+                        p = mx * (r - mn) / (mx - mn)  # xsdba: rescaled to [0, max]
+                        if not lookup[c]:
+                            pct[m, j, k] = p
+                            continue
+                        if p < q[0]:  # below the first node: the first factor
+                            val = af_t[c, m, 0]
+                        elif p > q[n_q - 1]:  # above the last: the last factor
+                            val = af_t[c, m, n_q - 1]
+                        else:
+                            # guess (exact for nodes (i + 0.5) / Q), then the exact count
+                            g = min(max(int(p * n_q + 0.5), 0), n_q)
+                            while g > 0 and q[g - 1] >= p:
+                                g -= 1
+                            while g < n_q and q[g] < p:
+                                g += 1
+                            il = g - 1 if g > 0 else 0
+                            ir = g if g < n_q else n_q - 1
+                            dl = (p - q[il]) ** 2
+                            dr = (p - q[ir]) ** 2
+                            val = af_t[c, m, il if dl <= dr else ir]
+                            if dl == dr and af_t[c, m, il] != af_t[c, m, ir]:
+                                clean[c] = False
+                        pct[m, j, k] = v * val if multiplicative else v + val
+            for m in range(n_m):
+                for j in range(n_max):
+                    t = steps[m, j]
+                    if t >= 0:
+                        for k in range(width):
+                            out[s, t, c0 + k] = pct[m, j, k]
 
 
 def month_pct_ranks(sim: np.ndarray, months: np.ndarray) -> np.ndarray:
@@ -356,35 +430,66 @@ def month_pct_ranks(sim: np.ndarray, months: np.ndarray) -> np.ndarray:
     xsdba's ``utils.rank(..., pct=True)`` as QDM's adjustment uses it: average ranks of ties
     (bottleneck's ``nanrankdata``), divided by the number of valid values, then rescaled as
     ``max * (r - min) / (max - min)`` (lowest value 0); NaN where the value is NaN or where the
-    month holds a single distinct value (xsdba's 0 / 0). Dimensionless, ``[S, T, C]``.
+    month holds a single distinct value (xsdba's 0 / 0). Dimensionless, ``[S, T, C]``. Each
+    month's values are gathered into rows ``[S, C, 12, N]``, sorted by NumPy (its vectorised
+    sort), then ranked by binary search.
     """
-    sim = np.ascontiguousarray(sim, dtype=float)
-    out = np.empty_like(sim)
-    _month_pct_ranks(sim, np.asarray(months, np.int64), out)
+    flat = np.ascontiguousarray(sim, dtype=float)
+    months = np.asarray(months, np.int64)
+    out = np.full(flat.shape, np.nan)
+    n_c = flat.shape[-1]
+    _rank_block(*_sorted_months(flat, months), np.zeros(0), np.zeros((n_c, 12, 0)),
+                np.zeros(n_c, np.bool_), False, out, np.ones(n_c, np.bool_))
     return out
 
 
+def _sorted_months(flat: np.ndarray, months: np.ndarray) -> tuple:
+    """``flat`` ``[S, T, C]`` -> ``(rows, sorted rows, steps)`` for :func:`_rank_block`."""
+    counts = np.bincount(months - 1, minlength=12)[:12]
+    steps = np.full((12, max(1, int(counts.max()))), -1, np.int64)  # time steps per month
+    by_month = np.argsort(months, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for m in range(12):
+        steps[m, :counts[m]] = by_month[starts[m]:starts[m] + counts[m]]
+    rows = np.empty((flat.shape[0], flat.shape[2]) + steps.shape)
+    _group_by_month(flat, steps, rows)
+    return rows, np.sort(rows, axis=-1), steps
+
+
 def adjust_qdm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, quantiles: np.ndarray,
-               kind: str = ADDITIVE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Quantile delta mapping of ``sim`` ``[..., T, C]``: ``(scen, clean [C], ranks)``.
+               kind: str = ADDITIVE) -> tuple[np.ndarray, np.ndarray]:
+    """Quantile delta mapping of ``sim`` ``[..., T, C]``: ``(scen, clean [C])``.
 
     Each value's factor is the trained factor ``af`` ``[12, Q, C]`` (from :func:`train_eqm`:
     QDM trains as EQM does) at the node of ``quantiles`` ``[Q]`` nearest to the value's
     percentile rank within its calendar month of ``sim`` (:func:`month_pct_ranks`), by the same
-    nearest-node search and constant extrapolation as :func:`adjust_eqm`. ``ranks`` (same shape
-    as ``sim``) are returned for the tie fallback.
+    nearest-node search and constant extrapolation as :func:`adjust_eqm` (cells with a NaN
+    factor: that general search, as xsdba skips NaN nodes). ``clean``: as :func:`adjust_eqm`.
     """
     sim = np.asarray(sim, dtype=float)
     flat = np.ascontiguousarray(sim.reshape((-1,) + sim.shape[-2:]))
     months = np.asarray(months, np.int64)
-    ranks = month_pct_ranks(flat, months)
-    xq = np.ascontiguousarray(np.broadcast_to(np.asarray(quantiles, float)[None, :, None],
-                                              af.shape))
-    out = np.empty_like(flat)
+    q = np.asarray(quantiles, float)
+    af = np.asarray(af, dtype=float)
+    full = np.isfinite(af).all(axis=(0, 1))
+    simple = bool(q.size and q[0] >= 0 and q[-1] <= 1 and np.all(np.diff(q) > 0))
+    lookup = full & simple
+    out = np.full(flat.shape, np.nan)
     clean = np.ones(flat.shape[-1], dtype=np.bool_)
-    _adjust_block(ranks, months, xq, np.ascontiguousarray(af, dtype=float),
-                  kind == MULTIPLICATIVE, out, clean, flat)
-    return out.reshape(sim.shape), clean, ranks.reshape(sim.shape)
+    _rank_block(*_sorted_months(flat, months), q, np.ascontiguousarray(np.moveaxis(af, -1, 0)),
+                lookup, kind == MULTIPLICATIVE, out, clean)
+    rest = np.flatnonzero(~lookup)  # out holds their ranks: the general nearest-node search
+    if rest.size:
+        ranks = np.ascontiguousarray(out[..., rest])
+        part = np.empty_like(ranks)
+        part_clean = np.ones(rest.size, dtype=np.bool_)
+        xq = np.ascontiguousarray(np.broadcast_to(q[None, :, None], (12, q.size, rest.size)))
+        _adjust_block(ranks, months, xq, np.ascontiguousarray(af[..., rest]),
+                      kind == MULTIPLICATIVE, part, part_clean,
+                      np.ascontiguousarray(flat[..., rest]), simple)
+        out[..., rest] = part
+        clean[rest] = part_clean
+    return out.reshape(sim.shape), clean
 
 
 def adjust_qdm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, quantiles: np.ndarray,
@@ -395,13 +500,14 @@ def adjust_qdm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, quantile
     cells handed to xsdba's ``interp_on_quantiles``.
     """
     sim = np.asarray(sim, dtype=float)
-    out, clean, ranks = adjust_qdm(sim, months_of(time), af, quantiles, kind)
+    months = months_of(time)
+    out, clean = adjust_qdm(sim, months, af, quantiles, kind)
     bad = np.flatnonzero(~clean)
     if bad.size:
         lead = sim.shape[:-2]
         flat = sim.reshape((-1,) + sim.shape[-2:])[..., bad]
         xq = np.broadcast_to(np.asarray(quantiles, float)[None, :, None], af.shape)[..., bad]
-        factors = _xsdba_factors(ranks.reshape((-1,) + sim.shape[-2:])[..., bad],
+        factors = _xsdba_factors(month_pct_ranks(flat, months),
                                  np.asarray(time), af[..., bad], np.ascontiguousarray(xq))
         fixed = flat * factors if kind == MULTIPLICATIVE else flat + factors
         out = out.reshape((-1,) + sim.shape[-2:])
