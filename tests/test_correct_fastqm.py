@@ -213,4 +213,5 @@ def test_options_outside_the_fast_path_use_xsdba(option):
     assert not get_corrector("qdm")(**{"fast": True, **option}).uses_fast_path(rule_for("t2m"))
     assert get_corrector("qdm")(fast=True).uses_fast_path(rule_for("t2m"))
     assert not get_corrector("qdm")(fast=True).uses_fast_path(rule_for("tp"))
-    assert not get_corrector("dqm")(fast=True).uses_fast_path(rule_for("t2m"))
+    assert get_corrector("dqm")(fast=True).uses_fast_path(rule_for("t2m"))
+    assert not get_corrector("dqm")(**{"fast": True, **option}).uses_fast_path(rule_for("t2m"))

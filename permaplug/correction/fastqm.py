@@ -514,3 +514,132 @@ def adjust_qdm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, quantile
         out[..., bad] = fixed
         out = out.reshape(lead + sim.shape[-2:])
     return out, int(bad.size)
+
+
+# --- detrended quantile mapping (xsdba ``DetrendedQuantileMapping``, ``detrend=1``) -----------
+
+def _apply(x: np.ndarray, factor: np.ndarray, kind: str) -> np.ndarray:
+    """xsdba's ``apply_correction``: ``x + factor`` or ``x * factor``."""
+    return x * factor if kind == MULTIPLICATIVE else x + factor
+
+
+def _month_means(x: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """NaN-skipping mean of ``x`` ``[T, C]`` per calendar month: ``[12, C]``."""
+    out = np.full((12, x.shape[-1]), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for m in range(12):
+            sel = x[months == m + 1]
+            n = np.sum(~np.isnan(sel), axis=0)
+            out[m] = np.where(n > 0, np.nansum(sel, axis=0) / np.maximum(n, 1), np.nan)
+    return out
+
+
+def train_dqm(ref: np.ndarray, hist: np.ndarray, months: np.ndarray, nquantiles: int,
+              kind: str = ADDITIVE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """xsdba's DQM training: ``(af [12, Q, C], hist_q [12, Q, C], scaling [12, C])``.
+
+    Per calendar month, ``ref`` and ``hist`` ``[T, C]`` lose their mean (subtracted, or divided
+    for ``*``), the quantile tables are those of :func:`train_eqm` on these anomalies, and
+    ``scaling`` is the mean bias (``mean(ref) - mean(hist)``, or the ratio).
+    """
+    ref, hist = np.asarray(ref, float), np.asarray(hist, float)
+    mu_ref, mu_hist = _month_means(ref, months), _month_means(hist, months)
+    idx = np.asarray(months, np.int64) - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = (lambda mu: 1 / mu) if kind == MULTIPLICATIVE else (lambda mu: -mu)
+        af, hist_q = train_eqm(_apply(ref, inv(mu_ref)[idx], kind),
+                               _apply(hist, inv(mu_hist)[idx], kind), months, nquantiles, kind)
+        scaling = mu_ref / mu_hist if kind == MULTIPLICATIVE else mu_ref - mu_hist
+    return af, hist_q, scaling
+
+
+def month_linear_trend(x: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares line through each calendar month of each series of ``x`` ``[S, T, C]``
+    against time (xsdba's ``PolyDetrend(degree=1)``: ``polyfit``/``polyval`` over the month's
+    values, NaN skipped, time in ns in the series' calendar), evaluated at every step: ``(trend [S, T, C],
+    fitted [S, 12, C])``; ``fitted`` False where a month has fewer than two valid values (no
+    unique line: xsdba's least-squares answer differs, so the caller hands those to xsdba)."""
+    time = np.asarray(time)
+    if np.issubdtype(time.dtype, np.datetime64):
+        t_ns = (time.astype("datetime64[ns]") - np.datetime64("1970-01-01", "ns")).astype(
+            "int64").astype(float)
+    else:  # cftime: differences in the series' own calendar (e.g. noleap), as xarray takes them
+        t_ns = np.array([(t - time[0]).total_seconds() for t in time]) * 1e9
+    months = months_of(time)
+    trend = np.full(x.shape, np.nan)
+    fitted = np.zeros((x.shape[0], 12, x.shape[-1]), dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for m in range(12):
+            sel = months == m + 1
+            if not sel.any():
+                fitted[:, m] = True
+                continue
+            y = x[:, sel]  # [S, n, C]
+            t = np.broadcast_to(t_ns[sel][None, :, None], y.shape)
+            ok = ~np.isnan(y)
+            n = ok.sum(axis=1)
+            t0 = np.where(n > 0, np.where(ok, t, 0.0).sum(axis=1) / np.maximum(n, 1), 0.0)
+            dt = np.where(ok, t - t0[:, None], 0.0)
+            y0 = np.where(ok, y, 0.0).sum(axis=1) / np.maximum(n, 1)
+            slope = (dt * np.where(ok, y - y0[:, None], 0.0)).sum(axis=1) / (dt ** 2).sum(axis=1)
+            trend[:, sel] = y0[:, None] + slope[:, None] * (t_ns[sel][None, :, None]
+                                                              - t0[:, None])
+            fitted[:, m] = (n >= 2) | (n == 0)
+            trend[:, sel] = np.where((n == 0)[:, None], np.nan, trend[:, sel])
+    return trend, fitted
+
+
+def adjust_dqm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
+                     scaling: np.ndarray, kind: str = ADDITIVE) -> tuple[np.ndarray, int]:
+    """xsdba's DQM adjustment (``detrend=1``, nearest, constant) of ``sim`` ``[..., T, C]``
+    (``time`` ``[T]`` datetime64 or cftime): the model's mean bias removed (``scaling`` ``[12, C]``),
+    each month's linear trend removed, the anomalies mapped by :func:`adjust_eqm_exact`, the
+    trend put back. Returns the result and the number of cells computed by xsdba (ties, or a
+    month with a single valid value)."""
+    sim = np.asarray(sim, dtype=float)
+    flat = sim.reshape((-1,) + sim.shape[-2:])
+    months = months_of(time)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = _apply(flat, np.asarray(scaling, float)[months - 1], kind)
+        trend, fitted = month_linear_trend(scaled, time)
+        inv = 1 / trend if kind == MULTIPLICATIVE else -trend
+        anomalies = _apply(scaled, inv, kind)
+        out, clean = adjust_eqm(anomalies, months, af, hist_q, kind)
+        out = _apply(out, trend, kind)
+    clean &= fitted.all(axis=(0, 1))
+    bad = np.flatnonzero(~clean)
+    if bad.size:
+        out[..., bad] = _xsdba_dqm(flat[..., bad], np.asarray(time), af[..., bad],
+                                   hist_q[..., bad], np.asarray(scaling)[..., bad], kind)
+    return out.reshape(sim.shape), int(bad.size)
+
+
+def _xsdba_dqm(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
+               scaling: np.ndarray, kind: str) -> np.ndarray:
+    """xsdba's own DQM adjustment for ``sim`` ``[S, T, C]`` with the given tables."""
+    import warnings
+
+    import xarray as xr
+    from xsdba import DetrendedQuantileMapping
+    from xsdba.base import Grouper
+
+    q = nodes(af.shape[1])
+    table = {"dims": ("month", "quantiles", "cell"),
+             "coords": {"month": np.arange(1, 13), "quantiles": q}}
+    group = Grouper("time.month")
+    ds = xr.Dataset({"af": xr.DataArray(af, **table), "hist_q": xr.DataArray(hist_q, **table),
+                     "scaling": xr.DataArray(scaling, dims=("month", "cell"),
+                                             coords={"month": np.arange(1, 13)})})
+    ds.attrs = {"group": group.name, "group_compute_dims": [group.dim],
+                "group_window": group.window}
+    calendar = xr.DataArray(time, dims="time").dt.calendar
+    adj = DetrendedQuantileMapping(_trained=True, hist_calendar=calendar, train_units="1",
+                                   group=group, kind=kind, adapt_freq_thresh=None,
+                                   max_tail_factor=None)
+    adj.set_dataset(ds)
+    da = xr.DataArray(sim, dims=("s", "time", "cell"), coords={"time": time},
+                      attrs={"units": "1"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = adj.adjust(da, interp="nearest", extrapolation="constant")
+    return out.transpose("s", "time", "cell").values

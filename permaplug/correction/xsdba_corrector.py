@@ -232,38 +232,45 @@ class XsdbaCorrector(Corrector):
     # --- the fast path ---------------------------------------------------------------------
     def uses_fast_path(self, rule: Rule) -> bool:
         """Whether ``fastqm`` computes this variable: option ``fast``, a corrector with a fast
-        method (``qm``, ``qdm``), ``group="time.month"``, ``interp="nearest"``,
+        method (``qm``, ``qdm``, ``dqm``), ``group="time.month"``, ``interp="nearest"``,
         ``extrapolation="constant"``, no frequency adaptation nor jitter (not precipitation or
         snowfall). Everything else is xsdba's own code."""
         o = self.options
-        return bool(o["fast"] and self.fast_kind in ("eqm", "qdm")
+        return bool(o["fast"] and self.fast_kind in ("eqm", "qdm", "dqm")
                     and o["group"] == "time.month"
                     and o["interp"] == "nearest" and o["extrapolation"] == "constant"
                     and rule.adapt_freq_thresh is None and rule.jitter_under is None)
 
     def _fast_train(self, ref: xr.DataArray, hist: xr.DataArray, rule: Rule) -> TrainAdjust:
-        """xsdba's training, computed by :func:`fastqm.train_eqm` (dask: per block of cells);
-        returned as a trained xsdba adjustment object (state and fallback unchanged)."""
+        """xsdba's training, computed by :func:`fastqm.train_eqm` (``qm``, ``qdm``) or
+        :func:`fastqm.train_dqm` (``dqm``; dask: per block of cells); returned as a trained
+        xsdba adjustment object (state and fallback unchanged)."""
         from permaplug.correction import fastqm
 
         nq = int(self.options["nquantiles"])
         months = fastqm.months_of(ref["time"].values)
+        dqm = self.fast_kind == "dqm"
 
-        def kernel(r: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def kernel(r: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, ...]:
             lead = r.shape[:-1]
-            af, hq = fastqm.train_eqm(r.reshape(-1, r.shape[-1]).T, h.reshape(-1, h.shape[-1]).T,
-                                      months, nq, rule.kind)  # [12, Q, N]
-            back = (lambda a: np.moveaxis(a, -1, 0).reshape(lead + a.shape[:2]))
-            return back(af), back(hq)
+            r, h = r.reshape(-1, r.shape[-1]).T, h.reshape(-1, h.shape[-1]).T
+            if dqm:
+                af, hq, sc = fastqm.train_dqm(r, h, months, nq, rule.kind)  # [12, Q, N], [12, N]
+            else:
+                (af, hq), sc = fastqm.train_eqm(r, h, months, nq, rule.kind), np.zeros((12, 0))
+            back = (lambda a: np.moveaxis(a, -1, 0).reshape(lead + a.shape[:-1]))
+            return back(af), back(hq), (back(sc) if dqm else np.zeros(lead + (12,)))
 
-        af, hist_q = xr.apply_ufunc(
+        af, hist_q, scaling = xr.apply_ufunc(
             kernel, ref, hist, input_core_dims=[["time"], ["time"]],
-            output_core_dims=[["month", "quantiles"], ["month", "quantiles"]],
-            dask="parallelized", output_dtypes=[float, float],
+            output_core_dims=[["month", "quantiles"], ["month", "quantiles"], ["month"]],
+            dask="parallelized", output_dtypes=[float, float, float],
             dask_gufunc_kwargs={"output_sizes": {"month": 12, "quantiles": nq}},
         )
         coords = {"month": np.arange(1, 13), "quantiles": fastqm.nodes(nq)}
         ds = xr.Dataset({"af": af.assign_coords(coords), "hist_q": hist_q.assign_coords(coords)})
+        if dqm:
+            ds["scaling"] = scaling.assign_coords(month=coords["month"])
         group = Grouper(self.options["group"])
         ds.attrs = {"group": group.name, "group_compute_dims": [group.dim],
                     "group_window": group.window}
@@ -277,29 +284,36 @@ class XsdbaCorrector(Corrector):
 
     def _fast_adjust(self, adj: TrainAdjust, sim: xr.DataArray, rule: Rule) -> xr.DataArray:
         """xsdba's ``adjust`` (nearest, constant), computed by :func:`fastqm.adjust_eqm_exact`
-        (``qm``) or :func:`fastqm.adjust_qdm_exact` (``qdm``: ranks within ``sim``'s months)."""
+        (``qm``), :func:`fastqm.adjust_qdm_exact` (``qdm``: ranks within ``sim``'s months) or
+        :func:`fastqm.adjust_dqm_exact` (``dqm``: ``detrend=1``)."""
         from permaplug.correction import fastqm
 
         time = sim["time"].values
         quantiles = adj.ds["quantiles"].values
-        qdm = self.fast_kind == "qdm"
+        kind = self.fast_kind
+        scaling = adj.ds["scaling"] if kind == "dqm" else adj.ds["af"].isel(quantiles=0)
 
-        def kernel(x: np.ndarray, af: np.ndarray, hq: np.ndarray) -> np.ndarray:
+        def kernel(x: np.ndarray, af: np.ndarray, hq: np.ndarray, sc: np.ndarray) -> np.ndarray:
             shape = x.shape
-            lead = np.broadcast_shapes(shape[:-1], af.shape[:-2], hq.shape[:-2])
+            lead = np.broadcast_shapes(shape[:-1], af.shape[:-2], hq.shape[:-2], sc.shape[:-1])
             x = np.broadcast_to(x, lead + shape[-1:]).reshape(-1, shape[-1])
             tables = [np.moveaxis(np.broadcast_to(a, lead + a.shape[-2:]).reshape(
                 (-1,) + a.shape[-2:]), 0, -1) for a in (af, hq)]  # [12, Q, N]
-            if qdm:
+            if kind == "qdm":
                 out, _ = fastqm.adjust_qdm_exact(x.T[None], time, tables[0], quantiles, rule.kind)
+            elif kind == "dqm":
+                sc = np.broadcast_to(sc, lead + sc.shape[-1:]).reshape(-1, sc.shape[-1]).T
+                out, _ = fastqm.adjust_dqm_exact(x.T[None], time, tables[0], tables[1], sc,
+                                                 rule.kind)
             else:
                 out, _ = fastqm.adjust_eqm_exact(x.T[None], time, tables[0], tables[1],
                                                  rule.kind)
             return out[0].T.reshape(lead + shape[-1:])
 
         scen = xr.apply_ufunc(
-            kernel, sim, adj.ds["af"], adj.ds["hist_q"],
-            input_core_dims=[["time"], ["month", "quantiles"], ["month", "quantiles"]],
+            kernel, sim, adj.ds["af"], adj.ds["hist_q"], scaling,
+            input_core_dims=[["time"], ["month", "quantiles"], ["month", "quantiles"],
+                             ["month"]],
             output_core_dims=[["time"]], dask="parallelized", output_dtypes=[float],
         )
         return scen.transpose(*sim.dims).assign_attrs(sim.attrs)

@@ -16,3 +16,4 @@ class DetrendedQM(XsdbaCorrector):
     name = "dqm"
     description = "detrended quantile mapping, keeps the model's trend (xsdba DQM)"
     adjustment = DetrendedQuantileMapping
+    fast_kind = "dqm"
