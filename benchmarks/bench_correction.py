@@ -3,8 +3,10 @@
 One block of ``--cells`` (1,024) cells, ``group="time.month"``, 50 quantiles, additive (a
 temperature): calibration 2001-2023 (276 months), four scenarios 2001-2100 (4 x 1,200 months)
 to adjust. Methods (``--methods``): ``qm`` (xsdba ``EmpiricalQuantileMapping`` against
-``fastqm.train_eqm`` + ``adjust_eqm_exact``) and ``qdm`` (xsdba ``QuantileDeltaMapping``, one
-adjust call over the whole series, against ``fastqm.train_eqm`` + ``adjust_qdm_exact``). Data: a
+``fastqm.train_eqm`` + ``adjust_eqm_exact``), ``qdm`` (xsdba ``QuantileDeltaMapping``, one
+adjust call over the whole series, against ``fastqm.train_eqm`` + ``adjust_qdm_exact``) and
+``dqm`` (xsdba ``DetrendedQuantileMapping``, ``detrend=1``, against ``fastqm.train_dqm`` +
+``adjust_dqm_exact``). Data: a
 seeded synthetic block (seasonal cycle + bias + warming trend + noise per cell), the same
 arrays for both paths. Each path is run once to warm up (numba compilation, xsdba's first-call
 costs), then ``--repeats`` times; the table gives medians (wall and CPU of this process) and
@@ -14,7 +16,8 @@ The 150,000-cell projection (0.1 deg ERA5-Land over mainland Alaska) multiplies 
 median by 150,000, for one variable and for the twelve corrected variables; the measured
 gridded stage is in ``bench_grid.py`` (``correct``).
 
-    python benchmarks/bench_correction.py [--cells 1024] [--repeats 5] [--methods qm qdm] [--write]
+    python benchmarks/bench_correction.py [--cells 1024] [--repeats 5] [--methods qm qdm dqm]
+        [--write]
 """
 from __future__ import annotations
 
@@ -29,7 +32,10 @@ import pandas as pd
 
 FULL_GRID = 150_000
 VARIABLES = 12  # schema.FORCING + schema.SOIL_WATER
-XSDBA_CLASS = {"qm": "EmpiricalQuantileMapping", "qdm": "QuantileDeltaMapping"}
+XSDBA_CLASS = {"qm": "EmpiricalQuantileMapping", "qdm": "QuantileDeltaMapping",
+               "dqm": "DetrendedQuantileMapping"}
+FAST = {"qm": "train_eqm` + `adjust_eqm_exact", "qdm": "train_eqm` + `adjust_qdm_exact",
+        "dqm": "train_dqm` + `adjust_dqm_exact"}
 
 
 def block(cells: int, seed: int = 0):
@@ -73,6 +79,9 @@ def run_fast(method: str, ref, hist, sim, t_cal, t_sim) -> np.ndarray:
     """The same with :mod:`permaplug.correction.fastqm`: ``[4, T, C]``."""
     from permaplug.correction import fastqm
 
+    if method == "dqm":
+        af, hist_q, scaling = fastqm.train_dqm(ref, hist, fastqm.months_of(t_cal), 50)
+        return fastqm.adjust_dqm_exact(sim, t_sim.values, af, hist_q, scaling)[0]
     af, hist_q = fastqm.train_eqm(ref, hist, fastqm.months_of(t_cal), 50)
     if method == "qdm":
         out, _ = fastqm.adjust_qdm_exact(sim, t_sim.values, af, fastqm.nodes(50))
@@ -122,8 +131,9 @@ def markdown(rows: list[dict], load: float) -> str:
         (f"`python benchmarks/bench_correction.py --cells {r0['cells']} --methods "
          f"{' '.join(r['method'] for r in rows)} --write`: one block of {r0['cells']:,} cells, "
          "`group=\"time.month\"`, 50 quantiles, additive; train on 276 calibration months, "
-         f"adjust 4 scenarios x 1,200 months ({r0['values']:,} values; QDM ranks each value "
-         "within its calendar month of the whole series: one adjust call). Both paths in the "
+         f"adjust 4 scenarios x 1,200 months ({r0['values']:,} values; one adjust call over "
+         "the whole series: QDM ranks each value within its calendar month of it, DQM fits "
+         "each month's linear trend over it). Both paths in the "
          "same process on the same arrays, each warmed up once, then medians of "
          f"{r0['repeats_xsdba']} (xsdba) and {r0['repeats_fast']} (fast) repeats; CPU = this "
          "process's CPU time."), "",
@@ -131,12 +141,11 @@ def markdown(rows: list[dict], load: float) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for r in rows:
-        fn = "adjust_qdm_exact" if r["method"] == "qdm" else "adjust_eqm_exact"
         lines += [
             (f"| {r['method']} | xsdba `{XSDBA_CLASS[r['method']]}` train + adjust | "
              f"{r['xsdba_wall']:.3f} | {r['xsdba_cpu']:.3f} | "
              f"{r['values'] / r['xsdba_cpu'] / 1e6:.2f} M |"),
-            (f"| {r['method']} | `fastqm.train_eqm` + `{fn}` | {r['fast_wall']:.3f} | "
+            (f"| {r['method']} | `fastqm.{FAST[r['method']]}` | {r['fast_wall']:.3f} | "
              f"{r['fast_cpu']:.3f} | {r['values'] / r['fast_cpu'] / 1e6:.2f} M |"),
             (f"| {r['method']} | **ratio xsdba / fast** | "
              f"**{r['xsdba_wall'] / r['fast_wall']:.1f} x** | "
@@ -164,7 +173,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--methods", nargs="+", choices=sorted(XSDBA_CLASS), default=["qm", "qdm"])
+    ap.add_argument("--methods", nargs="+", choices=sorted(XSDBA_CLASS), default=["qm", "qdm", "dqm"])
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     a = ap.parse_args()
     load = load_average()

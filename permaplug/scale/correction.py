@@ -8,8 +8,9 @@ per cell and calendar month (the corrector plugin, e.g. ``qm``), as dask arrays 
 ``cell`` (each task holds one chunk's whole series). The computation runs wherever dask runs (a
 :func:`permaplug.scale.distributed.dask_client` when one is open).
 
-Corrector options default to ``fast=True`` here: where it applies (``qm`` on every variable but
-precipitation and snowfall, see :mod:`permaplug.correction.fastqm`) the whole block of cells is
+Corrector options default to ``fast=True`` here: where it applies (``qm``, ``qdm`` and ``dqm`` on
+every variable but precipitation and snowfall, see :mod:`permaplug.correction.fastqm`) the whole
+block of cells is
 trained and adjusted by vectorised NumPy/numba code equal to xsdba within 1e-6; everything
 else runs xsdba itself.
 
