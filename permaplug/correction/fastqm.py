@@ -566,27 +566,61 @@ def month_linear_trend(x: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.
     else:  # cftime: differences in the series' own calendar (e.g. noleap), as xarray takes them
         t_ns = np.array([(t - time[0]).total_seconds() for t in time]) * 1e9
     months = months_of(time)
+    counts = np.bincount(months - 1, minlength=12)[:12]
+    steps = np.full((12, max(1, int(counts.max()))), -1, np.int64)  # time steps per month
+    by_month = np.argsort(months, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for m in range(12):
+        steps[m, :counts[m]] = by_month[starts[m]:starts[m] + counts[m]]
+    x = np.ascontiguousarray(x, dtype=float)
     trend = np.full(x.shape, np.nan)
-    fitted = np.zeros((x.shape[0], 12, x.shape[-1]), dtype=bool)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    n_valid = np.zeros((x.shape[0], 12, x.shape[-1]), np.int64)
+    _month_trend(x, t_ns, steps, counts, trend, n_valid)
+    return trend, (n_valid >= 2) | (n_valid == 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _month_trend(x: np.ndarray, t_ns: np.ndarray, steps: np.ndarray, counts: np.ndarray,
+                 trend: np.ndarray, n_valid: np.ndarray) -> None:
+    """``x``/``trend`` ``[S, T, C]``: per series and calendar month (time steps ``steps``
+    ``[12, N]``, ``counts`` ``[12]``), the least-squares line through the valid values against
+    ``t_ns`` ``[T]``, centred on their mean time, at every step of the month (NaN where fewer
+    than two values); ``n_valid`` ``[S, 12, C]`` the number of valid values."""
+    n_s, _, n_c = x.shape
+    t0 = np.empty(n_c)
+    y0 = np.empty(n_c)
+    cnt = np.empty(n_c)
+    sxy = np.empty(n_c)
+    sxx = np.empty(n_c)
+    for s in range(n_s):
         for m in range(12):
-            sel = months == m + 1
-            if not sel.any():
-                fitted[:, m] = True
-                continue
-            y = x[:, sel]  # [S, n, C]
-            t = np.broadcast_to(t_ns[sel][None, :, None], y.shape)
-            ok = ~np.isnan(y)
-            n = ok.sum(axis=1)
-            t0 = np.where(n > 0, np.where(ok, t, 0.0).sum(axis=1) / np.maximum(n, 1), 0.0)
-            dt = np.where(ok, t - t0[:, None], 0.0)
-            y0 = np.where(ok, y, 0.0).sum(axis=1) / np.maximum(n, 1)
-            slope = (dt * np.where(ok, y - y0[:, None], 0.0)).sum(axis=1) / (dt ** 2).sum(axis=1)
-            trend[:, sel] = y0[:, None] + slope[:, None] * (t_ns[sel][None, :, None]
-                                                              - t0[:, None])
-            fitted[:, m] = (n >= 2) | (n == 0)
-            trend[:, sel] = np.where((n == 0)[:, None], np.nan, trend[:, sel])
-    return trend, fitted
+            t0[:], y0[:], cnt[:], sxy[:], sxx[:] = 0.0, 0.0, 0.0, 0.0, 0.0
+            for j in range(counts[m]):
+                t = steps[m, j]
+                for c in range(n_c):
+                    v = x[s, t, c]
+                    if not np.isnan(v):
+                        t0[c] += t_ns[t]
+                        y0[c] += v
+                        cnt[c] += 1.0
+            for c in range(n_c):
+                if cnt[c] > 0:
+                    t0[c] /= cnt[c]
+                    y0[c] /= cnt[c]
+                n_valid[s, m, c] = int(cnt[c])
+            for j in range(counts[m]):
+                t = steps[m, j]
+                for c in range(n_c):
+                    v = x[s, t, c]
+                    if not np.isnan(v):
+                        dt = t_ns[t] - t0[c]
+                        sxy[c] += dt * (v - y0[c])
+                        sxx[c] += dt * dt
+            for j in range(counts[m]):
+                t = steps[m, j]
+                for c in range(n_c):
+                    if sxx[c] > 0:
+                        trend[s, t, c] = y0[c] + sxy[c] / sxx[c] * (t_ns[t] - t0[c])
 
 
 def adjust_dqm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
