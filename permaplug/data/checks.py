@@ -10,6 +10,8 @@ One module so that each source needs one call per file it reads:
   time and place). The limits (:data:`LIMITS`) are written in one unit each and converted to
   the declared units with pint through xsdba, so ``K``, ``degC`` and ``°C`` are one quantity:
   temperatures in degC labelled K (or the reverse) fall outside 150-350 K and are refused.
+  The common spellings of K and degC are converted without importing xsdba (the same
+  offset, tested against xsdba's result), which keeps a demo build free of xsdba's import.
   NetCDF ``_FillValue`` / ``missing_value`` are decoded to missing values by xarray before
   this check; an undeclared fill value (e.g. 1e20) is impossible for every quantity.
 * :func:`missing_report` -- one warning line for missing values that became gaps, so the gap
