@@ -92,9 +92,10 @@ def main() -> None:
     same = same_values(args.cache / "before0", args.cache / "now0")
     med = {k: {m: statistics.median(r[m] for r in v)
                for m in ("wall", "main", "workers", "critical", "load")} for k, v in runs.items()}
-    rows = [f"| {name} | {m['wall']:.1f} | {m['main']:.1f} | {m['workers']:.1f} | "
-            f"{m['critical']:.1f} | {runs[name][0]['xsdba']} | {m['load']:.1f} |"
-            for name, m in (("before (" + args.label + ")", med["before"]), ("now", med["now"]))]
+    rows = [f"| {label} | {med[k]['wall']:.1f} | {med[k]['main']:.1f} | "
+            f"{med[k]['workers']:.1f} | {med[k]['critical']:.1f} | {runs[k][0]['xsdba']} | "
+            f"{med[k]['load']:.1f} |" for k, label in (("before", f"before ({args.label})"),
+                                                     ("now", "now"))]
     text = "\n".join([
         "## Demo build (issue 16 item 2: outside the solver)", "",
         f"Machine: {machine()}. data: demo emulator.", "",
