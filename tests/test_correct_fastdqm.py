@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
-from test_correct_fastqm import CAL, REF_DIR, SIM, grid_inputs, seasonal_block
+from test_correct_fastqm import CAL, REF_DIR, SIM, seasonal_block
 from xsdba import DetrendedQuantileMapping as DQM
 
 from permaplug.correction import fastqm
@@ -92,21 +92,3 @@ def test_xsdba_reference_data():
                          hist.sel(time=common).values.astype(float),
                          sim.values.astype(float)[None], common, sim.time.values)
     assert np.isfinite(got).all()
-
-
-@pytest.mark.parametrize("lazy", [False, True])
-def test_dqm_corrector_fast_option_equals_xsdba(lazy):
-    from permaplug.core.plugins import get_corrector
-
-    model_hist, obs, scen = grid_inputs()
-    if lazy:
-        model_hist, obs, scen = (d.chunk({"cell": 5}) for d in (model_hist, obs, scen))
-    out = {}
-    for fast in (False, True):
-        c = get_corrector("dqm")(fast=fast, variables=["t2m"])
-        c.fit(model_hist, obs)
-        assert c.uses_fast_path(c.rules["t2m"]) is fast
-        out[fast] = c.apply(scen).compute()
-    np.testing.assert_allclose(out[True]["t2m"].values, out[False]["t2m"].values, atol=1e-6,
-                               equal_nan=True)
-    assert float(abs(out[True]["t2m"] - scen["t2m"]).max()) > 1.0  # it corrected

@@ -142,9 +142,10 @@ def test_xsdba_reference_data(var, kind):
     assert np.isfinite(got).mean() > 0.5
 
 
+@pytest.mark.parametrize("method", ["qdm", "dqm"])
 @pytest.mark.parametrize("lazy", [False, True])
-def test_qdm_corrector_fast_option_equals_xsdba(lazy):
-    """The corrector's moving 30-year periods, eager and dask, fast against xsdba."""
+def test_delta_corrector_fast_option_equals_xsdba(method, lazy):
+    """qdm (moving 30-year periods) and dqm, eager and dask: fast against xsdba."""
     from permaplug.core.plugins import get_corrector
 
     model_hist, obs, scen = grid_inputs()
@@ -152,7 +153,7 @@ def test_qdm_corrector_fast_option_equals_xsdba(lazy):
         model_hist, obs, scen = (d.chunk({"cell": 5}) for d in (model_hist, obs, scen))
     out = {}
     for fast in (False, True):
-        c = get_corrector("qdm")(fast=fast, variables=["t2m"])
+        c = get_corrector(method)(fast=fast, variables=["t2m"])
         c.fit(model_hist, obs)
         assert c.uses_fast_path(c.rules["t2m"]) is fast
         out[fast] = c.apply(scen).compute()

@@ -127,26 +127,17 @@ def _scan_row(xs: np.ndarray, ys: np.ndarray, c: int, g: int, n: int, v: float, 
     when several are exactly as near; sorted nodes, so scan both ways from the nearest)."""
     i = _nearest_in_row(xs, c, g, n, v)
     d = (v - xs[c, g, i]) ** 2 + dg2
-    j = i
-    while j >= 0:
-        dj = (v - xs[c, g, j]) ** 2 + dg2
-        if dj > d:
-            break
-        if dj < best:
-            best, val, tie = dj, ys[c, g, j], False
-        elif dj == best and ys[c, g, j] != val:
-            tie = True
-        j -= 1
-    j = i + 1
-    while j < n:
-        dj = (v - xs[c, g, j]) ** 2 + dg2
-        if dj > d:
-            break
-        if dj < best:
-            best, val, tie = dj, ys[c, g, j], False
-        elif dj == best and ys[c, g, j] != val:
-            tie = True
-        j += 1
+    for step in (-1, 1):  # down from the nearest node, then up from the one above it
+        j = i if step < 0 else i + 1
+        while 0 <= j < n:
+            dj = (v - xs[c, g, j]) ** 2 + dg2
+            if dj > d:
+                break
+            if dj < best:
+                best, val, tie = dj, ys[c, g, j], False
+            elif dj == best and ys[c, g, j] != val:
+                tie = True
+            j += step
     return best, val, tie
 
 
