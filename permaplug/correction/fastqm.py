@@ -24,7 +24,7 @@ internal order. The kernels flag those values, and :func:`_tree_factors` settles
 by the search xsdba itself runs (:func:`scipy.interpolate.griddata`, nearest, on the same
 points in the same order), one k-d tree per cell with ties, queried only at the tied values.
 (On the default demo grid 40 % of the cell-series of the corrected variables hold ties, about
-5 % of their values; handing whole cells to ``interp_on_quantiles`` cost more than the fast
+6 % of their values; handing whole cells to ``interp_on_quantiles`` cost more than the fast
 path itself.) When a month's own nodes are a month-unit or more away (large-valued units such
 as J m-2), the search crosses months through one value-sorted list of all nodes of the cell
 (:func:`_scan_merged`) instead of month by month.
