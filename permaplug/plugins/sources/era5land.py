@@ -165,6 +165,13 @@ def normalise_cds_time(ds: xr.Dataset, path: Path) -> xr.Dataset:
     return ds.drop_vars(drop)
 
 
+PERSIST_BYTES = 1 << 30
+"""A file's region up to this size (bytes, decompressed) is read into memory once, keeping its
+dask chunks (``persist``): :func:`permaplug.data.checks.check_dataset` and the later band means
+then use the same values instead of decompressing the file twice. Larger regions (big grids)
+stay lazy and are read twice rather than held in memory."""
+
+
 def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.Dataset:
     """CDS (or xee) NetCDF files -> one dataset with canonical names, native units, time dim."""
     parts = []
@@ -183,8 +190,11 @@ def read_cds(paths: Sequence[Path], rename: dict[str, str] | None = None) -> xr.
         if not [v for v in keep if v != "lsm"]:
             raise DataError(f"{p}: no ERA5-Land variable (expected some of {', '.join(CANONICAL)}"
                             + (" or Earth Engine band names" if rename else "") + ")")
-        parts.append(subset_region(ds[keep], what=str(p)))
-        checks.check_dataset(parts[-1], str(p))  # impossible values, undeclared fill values
+        part = subset_region(ds[keep], what=str(p))
+        if part.nbytes <= PERSIST_BYTES:  # decompressed once, for the check and for the use
+            part = part.persist()
+        parts.append(part)
+        checks.check_dataset(part, str(p))  # impossible values, undeclared fill values
         files[id(parts[-1])] = p
     # files with the same times but different variables (the CDS splits a request by step
     # type into several files) are merged; then periods are concatenated
