@@ -237,6 +237,34 @@ def _check_scenario_options(params: dict) -> None:
                           f"--scenarios {params['scenarios']}")
 
 
+def _prefetch_rerun(ctx: click.Context, cfg, end: int) -> None:
+    """Start the demo emulator's sensitivity rerun for the test years in a second process
+    while the networks train (:mod:`permaplug.commands.background`); the projection step takes
+    its result. Only for a demo catalog and a projection ending before the late-century period
+    (whose rerun also needs the highest scenario); ``PERMAPLUG_BACKGROUND=0`` turns it off."""
+    import os
+
+    from permaplug.projection.rerun import emulator_rerun, set_emulator_rerun
+
+    previous = emulator_rerun()
+    if previous is None or os.environ.get("PERMAPLUG_BACKGROUND", "1") == "0":
+        return
+    from permaplug.core.catalog import load_catalog
+    from permaplug.projection.sensitivity import DELTAS_K, FUTURE, is_demo_catalog
+
+    metadata = dict(load_catalog(cfg.catalog).metadata)
+    if not is_demo_catalog(metadata) or end >= FUTURE[1]:
+        return
+    from permaplug.commands.background import PrefetchedRerun
+
+    prefetched = PrefetchedRerun(previous)
+    if not prefetched.start(metadata, [(int(cfg.test_years[0]), int(cfg.test_years[1]), None)],
+                            int(cfg.window), DELTAS_K):
+        return
+    set_emulator_rerun(prefetched)
+    ctx.call_on_close(lambda: (prefetched.close(), set_emulator_rerun(previous)))
+
+
 @click.command(name="run")
 @click.option("--recipe", default="paper", show_default=True, metavar="NAME|FILE",
               help="Recipe of the run's settings: a bundled one (paper, physical) or a YAML "
@@ -373,6 +401,7 @@ def run(ctx: click.Context, **params) -> None:
     params = {**params, "corrector": None, "corrector_options": []}
     if "project" in steps:  # a run that could never be projected stops before training
         _check_scenario_supply(cfg)
+        _prefetch_rerun(ctx, cfg, params["end"])
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
                 mark_complete=False)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")

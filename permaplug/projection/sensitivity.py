@@ -53,6 +53,11 @@ COLUMNS = ["source", "period", "base", "delta_K", "layer", "unit", "response_deg
 _DEMO_KEYS = ("demo_version", "seed", "resolution_deg", "steps_per_month")
 
 
+def is_demo_catalog(metadata: Mapping) -> bool:
+    """True when a catalog's ``metadata`` is a demo build's (it gets an emulator rerun)."""
+    return all(k in metadata for k in _DEMO_KEYS)
+
+
 @dataclass
 class Sensitivity:
     """The table, the notes that go with it (CSV comment lines, report) and the emulator's
@@ -208,7 +213,7 @@ def sensitivity(run, table: xr.Dataset, future: xr.Dataset | None = None,
     metadata = metadata or {}
     if not periods:
         return Sensitivity(pd.DataFrame(columns=COLUMNS), notes, check)
-    if not all(k in metadata for k in _DEMO_KEYS):
+    if not is_demo_catalog(metadata):
         notes.append("no emulator rows: the catalog is not a demo build, and nature has no "
                      "rerun")
     elif emulator_rerun() is None:
