@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
-from test_correct_fastqm import CAL, REF_DIR, SIM, seasonal_block
+from test_correct_fastqm import CAL, REF_DIR, SIM, mixed_tiles_block, seasonal_block
 from xsdba import DetrendedQuantileMapping as DQM
 
 from permaplug.correction import fastqm
@@ -70,6 +70,12 @@ def test_ties_nan_and_constant_months():
     got, n_fallback = assert_same(ref, hist, sim)
     assert np.isnan(got[..., 3]).all()
     assert n_fallback >= 1  # the month with one valid value is xsdba's
+
+
+def test_many_tiles_mixing_ordinary_and_special_cells():
+    got, n_fallback = assert_same(*mixed_tiles_block(10))
+    assert n_fallback >= 1
+    assert np.isnan(got[..., 70]).all() and np.isfinite(got[..., :5]).all()
 
 
 def test_multiplicative_kind():

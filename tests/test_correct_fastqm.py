@@ -125,6 +125,29 @@ def test_constant_months():
     assert_same(ref, hist, sim)
 
 
+def mixed_tiles_block(seed):
+    """More cells than one SIMD tile of ``fastqm.LANES`` (the last tile partial), ordinary
+    cells side by side with tied, empty, gappy, constant-month and far-off ones."""
+    n_cells = 2 * fastqm.LANES + 21
+    ref, hist, sim = seasonal_block(seed, n_cells=n_cells)
+    tied = np.arange(5, n_cells, 17)
+    for a in (ref, hist, sim):
+        a[..., tied] = a[..., tied].round(0)
+    ref[:, 70] = np.nan  # an empty cell inside a tile
+    hist[CAL.month == 3, 71] = np.nan  # a month without model data
+    winter = np.isin(CAL.month, (12, 1))
+    ref[winter, 100:104] = 0.0
+    hist[winter, 100:104] = 0.0
+    sim[:, ::29, 130:140] -= 40.0  # far below: a neighbouring month's node may be nearer
+    return ref, hist, sim
+
+
+def test_many_tiles_mixing_ordinary_and_special_cells():
+    got, n_fallback = assert_same(*mixed_tiles_block(9))
+    assert n_fallback >= 1  # the tied cells
+    assert np.isnan(got[..., 70]).all() and np.isfinite(got[..., :5]).all()
+
+
 def test_multiplicative_kind():
     ref, hist, sim = (np.abs(a) + 1.0 for a in seasonal_block(6))
     assert_same(ref, hist, sim, kind="*")

@@ -16,7 +16,10 @@ cell at a time. This module computes the same numbers for a whole block of cells
   search is done here exactly (per value: the nearest node of its own month, then of the other
   months while the month distance alone is shorter than the best distance so far), followed by
   xsdba's ``extrapolation="constant"`` (below the month's first quantile: its first factor,
-  above the last: its last factor).
+  above the last: its last factor). :func:`_map_block` runs it on 64 cells side by side: per
+  time step, the count of each cell's nodes below its value (SIMD) gives the two neighbouring
+  nodes; the few values it does not settle (nearest node 1 or more away, exact ties, unsorted
+  or tied nodes) take the full search (:func:`_factor`).
 
 Where two nodes with different factors are exactly equally near (tied calibration values:
 soil water, zero radiation in the polar night), xsdba's answer depends on its k-d tree's
@@ -31,8 +34,8 @@ as J m-2), the search crosses months through one value-sorted list of all nodes 
 
 Not covered (the caller, :class:`permaplug.correction.xsdba_corrector.XsdbaCorrector`, uses xsdba
 itself): frequency adaptation and jitter (precipitation, snowfall), groupings other than
-``time.month``, ``interp`` other than ``nearest``, ``extrapolation`` other than ``constant``,
-and the detrended (``dqm``) and delta (``qdm``) methods' own steps.
+``time.month``, ``interp`` other than ``nearest``, ``extrapolation`` other than ``constant``;
+``dqm`` only with ``detrend=1`` (:func:`adjust_dqm_exact`).
 
 Shapes: series ``[..., T, C]`` as float64 (``C`` cells last), ``months`` ``[T]`` in 1..12;
 quantile tables ``[12, Q, C]``.
@@ -114,10 +117,10 @@ def train_eqm(ref: np.ndarray, hist: np.ndarray, months: np.ndarray, nquantiles:
     return af, hist_q
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _nearest_in_row(xs: np.ndarray, c: int, g: int, n: int, v: float) -> int:
     """Index of the first of the ``n`` sorted nodes ``xs[c, g, :n]`` nearest to ``v``."""
-    lo = 0  # first index with xs >= v: a branch-free count (faster than bisection for ~50)
+    lo = 0  # first index with xs >= v: a branch-free count
     for j in range(n):
         lo += 1 if xs[c, g, j] < v else 0
     if lo == n:
@@ -127,7 +130,7 @@ def _nearest_in_row(xs: np.ndarray, c: int, g: int, n: int, v: float) -> int:
     return lo
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _scan_row(xs: np.ndarray, ys: np.ndarray, c: int, g: int, n: int, v: float, dg2: float,
               best: float, val: float, tie: bool) -> tuple[float, float, bool]:
     """Update ``(best, val, tie)`` with the nodes of row ``g`` nearest to ``v`` (all of them
@@ -149,39 +152,85 @@ def _scan_row(xs: np.ndarray, ys: np.ndarray, c: int, g: int, n: int, v: float, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _tables(xq: np.ndarray, yq: np.ndarray) -> tuple:
-    """Per cell, xsdba's cyclic map (rows: December, January..December, January) without NaN
-    nodes, and each month's extrapolation bounds. ``xq``, ``yq``: ``[12, Q, C]``."""
-    n_q, n_c = xq.shape[1], xq.shape[2]
-    xs = np.empty((n_c, 14, n_q))
-    ys = np.empty((n_c, 14, n_q))
-    counts = np.zeros((n_c, 14), np.int64)
-    bounds = np.full((n_c, 12, 4), np.nan)  # first x, last x, first y, last y
-    dupes = np.zeros((n_c, 14), np.bool_)  # a row holds equal nodes with different factors
-    for c in range(n_c):
+def _tile_tables(xq: np.ndarray, yq: np.ndarray, c0: int, width: int, xs: np.ndarray,
+                 ys: np.ndarray, counts: np.ndarray, bounds: np.ndarray,
+                 general: np.ndarray) -> None:
+    """For cells ``c0 .. c0 + width`` of ``xq``, ``yq`` ``[12, Q, C]``, fill (index ``k`` =
+    ``c - c0``): ``xs``/``ys`` ``[W, 14, Q]`` xsdba's cyclic map (rows: December,
+    January..December, January) without NaN nodes, ``counts`` ``[W, 14]`` the nodes per row,
+    ``bounds`` ``[W, 12, 4]`` each month's extrapolation bounds (first x, last x, first y, last
+    y, NaN skipped), ``general`` ``[W, 14]`` True where the row holds equal nodes with different
+    factors, or nodes out of order (its nearest node is found by :func:`_scan_row`)."""
+    n_q = xq.shape[1]
+    counts[:] = 0
+    bounds[:] = np.nan
+    general[:] = False
+    for m in range(12):
+        g = m + 1
+        for j in range(n_q):
+            for k in range(width):
+                x, y = xq[m, j, c0 + k], yq[m, j, c0 + k]
+                if not np.isnan(x):
+                    if np.isnan(bounds[k, m, 0]):
+                        bounds[k, m, 0] = x
+                    bounds[k, m, 1] = x
+                if not np.isnan(y):
+                    if np.isnan(bounds[k, m, 2]):
+                        bounds[k, m, 2] = y
+                    bounds[k, m, 3] = y
+                if not (np.isnan(x) or np.isnan(y)):
+                    n = counts[k, g]
+                    xs[k, g, n] = x
+                    ys[k, g, n] = y
+                    counts[k, g] = n + 1
+    for k in range(width):
+        for g, src in ((0, 12), (13, 1)):
+            counts[k, g] = counts[k, src]
+            xs[k, g, :] = xs[k, src, :]
+            ys[k, g, :] = ys[k, src, :]
         for g in range(14):
-            m = 11 if g == 0 else (0 if g == 13 else g - 1)
-            k = 0
-            for j in range(n_q):
-                if not (np.isnan(xq[m, j, c]) or np.isnan(yq[m, j, c])):
-                    xs[c, g, k] = xq[m, j, c]
-                    ys[c, g, k] = yq[m, j, c]
-                    k += 1
-            counts[c, g] = k
-            for j in range(1, k):
-                if xs[c, g, j] == xs[c, g, j - 1] and ys[c, g, j] != ys[c, g, j - 1]:
-                    dupes[c, g] = True
-        for m in range(12):
-            for j in range(n_q):
-                if not np.isnan(xq[m, j, c]):
-                    if np.isnan(bounds[c, m, 0]):
-                        bounds[c, m, 0] = xq[m, j, c]
-                    bounds[c, m, 1] = xq[m, j, c]
-                if not np.isnan(yq[m, j, c]):
-                    if np.isnan(bounds[c, m, 2]):
-                        bounds[c, m, 2] = yq[m, j, c]
-                    bounds[c, m, 3] = yq[m, j, c]
-    return xs, ys, counts, bounds, dupes
+            for j in range(1, counts[k, g]):
+                if xs[k, g, j] < xs[k, g, j - 1] or (xs[k, g, j] == xs[k, g, j - 1]
+                                                     and ys[k, g, j] != ys[k, g, j - 1]):
+                    general[k, g] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def _factor(xs: np.ndarray, ys: np.ndarray, counts: np.ndarray, bounds: np.ndarray,
+            general: np.ndarray, c: int, m: int, v: float, mx: np.ndarray, my: np.ndarray,
+            mg: np.ndarray, n_merged: np.ndarray) -> tuple[float, bool]:
+    """xsdba's factor for the value ``v`` (not NaN) of month ``m`` (0..11) in cell ``c`` (tables
+    of :func:`_tile_tables`), and whether an exact tie between nodes with different factors
+    decided it (see the module): the search in full, for the values the vectorised search of
+    :func:`_map_block` does not settle. ``mx``/``my``/``mg`` ``[W, 14 Q]``: each cell's nodes
+    in one value-sorted list (:func:`_merge_rows`), built on first need (``n_merged`` ``[W]``:
+    their number, -1 before)."""
+    if v < bounds[c, m, 0]:  # below the month's first quantile: its first factor
+        return bounds[c, m, 2], False
+    if v > bounds[c, m, 1]:  # above the last: the last factor
+        return bounds[c, m, 3], False
+    g0 = m + 1
+    n = counts[c, g0]
+    if n > 0 and not general[c, g0]:  # own month, sorted distinct nodes: its 2 neighbours
+        lo = 0
+        for j in range(n):
+            lo += 1 if xs[c, g0, j] < v else 0
+        il = lo - 1 if lo > 0 else 0
+        ir = lo if lo < n else n - 1
+        dl = (v - xs[c, g0, il]) ** 2
+        dr = (v - xs[c, g0, ir]) ** 2
+        best = min(dl, dr)
+        val = ys[c, g0, il] if dl <= dr else ys[c, g0, ir]
+        tie = dl == dr and ys[c, g0, il] != ys[c, g0, ir]
+    else:
+        best, val, tie = np.inf, np.nan, False
+        if n > 0:
+            best, val, tie = _scan_row(xs, ys, c, g0, n, v, 0.0, best, val, tie)
+    if best >= 1.0:  # another month may be nearer (one month's step counts 1 in the plane)
+        if n_merged[c] < 0:
+            n_merged[c] = _merge_rows(xs, ys, counts, c, mx[c], my[c], mg[c])
+        best, val, tie = _scan_merged(mx[c], my[c], mg[c], n_merged[c], v, g0, best, val, tie)
+    return val, tie
 
 
 @numba.njit(cache=True, nogil=True)
@@ -202,7 +251,7 @@ def _merge_rows(xs: np.ndarray, ys: np.ndarray, counts: np.ndarray, c: int, mx: 
     return n
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _scan_merged(mx: np.ndarray, my: np.ndarray, mg: np.ndarray, n: int, v: float, g0: int,
                  best: float, val: float, tie: bool) -> tuple[float, float, bool]:
     """Update ``(best, val, tie)`` with every node of every row (:func:`_merge_rows`) at the
@@ -232,82 +281,161 @@ def _scan_merged(mx: np.ndarray, my: np.ndarray, mg: np.ndarray, n: int, v: floa
             j += step
     return best, val, tie
 
-
 TILE = 8
-"""Cells adjusted one after the other within a tile of 8 (one 64-byte cache line of float64
-along the cell axis): a cell's quantile table stays in cache, and the series' cache lines read
-for the first cell of a tile serve the other seven from cache."""
+"""Cells per tile of the QDM ranking (one 64-byte cache line of float64 along the cell axis)."""
+
+LANES = 64
+"""Cells mapped side by side by :func:`_map_block` (contiguous along the cell axis): the
+count of nodes below each value runs over the 64 cells at once (SIMD), on a copy of their
+month's nodes (``Q x 64`` float64, in the L1/L2 cache)."""
 
 
-@numba.njit(cache=True, nogil=True)  # no fastmath: distances rounded as scipy's k-d tree does
-def _adjust_block(sim: np.ndarray, months: np.ndarray, xq: np.ndarray, yq: np.ndarray,
-                  multiplicative: bool, out: np.ndarray, clean: np.ndarray,
-                  base: np.ndarray, unit: bool, ties: np.ndarray) -> None:
-    """``sim``/``base``/``out`` ``[S, T, C]``, ``xq``/``yq`` ``[12, Q, C]``: the factor found for
-    ``sim`` (the search coordinate: model values, or ranks for QDM) is applied to ``base`` (the
-    model values). ``clean`` ``[C]`` set False where an exactly tied nearest node with a
-    different factor decided a value, and ``ties`` ``[S, T, C]`` True at that value. ``unit``: ``sim`` are ranks in [0, 1] on nodes spread
-    evenly over [0, 1] (QDM), so a value's place among the nodes is guessed from ``v * n`` and
-    then settled exactly by comparisons (instead of counting all nodes)."""
-    xs, ys, counts, bounds, dupes = _tables(xq, yq)
-    n_s, n_t, n_c = sim.shape
-    total = counts.sum(axis=1)
-    mx = np.empty(14 * xs.shape[2])  # every node of one cell, sorted (see _scan_merged)
-    my = np.empty(14 * xs.shape[2])
-    mg = np.empty(14 * xs.shape[2], np.int64)
-    merged, n_merged = -1, 0  # the cell they hold
-    for c0 in range(0, n_c, TILE):
-        width = min(TILE, n_c - c0)
-        for k in range(width):
-            c = c0 + k
+def month_steps(months: np.ndarray) -> np.ndarray:
+    """Time steps of each calendar month: ``[12, N]`` int64, in time order, padded with -1."""
+    months = np.asarray(months, np.int64)
+    counts = np.bincount(months - 1, minlength=12)[:12]
+    steps = np.full((12, max(1, int(counts.max()))), -1, np.int64)
+    by_month = np.argsort(months, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for m in range(12):
+        steps[m, :counts[m]] = by_month[starts[m]:starts[m] + counts[m]]
+    return steps
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_below(xt: np.ndarray, vb: np.ndarray, cnt: np.ndarray, n_q: int) -> None:
+    """``cnt[k]`` = the number of nodes ``xt[j * LANES + k]`` (``j < n_q``) below ``vb[k]``."""
+    for k in range(LANES):
+        cnt[k] = 0
+    for j in range(n_q):
+        for k in range(LANES):
+            cnt[k] += xt[j * LANES + k] < vb[k]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # no fastmath: distances rounded as
+def _map_block(sim: np.ndarray, base: np.ndarray, steps: np.ndarray, xq: np.ndarray,  # scipy's
+               yq: np.ndarray, multiplicative: bool, detrend: bool, t_ns: np.ndarray,  # k-d tree
+               scaling: np.ndarray, t0: np.ndarray, y0: np.ndarray, slope: np.ndarray,
+               out: np.ndarray, clean: np.ndarray, ties: np.ndarray) -> None:
+    """``sim``/``base``/``out`` ``[S, T, C]``, ``steps`` ``[12, N]`` (:func:`month_steps`),
+    ``xq``/``yq`` ``[12, Q, C]``: the factor found for ``sim`` (the search coordinate: model
+    values, or ranks for QDM) is applied to ``base`` (the model values). ``clean`` ``[C]`` set
+    False where an exactly tied nearest node with a different factor decided a value, and
+    ``ties`` ``[S, T, C]`` True at that value.
+
+    ``detrend`` (DQM; ``base`` unused): each value of ``sim`` is first scaled by ``scaling``
+    ``[12, C]`` and loses its month's line (``t0``, ``y0``, ``slope`` ``[S, 12, C]`` from
+    :func:`_month_trend`, at ``t_ns`` ``[T]``); the anomaly is mapped and the line put back:
+    the same operations, in the same order, as xsdba's (``x + s - line + factor + line``, or
+    ``x * s * (1 / line) * factor * line``).
+
+    Per tile of :data:`LANES` cells and calendar month, the month's nodes are copied side by
+    side (``+inf`` past a cell's last node); per time step, the number of nodes below each
+    cell's value is counted for all cells at once, which gives the two neighbouring nodes; a
+    value whose nearest node is 1 or more away (another month may be nearer), that lands on
+    an exact tie, or whose month's nodes are not sorted and distinct, is settled by
+    :func:`_factor`'s full search."""
+    n_s, _, n_c = sim.shape
+    n_q = xq.shape[1]
+    xs = np.empty((LANES, 14, n_q))
+    ys = np.empty((LANES, 14, n_q))
+    counts = np.zeros((LANES, 14), np.int64)
+    bounds = np.empty((LANES, 12, 4))
+    general = np.zeros((LANES, 14), np.bool_)
+    mx = np.empty((LANES, 14 * n_q))  # each cell's nodes sorted by value (see _scan_merged)
+    my = np.empty((LANES, 14 * n_q))
+    mg = np.empty((LANES, 14 * n_q), np.int64)
+    n_merged = np.full(LANES, -1, np.int64)
+    xt = np.empty(n_q * LANES)  # the month's nodes and factors, cells side by side
+    yt = np.empty(n_q * LANES)
+    bt = np.empty((4, LANES))  # the month's bounds, cells side by side
+    vb = np.zeros(LANES)  # the values searched (lanes past the last cell: 0)
+    fb = np.empty(LANES)  # their factors
+    slow = np.zeros(LANES, np.bool_)
+    line = np.empty(LANES)
+    cnt = np.empty(LANES, np.int64)
+    last = np.zeros(LANES, np.int64)  # index of the month's last node
+    fast = np.zeros(LANES, np.bool_)  # sorted distinct nodes: the vectorised search holds
+    empty = np.zeros(LANES, np.bool_)  # no node in any month: NaN out
+    for c0 in range(0, n_c, LANES):
+        width = min(LANES, n_c - c0)
+        _tile_tables(xq, yq, c0, width, xs, ys, counts, bounds, general)
+        n_merged[:] = -1
+        for m in range(12):
+            g = m + 1
+            for k in range(LANES):
+                n = counts[k, g] if k < width else 0
+                empty[k] = k >= width or counts[k, 1:13].sum() == 0
+                fast[k] = n > 0 and not general[k, g] and not empty[k]
+                last[k] = max(n - 1, 0)
+                for j in range(n_q):
+                    xt[j * LANES + k] = xs[k, g, j] if j < n else np.inf
+                    yt[j * LANES + k] = ys[k, g, j] if j < n else np.nan
+                for i in range(4):
+                    bt[i, k] = bounds[k, m, i] if k < width else np.nan
             for s in range(n_s):
-                for t in range(n_t):
-                    v = sim[s, t, c]
-                    m = months[t] - 1
-                    if np.isnan(v) or total[c] == 0:
-                        out[s, t, c] = np.nan
-                        continue
-                    g0 = m + 1
-                    n = counts[c, g0]
-                    if n > 0 and not dupes[c, g0]:  # own month, branch-light: its 2 neighbours
-                        if unit:  # guess, then the exact count of nodes below v
-                            lo = min(max(int(v * n + 0.5), 0), n)
-                            while lo > 0 and xs[c, g0, lo - 1] >= v:
-                                lo -= 1
-                            while lo < n and xs[c, g0, lo] < v:
-                                lo += 1
-                        else:
-                            lo = 0
-                            for j in range(n):
-                                lo += 1 if xs[c, g0, j] < v else 0
-                        il = lo - 1 if lo > 0 else 0
-                        ir = lo if lo < n else n - 1
-                        dl = (v - xs[c, g0, il]) ** 2
-                        dr = (v - xs[c, g0, ir]) ** 2
-                        best = min(dl, dr)
-                        val = ys[c, g0, il] if dl <= dr else ys[c, g0, ir]
-                        tie = dl == dr and ys[c, g0, il] != ys[c, g0, ir]
+                for jj in range(steps.shape[1]):
+                    t = steps[m, jj]
+                    if t < 0:
+                        break
+                    if detrend:
+                        for k in range(width):
+                            c = c0 + k
+                            ln = y0[s, m, c] + slope[s, m, c] * (t_ns[t] - t0[s, m, c])
+                            x, sc = sim[s, t, c], scaling[m, c]
+                            vb[k] = (x * sc) * (1.0 / ln) if multiplicative else (x + sc) + (-ln)
+                            line[k] = ln
                     else:
-                        best, val, tie = np.inf, np.nan, False
-                        if n > 0:
-                            best, val, tie = _scan_row(xs, ys, c, g0, n, v, 0.0, best, val, tie)
-                    below = v < bounds[c, m, 0]
-                    above = v > bounds[c, m, 1]
-                    if best >= 1.0 and not (below or above):  # another month may be nearer
-                        if merged != c:
-                            n_merged = _merge_rows(xs, ys, counts, c, mx, my, mg)
-                            merged = c
-                        best, val, tie = _scan_merged(mx, my, mg, n_merged, v, g0, best, val,
-                                                      tie)
-                    if below:  # below the month's first quantile: its first factor
-                        val = bounds[c, m, 2]
-                    elif above:  # above the last: the last factor
-                        val = bounds[c, m, 3]
-                    elif tie:
-                        clean[c] = False
-                        ties[s, t, c] = True
-                    b = base[s, t, c]
-                    out[s, t, c] = b * val if multiplicative else b + val
+                        for k in range(width):
+                            vb[k] = sim[s, t, c0 + k]
+                    _count_below(xt, vb, cnt, n_q)
+                    n_slow = 0
+                    for k in range(LANES):  # the two neighbouring nodes, without branches
+                        v = vb[k]
+                        lo = cnt[k]
+                        il = max(lo - 1, 0) * LANES + k
+                        ir = min(lo, last[k]) * LANES + k
+                        dl = (v - xt[il]) ** 2
+                        dr = (v - xt[ir]) ** 2
+                        val = yt[il] if dl <= dr else yt[ir]
+                        below = v < bt[0, k]  # below the first quantile: the first factor
+                        above = v > bt[1, k]  # above the last: the last factor
+                        val = bt[2, k] if below else val
+                        val = bt[3, k] if above else val
+                        inside = not (below or above)
+                        far = min(dl, dr) >= 1.0  # another month may be nearer
+                        tie = dl == dr and yt[il] != yt[ir]
+                        slow[k] = (not fast[k] or (inside and (far or tie))) and not (
+                            np.isnan(v) or empty[k])
+                        n_slow += slow[k]
+                        fb[k] = np.nan if np.isnan(v) or empty[k] else val
+                    if n_slow:
+                        for k in range(width):
+                            if slow[k]:  # the full search
+                                fb[k], tie = _factor(xs, ys, counts, bounds, general, k, m,
+                                                     vb[k], mx, my, mg, n_merged)
+                                if tie:
+                                    clean[c0 + k] = False
+                                    ties[s, t, c0 + k] = True
+                    if detrend:
+                        for k in range(width):
+                            out[s, t, c0 + k] = (vb[k] * fb[k] * line[k] if multiplicative
+                                                 else vb[k] + fb[k] + line[k])
+                    else:
+                        for k in range(width):
+                            b = base[s, t, c0 + k]
+                            out[s, t, c0 + k] = b * fb[k] if multiplicative else b + fb[k]
+
+
+_NONE3, _NONE2, _NONE1 = np.empty((0, 0, 0)), np.empty((0, 0)), np.empty(0)
+
+
+def _adjust_block(sim: np.ndarray, steps: np.ndarray, xq: np.ndarray, yq: np.ndarray,
+                  multiplicative: bool, out: np.ndarray, clean: np.ndarray,
+                  base: np.ndarray, ties: np.ndarray) -> None:
+    """:func:`_map_block` without detrending (EQM, and QDM's general search)."""
+    _map_block(sim, base, steps, xq, yq, multiplicative, False, _NONE1, _NONE2, _NONE3,
+               _NONE3, _NONE3, out, clean, ties)
 
 
 def adjust_eqm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
@@ -329,10 +457,10 @@ def _adjust_eqm_ties(sim: np.ndarray, months: np.ndarray, af: np.ndarray, hist_q
     out = np.empty_like(flat)
     clean = np.ones(flat.shape[-1], dtype=np.bool_)
     ties = np.zeros(flat.shape, dtype=np.bool_)
-    _adjust_block(flat, np.asarray(months, np.int64), np.asarray(hist_q, float),
-                  np.asarray(af, float), kind == MULTIPLICATIVE, out, clean, flat, False, ties)
+    _adjust_block(flat, month_steps(months), np.ascontiguousarray(hist_q, dtype=float),
+                  np.ascontiguousarray(af, dtype=float), kind == MULTIPLICATIVE, out, clean, flat,
+                  ties)
     return out.reshape(sim.shape), clean, ties.reshape(sim.shape)
-
 
 def _xsdba_factors(sim: np.ndarray, time: np.ndarray, af: np.ndarray,
                    hist_q: np.ndarray) -> np.ndarray:
@@ -533,12 +661,7 @@ def month_pct_ranks(sim: np.ndarray, months: np.ndarray) -> np.ndarray:
 
 def _sorted_months(flat: np.ndarray, months: np.ndarray) -> tuple:
     """``flat`` ``[S, T, C]`` -> ``(rows, sorted rows, steps)`` for :func:`_rank_block`."""
-    counts = np.bincount(months - 1, minlength=12)[:12]
-    steps = np.full((12, max(1, int(counts.max()))), -1, np.int64)  # time steps per month
-    by_month = np.argsort(months, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    for m in range(12):
-        steps[m, :counts[m]] = by_month[starts[m]:starts[m] + counts[m]]
+    steps = month_steps(months)
     rows = np.empty((flat.shape[0], flat.shape[2]) + steps.shape)
     _group_by_month(flat, steps, rows)
     return rows, np.sort(rows, axis=-1), steps
@@ -582,9 +705,9 @@ def _adjust_qdm_ties(sim: np.ndarray, months: np.ndarray, af: np.ndarray,
         part_clean = np.ones(rest.size, dtype=np.bool_)
         part_ties = np.zeros(ranks.shape, dtype=np.bool_)
         xq = np.ascontiguousarray(np.broadcast_to(q[None, :, None], (12, q.size, rest.size)))
-        _adjust_block(ranks, months, xq, np.ascontiguousarray(af[..., rest]),
+        _adjust_block(ranks, month_steps(months), xq, np.ascontiguousarray(af[..., rest]),
                       kind == MULTIPLICATIVE, part, part_clean,
-                      np.ascontiguousarray(flat[..., rest]), simple, part_ties)
+                      np.ascontiguousarray(flat[..., rest]), part_ties)
         out[..., rest] = part
         clean[rest] = part_clean
         ties[..., rest] = part_ties
@@ -613,7 +736,6 @@ def adjust_qdm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, quantile
                      months, xq, np.asarray(af, float)[..., bad], kind)
         out.reshape(shape)[..., bad] = part
     return out, int(bad.size)
-
 
 # --- detrended quantile mapping (xsdba ``DetrendedQuantileMapping``, ``detrend=1``) -----------
 
@@ -652,98 +774,116 @@ def train_dqm(ref: np.ndarray, hist: np.ndarray, months: np.ndarray, nquantiles:
     return af, hist_q, scaling
 
 
+def _time_ns(time: np.ndarray) -> np.ndarray:
+    """``time`` ``[T]`` (datetime64 or cftime) as float nanoseconds, as xsdba's ``PolyDetrend``
+    takes it (cftime: differences in the series' own calendar, e.g. noleap)."""
+    time = np.asarray(time)
+    if np.issubdtype(time.dtype, np.datetime64):
+        return (time.astype("datetime64[ns]") - np.datetime64("1970-01-01", "ns")).astype(
+            "int64").astype(float)
+    return np.array([(t - time[0]).total_seconds() for t in time]) * 1e9
+
+
 def month_linear_trend(x: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares line through each calendar month of each series of ``x`` ``[S, T, C]``
     against time (xsdba's ``PolyDetrend(degree=1)``: ``polyfit``/``polyval`` over the month's
-    values, NaN skipped, time in ns in the series' calendar), evaluated at every step: ``(trend [S, T, C],
-    fitted [S, 12, C])``; ``fitted`` False where a month has fewer than two valid values (no
-    unique line: xsdba's least-squares answer differs, so the caller hands those to xsdba)."""
-    time = np.asarray(time)
-    if np.issubdtype(time.dtype, np.datetime64):
-        t_ns = (time.astype("datetime64[ns]") - np.datetime64("1970-01-01", "ns")).astype(
-            "int64").astype(float)
-    else:  # cftime: differences in the series' own calendar (e.g. noleap), as xarray takes them
-        t_ns = np.array([(t - time[0]).total_seconds() for t in time]) * 1e9
-    months = months_of(time)
-    counts = np.bincount(months - 1, minlength=12)[:12]
-    steps = np.full((12, max(1, int(counts.max()))), -1, np.int64)  # time steps per month
-    by_month = np.argsort(months, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    for m in range(12):
-        steps[m, :counts[m]] = by_month[starts[m]:starts[m] + counts[m]]
+    values, NaN skipped, time in ns in the series' calendar), evaluated at every step:
+    ``(trend [S, T, C], fitted [S, 12, C])``; ``fitted`` False where a month has fewer than two
+    valid values (no unique line: xsdba's least-squares answer differs, so the caller hands
+    those to xsdba)."""
+    t_ns = _time_ns(time)
+    idx = months_of(time) - 1
     x = np.ascontiguousarray(x, dtype=float)
-    trend = np.full(x.shape, np.nan)
-    n_valid = np.zeros((x.shape[0], 12, x.shape[-1]), np.int64)
-    _month_trend(x, t_ns, steps, counts, trend, n_valid)
-    return trend, (n_valid >= 2) | (n_valid == 0)
+    coef, fitted = _fit_month_lines(x, t_ns, month_steps(idx + 1), np.zeros((12, x.shape[-1])),
+                                    ADDITIVE)
+    t0, y0, slope = (a[:, idx] for a in coef)  # [S, T, C]
+    return y0 + slope * (t_ns[None, :, None] - t0), fitted
+
+
+def _fit_month_lines(x: np.ndarray, t_ns: np.ndarray, steps: np.ndarray, scaling: np.ndarray,
+                     kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The lines of :func:`month_linear_trend` through ``x`` ``[S, T, C]`` scaled by
+    ``scaling`` ``[12, C]`` (``kind``): ``((t0, y0, slope) each [S, 12, C], fitted)``."""
+    shape = (x.shape[0], 12, x.shape[-1])
+    t0, y0, slope = np.empty(shape), np.empty(shape), np.full(shape, np.nan)
+    n_valid = np.zeros(shape, np.int64)
+    _month_trend(x, t_ns, steps, np.ascontiguousarray(scaling, dtype=float),
+                 kind == MULTIPLICATIVE, t0, y0, slope, n_valid)
+    return (t0, y0, slope), (n_valid >= 2) | (n_valid == 0)
 
 
 @numba.njit(cache=True, nogil=True)
-def _month_trend(x: np.ndarray, t_ns: np.ndarray, steps: np.ndarray, counts: np.ndarray,
-                 trend: np.ndarray, n_valid: np.ndarray) -> None:
-    """``x``/``trend`` ``[S, T, C]``: per series and calendar month (time steps ``steps``
-    ``[12, N]``, ``counts`` ``[12]``), the least-squares line through the valid values against
-    ``t_ns`` ``[T]``, centred on their mean time, at every step of the month (NaN where fewer
-    than two values); ``n_valid`` ``[S, 12, C]`` the number of valid values."""
+def _month_trend(x: np.ndarray, t_ns: np.ndarray, steps: np.ndarray, scaling: np.ndarray,
+                 multiplicative: bool, t0: np.ndarray, y0: np.ndarray, slope: np.ndarray,
+                 n_valid: np.ndarray) -> None:
+    """``x`` ``[S, T, C]``, each value scaled by ``scaling[m, c]`` (``x * s`` or ``x + s``):
+    per series and calendar month (time steps ``steps`` ``[12, N]``, -1 padded), the
+    least-squares line through the valid values against ``t_ns`` ``[T]``, centred on their mean
+    time ``t0`` and value ``y0`` (``[S, 12, C]``), ``slope`` left NaN where fewer than two
+    values; ``n_valid`` ``[S, 12, C]`` the number of valid values. The line at step ``t``:
+    ``y0 + slope * (t_ns[t] - t0)``."""
     n_s, _, n_c = x.shape
-    t0 = np.empty(n_c)
-    y0 = np.empty(n_c)
     cnt = np.empty(n_c)
     sxy = np.empty(n_c)
     sxx = np.empty(n_c)
     for s in range(n_s):
         for m in range(12):
-            t0[:], y0[:], cnt[:], sxy[:], sxx[:] = 0.0, 0.0, 0.0, 0.0, 0.0
-            for j in range(counts[m]):
+            ta, ya, sc = t0[s, m], y0[s, m], scaling[m]
+            ta[:], ya[:], cnt[:], sxy[:], sxx[:] = 0.0, 0.0, 0.0, 0.0, 0.0
+            for j in range(steps.shape[1]):
                 t = steps[m, j]
+                if t < 0:
+                    break
                 for c in range(n_c):
-                    v = x[s, t, c]
+                    v = x[s, t, c] * sc[c] if multiplicative else x[s, t, c] + sc[c]
                     if not np.isnan(v):
-                        t0[c] += t_ns[t]
-                        y0[c] += v
+                        ta[c] += t_ns[t]
+                        ya[c] += v
                         cnt[c] += 1.0
             for c in range(n_c):
                 if cnt[c] > 0:
-                    t0[c] /= cnt[c]
-                    y0[c] /= cnt[c]
+                    ta[c] /= cnt[c]
+                    ya[c] /= cnt[c]
                 n_valid[s, m, c] = int(cnt[c])
-            for j in range(counts[m]):
+            for j in range(steps.shape[1]):
                 t = steps[m, j]
+                if t < 0:
+                    break
                 for c in range(n_c):
-                    v = x[s, t, c]
+                    v = x[s, t, c] * sc[c] if multiplicative else x[s, t, c] + sc[c]
                     if not np.isnan(v):
-                        dt = t_ns[t] - t0[c]
-                        sxy[c] += dt * (v - y0[c])
+                        dt = t_ns[t] - ta[c]
+                        sxy[c] += dt * (v - ya[c])
                         sxx[c] += dt * dt
-            for j in range(counts[m]):
-                t = steps[m, j]
-                for c in range(n_c):
-                    if sxx[c] > 0:
-                        trend[s, t, c] = y0[c] + sxy[c] / sxx[c] * (t_ns[t] - t0[c])
+            for c in range(n_c):
+                if sxx[c] > 0:
+                    slope[s, m, c] = sxy[c] / sxx[c]
 
 
 def adjust_dqm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
                      scaling: np.ndarray, kind: str = ADDITIVE) -> tuple[np.ndarray, int]:
     """xsdba's DQM adjustment (``detrend=1``, nearest, constant) of ``sim`` ``[..., T, C]``
-    (``time`` ``[T]`` datetime64 or cftime): the model's mean bias removed (``scaling`` ``[12, C]``),
-    each month's linear trend removed, the anomalies mapped by :func:`adjust_eqm_exact`, the
-    trend put back. Returns the result and the number of cells computed by xsdba (ties, or a
-    month with a single valid value)."""
+    (``time`` ``[T]`` datetime64 or cftime): the model's mean bias removed (``scaling``
+    ``[12, C]``), each month's linear trend removed, the anomalies mapped as by
+    :func:`adjust_eqm`, the trend put back (two passes over ``sim``: the lines' fit, then
+    :func:`_map_block`). Returns the result and the number of cells computed by xsdba
+    (ties, or a month with a single valid value)."""
     sim = np.asarray(sim, dtype=float)
-    flat = sim.reshape((-1,) + sim.shape[-2:])
-    months = months_of(time)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scaled = _apply(flat, np.asarray(scaling, float)[months - 1], kind)
-        trend, fitted = month_linear_trend(scaled, time)
-        inv = 1 / trend if kind == MULTIPLICATIVE else -trend
-        anomalies = _apply(scaled, inv, kind)
-        out, clean = adjust_eqm(anomalies, months, af, hist_q, kind)
-        out = _apply(out, trend, kind)
+    flat = np.ascontiguousarray(sim.reshape((-1,) + sim.shape[-2:]))
+    steps = month_steps(months_of(time))
+    t_ns = _time_ns(time)
+    scaling = np.ascontiguousarray(scaling, dtype=float)
+    (t0, y0, slope), fitted = _fit_month_lines(flat, t_ns, steps, scaling, kind)
+    out = np.empty_like(flat)
+    clean = np.ones(flat.shape[-1], dtype=np.bool_)
+    _map_block(flat, flat, steps, np.ascontiguousarray(hist_q, dtype=float),
+               np.ascontiguousarray(af, dtype=float), kind == MULTIPLICATIVE, True, t_ns, scaling,
+               t0, y0, slope, out, clean, np.zeros(flat.shape, np.bool_))
     clean &= fitted.all(axis=(0, 1))
     bad = np.flatnonzero(~clean)
     if bad.size:
         out[..., bad] = _xsdba_dqm(flat[..., bad], np.asarray(time), af[..., bad],
-                                   hist_q[..., bad], np.asarray(scaling)[..., bad], kind)
+                                   hist_q[..., bad], scaling[..., bad], kind)
     return out.reshape(sim.shape), int(bad.size)
 
 
