@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from permaplug.commands.background import Background, BackgroundLost, PrefetchedRerun
+from permaplug.commands.background import Background, BackgroundLost, Prefetch, PrefetchedRerun
 from permaplug.core.errors import DataError
 
 
@@ -36,38 +36,67 @@ def test_background_lost_when_the_process_dies_without_an_answer():
         job.result()
 
 
+def test_prefetch_hands_each_result_out_once_and_errors_where_taken():
+    pre = Prefetch()
+    pre.add("pid", os.getpid)
+    pre.add("bad", int, "not a number")
+    pre.add("sum", sum, [1, 2, 3])
+    assert pre.take("pid") is None  # not started: nothing prefetched
+    assert pre.start()
+    assert pre.take("unknown", "default") == "default"
+    assert pre.take("sum") == 6
+    assert pre.take("sum", "again") == "again"  # once
+    with pytest.raises(ValueError, match="not a number"):
+        pre.take("bad")
+    assert pre.take("pid") != os.getpid()
+
+
+def test_prefetch_gives_nothing_when_the_process_dies_or_cannot_start():
+    pre = Prefetch()
+    pre.add("nap", time.sleep, 60)
+    assert pre.start()
+    pre._job._proc.kill()
+    assert pre.take("nap", "computed here") == "computed here"
+    local = Prefetch()
+    local.add("lambda", lambda: 1)  # another process cannot import it
+    assert not local.start()
+    assert local.take("lambda", "computed here") == "computed here"
+
+
 def test_prefetched_rerun_answers_matching_calls_from_the_background():
     calls = []
 
-    def fallback(*args, **kwargs):
+    def here(*args, **kwargs):
         calls.append((args, kwargs))
         return "computed here"
 
-    pre = PrefetchedRerun(fallback, target=fake_rerun)
+    pre = Prefetch()
+    wrapped = PrefetchedRerun(fake_rerun, pre)
     meta = {"demo_version": "3", "seed": 0}
-    pre.start(meta, [(2019, 2023, None)], 24, (1.0, 3.0, 5.0))
-    got = pre(dict(meta), [(2019, 2023, None)], 24, (1.0, 3.0, 5.0), progress=True)
+    wrapped.add(meta, [(2019, 2023, None)], 24, (1.0, 3.0, 5.0))
+    assert pre.start()
+    wrapped.rerun = here  # from now on, what is not prefetched is computed here
+    got = wrapped(dict(meta), [(2019, 2023, None)], 24, (1.0, 3.0, 5.0), progress=True)
     assert got["pid"] != os.getpid() and got["progress"] is False
     assert got["periods"] == [(2019, 2023, None)] and got["window"] == 24
     assert not calls
-    # asked again (or with other arguments): computed in this process
-    assert pre(meta, [(2019, 2023, None)], 24, (1.0, 3.0, 5.0)) == "computed here"
-    assert pre(meta, [(2019, 2023, None), (2071, 2100, "rcp85")], 24, (1.0,)) == "computed here"
+    # asked again, or with other arguments: computed in this process
+    assert wrapped(meta, [(2019, 2023, None)], 24, (1.0, 3.0, 5.0)) == "computed here"
+    assert wrapped(meta, [(2019, 2023, None), (2071, 2100, "rcp85")], 24, (1.0,)) == (
+        "computed here")
     assert len(calls) == 2 and calls[1][1] == {"progress": True}
 
 
-def test_prefetched_rerun_raises_the_background_error_and_close_stops_unused_jobs():
-    pre = PrefetchedRerun(lambda *a, **k: "computed here", target=fake_rerun)
-    pre.start({"fail": True}, [(2019, 2023, None)], 24, (1.0,))
+def test_prefetched_rerun_raises_the_background_error_and_close_stops_the_process():
+    pre = Prefetch()
+    wrapped = PrefetchedRerun(fake_rerun, pre)
+    wrapped.add({"fail": True}, [(2019, 2023, None)], 24, (1.0,))
+    pre.start()
     with pytest.raises(DataError, match="does not match"):
-        pre({"fail": True}, [(2019, 2023, None)], 24, (1.0,))
-    pre.start({"seed": 1}, [(2019, 2023, None)], 24, (1.0,))
-    job = next(iter(pre._pending.values()))
-    pre.close()
-    assert not pre._pending and not job._proc.is_alive()
-
-
-def test_prefetched_rerun_not_started_for_a_function_another_process_cannot_import():
-    pre = PrefetchedRerun(lambda *a, **k: "computed here")
-    assert pre.start({"seed": 0}, [(2019, 2023, None)], 24, (1.0,)) is False
-    assert pre({"seed": 0}, [(2019, 2023, None)], 24, (1.0,)) == "computed here"
+        wrapped({"fail": True}, [(2019, 2023, None)], 24, (1.0,))
+    slow = Prefetch()
+    slow.add("nap", time.sleep, 60)
+    slow.start()
+    slow.close()
+    assert not slow._job._proc.is_alive()
+    assert slow.take("nap", "computed here") == "computed here"

@@ -2,19 +2,24 @@
 second process while the networks train (torch trains on one thread: the other core is free).
 
 :class:`Background` runs one function call in a fresh (``spawn``) process and hands its result
-back; :class:`PrefetchedRerun` uses it for the demo emulator's rerun of the sensitivity test
-(:func:`permaplug.demo.sensitivity.rerun`, as the command line hands it down), which needs only the demo catalog's metadata, the
-test years and the window, all known before training. The projection step then takes the
-result computed in the background when it asks for the same arguments; for any other arguments
-(``--end 2100`` adds the late-century period), or when the background process failed to start
-or died, the rerun is computed in this process as before. Same function, same arguments, same
-machine code (numba's cache): the same values.
+back. :class:`Prefetch` collects keyed calls and runs them one after the other in one such
+process; whoever later needs a result asks for it by key (:meth:`Prefetch.take`) and computes it
+itself when the key was not prefetched or the process died. ``permaplug run`` prefetches, once
+the table is stored and the normaliser fitted:
+
+* the band projection's corrected scenarios and scenario truth
+  (:func:`permaplug.projection.scenario_sets.scenario_sets`, handed to ``project_run``);
+* for a demo catalog, the emulator rerun of the sensitivity test (:class:`PrefetchedRerun`
+  around the rerun the command line hands down, :func:`permaplug.demo.sensitivity.rerun`).
+
+Same functions, same arguments, same machine code (numba's cache): the same values as when the
+steps compute them themselves.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 
@@ -28,17 +33,22 @@ def _call(conn, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
     try:
         conn.send(out)
     except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
-        conn.send(("error", RuntimeError(f"background result not transferable: {exc}")))
+        conn.send(("error", BackgroundLost(f"background result not transferable: {exc}")))
     finally:
         conn.close()
+
+
+class BackgroundLost(RuntimeError):
+    """The background process ended without sending a result (killed, crashed)."""
 
 
 class Background:
     """``fn(*args, **kwargs)`` started now in a spawned process; :meth:`result` waits for it.
 
-    ``fn`` must be importable by name (a module-level function). :meth:`result` returns its
-    value or raises its exception; it raises :class:`BackgroundLost` when the process died
-    without an answer. :meth:`close` stops a process still running (the caller gave up on it).
+    ``fn`` must be importable by name (a module-level function); arguments that cannot be
+    pickled raise here, at the start. :meth:`result` returns the value or raises the call's
+    exception; :class:`BackgroundLost` when the process died without an answer. :meth:`close`
+    stops a process still running (nobody wants its result).
     """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -46,8 +56,10 @@ class Background:
         self._conn, child = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_call, args=(child, fn, args, kwargs), daemon=True,
                                  name=f"permaplug-background-{getattr(fn, '__name__', 'call')}")
-        self._proc.start()
-        child.close()  # the parent keeps only its end: a dead child means EOF, not a hang
+        try:
+            self._proc.start()
+        finally:
+            child.close()  # the parent keeps only its end: a dead child means EOF, not a hang
 
     def result(self) -> Any:
         try:
@@ -68,52 +80,100 @@ class Background:
         self._conn.close()
 
 
-class BackgroundLost(RuntimeError):
-    """The background process ended without sending a result (killed, crashed)."""
+def _run_calls(calls: list[tuple[Callable[..., Any], tuple, dict]]) -> list[tuple[str, Any]]:
+    """Child side of :class:`Prefetch`: each call in turn, ``("ok", value)`` or
+    ``("error", exception)``."""
+    out: list[tuple[str, Any]] = []
+    for fn, args, kwargs in calls:
+        try:
+            out.append(("ok", fn(*args, **kwargs)))
+        except Exception as exc:  # noqa: BLE001 - raised again where the result is taken
+            out.append(("error", exc))
+    return out
 
 
-def _key(metadata: Any, periods: Sequence, window: int, deltas: Sequence[float]) -> tuple:
-    return (tuple(sorted((str(k), repr(v)) for k, v in dict(metadata).items())),
+_MISSING = object()
+
+
+class Prefetch:
+    """Keyed calls run one after the other in one background process (:meth:`start`).
+
+    :meth:`take` hands a prefetched result out once (raising the call's exception if it
+    failed) and returns ``default`` for a key never added, already taken, or lost with its
+    process; the caller then computes the value itself.
+    """
+
+    def __init__(self) -> None:
+        self._calls: list[tuple[Hashable, Callable[..., Any], tuple, dict]] = []
+        self._job: Background | None = None
+        self._results: dict[Hashable, tuple[str, Any]] | None = None
+
+    def add(self, key: Hashable, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue ``fn(*args, **kwargs)`` under ``key`` (before :meth:`start`)."""
+        if self._job is not None:
+            raise RuntimeError("Prefetch.add after start")
+        self._calls.append((key, fn, args, kwargs))
+
+    def start(self) -> bool:
+        """Start the queued calls in a background process; False (nothing prefetched) when
+        there are none or they cannot be handed to another process (e.g. a lambda)."""
+        if not self._calls or self._job is not None:
+            return False
+        try:
+            self._job = Background(_run_calls, [(fn, a, k) for _, fn, a, k in self._calls])
+        except (AttributeError, TypeError, ValueError, OSError, pickle.PicklingError):
+            self._calls.clear()
+            return False
+        return True
+
+    def take(self, key: Hashable, default: Any = None) -> Any:
+        """The result of the call queued under ``key`` (waiting for the process), once."""
+        if self._job is None or not any(k == key for k, *_ in self._calls):
+            return default
+        if self._results is None:
+            try:
+                answers = self._job.result()
+            except BackgroundLost:
+                answers = [("lost", None)] * len(self._calls)
+            self._results = {k: a for (k, *_), a in zip(self._calls, answers, strict=True)}
+        status, value = self._results.pop(key, ("lost", None))
+        self._calls = [c for c in self._calls if c[0] != key]
+        if status == "error":
+            raise value
+        return value if status == "ok" else default
+
+    def close(self) -> None:
+        """Stop the background process if it still runs; nothing more is handed out."""
+        if self._job is not None:
+            self._job.close()
+        self._calls.clear()
+        self._results = {}
+
+
+def _rerun_key(metadata: Any, periods: Sequence, window: int, deltas: Sequence[float]) -> tuple:
+    return ("emulator-rerun", tuple(sorted((str(k), repr(v)) for k, v in dict(metadata).items())),
             tuple(tuple(p) for p in periods), int(window), tuple(float(d) for d in deltas))
 
 
 class PrefetchedRerun:
     """An emulator rerun (the signature of :data:`permaplug.projection.rerun.EmulatorRerun`)
-    that answers from a background computation started earlier with :meth:`start` when called
-    with the same ``metadata, periods, window, deltas``, and calls ``fallback`` otherwise."""
+    answered from ``prefetch`` when called with arguments queued by :meth:`add`, else computed
+    by ``rerun`` in this process."""
 
-    def __init__(self, fallback: Callable[..., Any], target: Callable[..., Any] | None = None
-                 ) -> None:
-        self.fallback = fallback
-        self.target = target or fallback
-        self._pending: dict[tuple, Background] = {}
+    def __init__(self, rerun: Callable[..., Any], prefetch: Prefetch) -> None:
+        self.rerun = rerun
+        self.prefetch = prefetch
 
-    def start(self, metadata: Any, periods: Sequence, window: int, deltas: Sequence[float]
-              ) -> bool:
-        """Start ``target`` (default: ``fallback``) for these arguments in a background process
-        (progress off); False when it cannot be handed to another process (not importable by
-        name, e.g. a lambda): the rerun is then computed here when asked for."""
+    def add(self, metadata: Any, periods: Sequence, window: int, deltas: Sequence[float]
+            ) -> None:
+        """Queue ``rerun`` for these arguments (progress off) in the prefetch."""
         periods = [tuple(p) for p in periods]
-        try:
-            job = Background(self.target, dict(metadata), periods, int(window), tuple(deltas),
-                             progress=False)
-        except (AttributeError, TypeError, ValueError, OSError, pickle.PicklingError):
-            return False
-        self._pending[_key(metadata, periods, window, deltas)] = job
-        return True
+        self.prefetch.add(_rerun_key(metadata, periods, window, deltas), self.rerun,
+                          dict(metadata), periods, int(window), tuple(deltas), progress=False)
 
     def __call__(self, metadata: Any, periods: Sequence, window: int,
                  deltas: Sequence[float], progress: bool = True) -> Any:
-        job = self._pending.pop(_key(metadata, periods, window, deltas), None)
-        if job is not None:
-            try:
-                return job.result()
-            except BackgroundLost:
-                pass  # computed here instead
-        return self.fallback(metadata, periods, window, deltas, progress=progress)
-
-    def close(self) -> None:
-        """Stop every background rerun nobody asked for."""
-        for job in self._pending.values():
-            job.close()
-        self._pending.clear()
+        got = self.prefetch.take(_rerun_key(metadata, periods, window, deltas), _MISSING)
+        if got is not _MISSING:
+            return got
+        return self.rerun(metadata, periods, window, deltas, progress=progress)

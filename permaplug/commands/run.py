@@ -237,32 +237,54 @@ def _check_scenario_options(params: dict) -> None:
                           f"--scenarios {params['scenarios']}")
 
 
-def _prefetch_rerun(ctx: click.Context, cfg, end: int) -> None:
-    """Start the demo emulator's sensitivity rerun for the test years in a second process
-    while the networks train (:mod:`permaplug.commands.background`); the projection step takes
-    its result. Only for a demo catalog and a projection ending before the late-century period
-    (whose rerun also needs the highest scenario); ``PERMAPLUG_BACKGROUND=0`` turns it off."""
+def _background(ctx: click.Context, cfg, params: dict, corrector: str,
+                corrector_options: dict):
+    """Work of the projection step that needs no trained network, prefetched in a second
+    process while the networks train (:mod:`permaplug.commands.background`): returns
+    ``(on_inputs, prefetched)`` for ``execute_run`` and ``project_run`` (``(None, None)`` when
+    ``PERMAPLUG_BACKGROUND=0``). Once the table is stored: the band table's corrected scenarios
+    and scenario truth, and for a demo catalog with a projection ending before the late-century
+    period (whose rerun also needs the highest scenario), the emulator's sensitivity rerun for
+    the test years."""
     import os
 
+    if os.environ.get("PERMAPLUG_BACKGROUND", "1") == "0":
+        return None, None
+    from permaplug.commands.background import Prefetch, PrefetchedRerun
     from permaplug.projection.rerun import emulator_rerun, set_emulator_rerun
 
-    previous = emulator_rerun()
-    if previous is None or os.environ.get("PERMAPLUG_BACKGROUND", "1") == "0":
-        return
-    from permaplug.core.catalog import load_catalog
-    from permaplug.projection.sensitivity import DELTAS_K, FUTURE, is_demo_catalog
+    prefetch = Prefetch()
+    ctx.call_on_close(prefetch.close)
+    rerun = emulator_rerun()
+    scenarios = [s.strip() for s in (params["scenarios"] or "").split(",") if s.strip()] or None
 
-    metadata = dict(load_catalog(cfg.catalog).metadata)
-    if not is_demo_catalog(metadata) or end >= FUTURE[1]:
-        return
-    from permaplug.commands.background import PrefetchedRerun
+    def on_inputs(out: Path, prepared) -> None:
+        from permaplug.core.catalog import load_catalog
+        from permaplug.projection.scenario_sets import scenario_sets, scenario_sets_key
+        from permaplug.projection.sensitivity import DELTAS_K, FUTURE, is_demo_catalog
+        from permaplug.projection.tables import scenario_variables
+        from permaplug.training.inputs import open_stored_table
 
-    prefetched = PrefetchedRerun(previous)
-    if not prefetched.start(metadata, [(int(cfg.test_years[0]), int(cfg.test_years[1]), None)],
-                            int(cfg.window), DELTAS_K):
-        return
-    set_emulator_rerun(prefetched)
-    ctx.call_on_close(lambda: (prefetched.close(), set_emulator_rerun(previous)))
+        cat = load_catalog(cfg.catalog)
+        table = open_stored_table(out)  # what project_run reads
+        if table is not None and "cell" not in table.dims:
+            import pandas as pd
+
+            years = pd.DatetimeIndex(table["time"].values).year
+            args = (cat.path, table, corrector, (int(years.min()), int(years.max())),
+                    scenarios, dict(corrector_options), params["continuation"],
+                    scenario_variables(prepared.normaliser.dynamic_names))
+            prefetch.add(scenario_sets_key(*args), scenario_sets, *args)
+        metadata = dict(cat.metadata)
+        if rerun is not None and is_demo_catalog(metadata) and params["end"] < FUTURE[1]:
+            wrapped = PrefetchedRerun(rerun, prefetch)
+            wrapped.add(metadata, [(int(cfg.test_years[0]), int(cfg.test_years[1]), None)],
+                        int(cfg.window), DELTAS_K)
+            set_emulator_rerun(wrapped)
+            ctx.call_on_close(lambda: set_emulator_rerun(rerun))
+        prefetch.start()
+
+    return on_inputs, prefetch.take
 
 
 @click.command(name="run")
@@ -399,11 +421,12 @@ def run(ctx: click.Context, **params) -> None:
     # takes by default: the finishing commands need not repeat them
     cfg.corrector, cfg.corrector_options = corrector, dict(corrector_options)
     params = {**params, "corrector": None, "corrector_options": []}
+    on_inputs = prefetched = None
     if "project" in steps:  # a run that could never be projected stops before training
         _check_scenario_supply(cfg)
-        _prefetch_rerun(ctx, cfg, params["end"])
+        on_inputs, prefetched = _background(ctx, cfg, params, corrector, corrector_options)
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
-                mark_complete=False)
+                mark_complete=False, on_inputs=on_inputs)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")
     q = not params["quiet"]
     if "project" in steps:
@@ -413,7 +436,7 @@ def run(ctx: click.Context, **params) -> None:
                                     corrector_options=corrector_options,
                                     continuation=params["continuation"],
                                     scenario_pair=params["scenario_pair"], progress=q,
-                                    echo=click.echo)
+                                    echo=click.echo, prefetched=prefetched)
         click.echo(f"Projections written to {path}")
     if "explain" in steps:
         with _finish_hint(out, "explain", list(steps), params):

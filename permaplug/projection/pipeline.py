@@ -56,6 +56,7 @@ from permaplug.projection import (
     sensitivity,
     skill,
 )
+from permaplug.projection.scenario_sets import scenario_sets, scenario_sets_key
 from permaplug.projection.tables import projected_months, projection_table, scenario_variables
 from permaplug.projection.truth_forcing import open_truth, truth_continuations
 
@@ -223,7 +224,8 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
                 scenarios: list[str] | None = None, corrector: str = "qm", end: int = 2030,
                 progress: bool = True, corrector_options: dict | None = None,
                 echo: Callable[[str], None] = print, continuation: str | None = None,
-                scenario_pair: str | tuple[str, str] | None = None) -> Path:
+                scenario_pair: str | tuple[str, str] | None = None,
+                prefetched: Callable[[tuple], tuple | None] | None = None) -> Path:
     """Project every trained network of ``run_dir`` under the catalog's scenarios.
 
     ``continuation`` (the scenario continuing the historical run over the calibration period)
@@ -236,12 +238,14 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
     run folder. ``corrector``: a registered corrector name or ``"none"``;
     ``corrector_options``: its options (they extend the output folder's name, e.g.
     ``qm+preserve_order=True-2030``). ``echo`` receives what is read from where, and the line
-    about a changed reanalysis. Returns the path of ``projections.nc`` (see the module
-    docstring for everything written next to it).
+    about a changed reanalysis. ``prefetched``: ``key -> (corrected, truth) or None``, the
+    corrected scenarios and scenario truth of a band table computed beforehand
+    (:mod:`permaplug.projection.scenario_sets`; ``permaplug run`` computes them while the
+    networks train), taken when their key equals this projection's. Returns the path of
+    ``projections.nc`` (see the module docstring for everything written next to it).
     """
     from permaplug.core.catalog import load_catalog
     from permaplug.core.errors import CatalogError
-    from permaplug.correction.pipeline import corrected_scenarios
     from permaplug.training.inputs import reanalysis_change, stored_table_path
     from permaplug.training.loop import configure_threads
     from permaplug.training.runs import load_run
@@ -287,14 +291,14 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
             cat, table, corrector, calibration, _as_list(scenarios),
             options={**options, **({"continuation": continuation} if continuation else {})},
             end=end, variables=needed)
+        names = [str(x) for x in corrected["scenario"].values]
+        truth_sets = open_truth(cat, names, "grid")
     else:
-        corrected, _fitted = corrected_scenarios(cat, corrector=corrector, obs=table,
-                                                 calibration=calibration,
-                                                 scenarios=_as_list(scenarios),
-                                                 options=options, continuation=continuation,
-                                                 variables=needed)
-    names = [str(x) for x in corrected["scenario"].values]
-    truth_sets = open_truth(cat, names, "grid" if "cell" in table.dims else "bands")
+        args = (cat.path, table, corrector, calibration, _as_list(scenarios), options,
+                continuation, needed)
+        got = prefetched(scenario_sets_key(*args)) if prefetched is not None else None
+        corrected, truth_sets = got if got is not None else scenario_sets(cat, *args[1:])
+        names = [str(x) for x in corrected["scenario"].values]
     truth = {s: skill.truth_array(ds) for s, ds in truth_sets.items()}
     forced, notes = truth_continuations(run, table, truth_sets, end)  # model error alone
     for note in notes:

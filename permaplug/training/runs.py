@@ -243,11 +243,14 @@ def fit_model(name: str, prep: Prepared, cfg: RunConfig, ckpt_dir: Path, resume:
 
 def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
                 resume: bool = False, progress: bool = True,
-                echo: Callable[[str], None] = print, mark_complete: bool = True) -> Path:
+                echo: Callable[[str], None] = print, mark_complete: bool = True,
+                on_inputs: Callable[[Path, Prepared], None] | None = None) -> Path:
     """Train every model of ``cfg`` and write the run folder ``out_dir`` (see module doc).
 
     ``mark_complete=False`` leaves the ``COMPLETE`` marker to the caller (``permaplug run``
-    writes it after its projection, explanation and report steps).
+    writes it after its projection, explanation and report steps). ``on_inputs(out_dir,
+    prepared)`` is called once the table is stored in the run folder and the normaliser is
+    fitted, before training (``permaplug run`` starts work that needs no networks then).
     """
     cfg.validate()
     out_dir = Path(out_dir)
@@ -293,6 +296,8 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
         "recipe": cfg.recipe,
     }
     cfg.save(out_dir / CONFIG_FILE, resolved)
+    if on_inputs is not None:
+        on_inputs(out_dir, prep)
     echo(f"data: {label}; {len(prep.train)} training / {len(prep.val)} validation / "
          f"{len(prep.test)} test windows; models: {', '.join(models)}")
     dropped = {k: (v.get("dropped_missing_inputs", 0), v.get("dropped_missing_targets", 0))
