@@ -105,21 +105,21 @@ def main() -> None:
     lines = [
         "## Gridded correction stage, before and after (issue 16 item 1)", "",
         f"Machine: {machine()}. data: demo emulator grid ({args.catalog.parent.name}).", "",
-        f"`python benchmarks/bench_grid_correct.py --catalog {args.catalog.parent.name}/"
+        (f"`python benchmarks/bench_grid_correct.py --catalog {args.catalog.parent.name}/"
         f"catalog.yaml --before DIR --repeats {args.repeats}`: `correct_to_store` (`qm`, "
         f"`fast=True`, four RCPs 2001-2100, {values:,} corrected values, blocks of "
         f"{args.chunk} cells), fresh processes alternating between the two checkouts, median "
         f"of {args.repeats} each after one untimed run each. CPU = the stage's process (user + "
-        "system, imports included).", "",
+        "system, imports included)."), "",
         "| checkout | CPU (s) | wall (s) | peak (MB) | load |", "|---|---:|---:|---:|---:|",
     ]
     for name, label in (("before", args.label), ("now", "now")):
         m = med[name]
         lines.append(f"| {label} | {m['cpu']:.1f} | {m['wall']:.1f} | {m['peak_mb']:.0f} | "
                      f"{m['load']:.1f} |")
-    lines += ["", f"Ratio before / now: {med['before']['cpu'] / med['now']['cpu']:.2f} (CPU), "
+    lines += ["", (f"Ratio before / now: {med['before']['cpu'] / med['now']['cpu']:.2f} (CPU), "
               f"{med['before']['wall'] / med['now']['wall']:.2f} (wall). Largest difference "
-              f"between the two checkouts' corrected values: {diff:.1e}.",
+              f"between the two checkouts' corrected values: {diff:.1e}."),
               "", "All runs (CPU / wall s): " + "; ".join(
                   f"{n} {r['cpu']:.1f} / {r['wall']:.1f}" for n in sides for r in runs[n])]
     text = "\n".join(lines)
