@@ -88,6 +88,14 @@ def test_large_valued_units_cross_months_like_xsdba(scale):
     assert_same(*seasonal_block(2, scale=scale), atol=1e-6 * scale)
 
 
+def test_nodes_closer_than_float32_resolution():
+    """Values near 1e7 spread by hundredths: many nodes share one float32 (the vectorised
+    count runs in float32 and must hand such values to the exact float64 search)."""
+    ref, hist, sim = (1e7 + 0.01 * a for a in seasonal_block(12, n_cells=fastqm.LANES + 3))
+    got, _ = assert_same(ref, hist, sim)
+    assert np.isfinite(got).all()
+
+
 def test_ties_in_data_and_sim():
     ref, hist, sim = (a.round(0) for a in seasonal_block(3))
     _, n_fallback = assert_same(ref, hist, sim)

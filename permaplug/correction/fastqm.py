@@ -62,33 +62,63 @@ def months_of(time) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _quantiles_block(x: np.ndarray, months: np.ndarray, q: np.ndarray,
-                     out: np.ndarray) -> None:
-    """``x`` ``[T, C]`` -> ``out`` ``[12, Q, C]`` (see :func:`quantiles_by_month`)."""
-    n_t, n_c = x.shape
-    vals = np.empty(n_t)
-    for c in range(n_c):
+def _quantiles_block(x: np.ndarray, steps: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:
+    """``x`` ``[T, C]`` -> ``out`` ``[12, Q, C]`` (see :func:`quantiles_by_month`); ``steps``
+    ``[12, N]`` each month's time steps (:func:`month_steps`). Per tile of ``QLANES`` cells and
+    month, the valid values are gathered row by row (contiguous along the cells), then each
+    cell's are sorted in place."""
+    n_c = x.shape[1]
+    n_max = steps.shape[1]
+    vals = np.empty((QLANES, n_max))
+    cnt = np.zeros(QLANES, np.int64)
+    qv = np.empty((q.size, QLANES))
+    for c0 in range(0, n_c, QLANES):
+        width = min(QLANES, n_c - c0)
         for m in range(12):
-            n = 0
-            for t in range(n_t):
-                if months[t] == m + 1 and not np.isnan(x[t, c]):
-                    vals[n] = x[t, c]
-                    n += 1
-            if n == 0:
-                for j in range(q.size):
-                    out[m, j, c] = np.nan
-                continue
-            srt = np.sort(vals[:n])
-            for j in range(q.size):
-                vi = (n - 1) * q[j]  # xsdba: n q + (1 - q) - 1, Hyndman & Fan type 7
-                if vi >= n - 1:
-                    out[m, j, c] = srt[n - 1]
+            cnt[:] = 0
+            for i in range(n_max):
+                t = steps[m, i]
+                if t < 0:
+                    break
+                for k in range(width):
+                    v = x[t, c0 + k]
+                    if not np.isnan(v):
+                        vals[k, cnt[k]] = v
+                        cnt[k] += 1
+            for k in range(width):
+                n = cnt[k]
+                if n == 0:
+                    for j in range(q.size):
+                        qv[j, k] = np.nan
                     continue
-                prev = int(np.floor(vi))  # vi >= 0: q > 0
-                gamma = vi - prev
-                left, right = srt[prev], srt[prev + 1]
-                diff = right - left
-                out[m, j, c] = right - diff * (1 - gamma) if gamma >= 0.5 else left + diff * gamma
+                srt = vals[k, :n]
+                if n <= 32:  # insertion sort: fewer steps than a quicksort on a month or two
+                    for i in range(1, n):
+                        v = srt[i]
+                        h = i
+                        while h > 0 and srt[h - 1] > v:
+                            srt[h] = srt[h - 1]
+                            h -= 1
+                        srt[h] = v
+                else:
+                    srt.sort()
+                for j in range(q.size):
+                    vi = (n - 1) * q[j]  # xsdba: n q + (1 - q) - 1, Hyndman & Fan type 7
+                    if vi >= n - 1:
+                        qv[j, k] = srt[n - 1]
+                        continue
+                    prev = int(np.floor(vi))  # vi >= 0: q > 0
+                    gamma = vi - prev
+                    left, right = srt[prev], srt[prev + 1]
+                    diff = right - left
+                    qv[j, k] = right - diff * (1 - gamma) if gamma >= 0.5 else left + diff * gamma
+            for j in range(q.size):  # written along the cells
+                for k in range(width):
+                    out[m, j, c0 + k] = qv[j, k]
+
+
+QLANES = 64
+"""Cells whose calibration values are gathered side by side by :func:`_quantiles_block`."""
 
 
 def quantiles_by_month(x: np.ndarray, months: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -98,7 +128,7 @@ def quantiles_by_month(x: np.ndarray, months: np.ndarray, q: np.ndarray) -> np.n
     all-NaN month of a cell gives NaN.
     """
     out = np.empty((12, q.size, x.shape[1]))
-    _quantiles_block(np.ascontiguousarray(x, dtype=float), np.asarray(months, np.int64),
+    _quantiles_block(np.ascontiguousarray(x, dtype=float), month_steps(months),
                      np.asarray(q, float), out)
     return out
 
@@ -304,7 +334,8 @@ def month_steps(months: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _count_below(xt: np.ndarray, vb: np.ndarray, cnt: np.ndarray, n_q: int) -> None:
-    """``cnt[k]`` = the number of nodes ``xt[j * LANES + k]`` (``j < n_q``) below ``vb[k]``."""
+    """``cnt[k]`` = the number of nodes ``xt[j * LANES + k]`` (``j < n_q``) below ``vb[k]``
+    (float32 and int32 in :func:`_map_block`: 16 cells per AVX-512 instruction)."""
     for k in range(LANES):
         cnt[k] = 0
     for j in range(n_q):
@@ -348,12 +379,14 @@ def _map_block(sim: np.ndarray, base: np.ndarray, steps: np.ndarray, xq: np.ndar
     n_merged = np.full(LANES, -1, np.int64)
     xt = np.empty(n_q * LANES)  # the month's nodes and factors, cells side by side
     yt = np.empty(n_q * LANES)
+    xt32 = np.empty(n_q * LANES, np.float32)  # the nodes rounded to float32 (the count)
+    vb32 = np.zeros(LANES, np.float32)
     bt = np.empty((4, LANES))  # the month's bounds, cells side by side
     vb = np.zeros(LANES)  # the values searched (lanes past the last cell: 0)
     fb = np.empty(LANES)  # their factors
     slow = np.zeros(LANES, np.bool_)
     line = np.empty(LANES)
-    cnt = np.empty(LANES, np.int64)
+    cnt = np.empty(LANES, np.int32)
     last = np.zeros(LANES, np.int64)  # index of the month's last node
     fast = np.zeros(LANES, np.bool_)  # sorted distinct nodes: the vectorised search holds
     empty = np.zeros(LANES, np.bool_)  # no node in any month: NaN out
@@ -371,6 +404,7 @@ def _map_block(sim: np.ndarray, base: np.ndarray, steps: np.ndarray, xq: np.ndar
                 for j in range(n_q):
                     xt[j * LANES + k] = xs[k, g, j] if j < n else np.inf
                     yt[j * LANES + k] = ys[k, g, j] if j < n else np.nan
+                    xt32[j * LANES + k] = np.float32(xt[j * LANES + k])
                 for i in range(4):
                     bt[i, k] = bounds[k, m, i] if k < width else np.nan
             for s in range(n_s):
@@ -388,27 +422,36 @@ def _map_block(sim: np.ndarray, base: np.ndarray, steps: np.ndarray, xq: np.ndar
                     else:
                         for k in range(width):
                             vb[k] = sim[s, t, c0 + k]
-                    _count_below(xt, vb, cnt, n_q)
-                    n_slow = 0
+                    for k in range(LANES):
+                        vb32[k] = np.float32(vb[k])
+                    # rounding to float32 keeps the order, so the count in float32 is at most
+                    # the exact one, and exact unless a node rounds to the value's float32:
+                    # checked below on the float64 nodes (placed)
+                    _count_below(xt32, vb32, cnt, n_q)
                     for k in range(LANES):  # the two neighbouring nodes, without branches
                         v = vb[k]
                         lo = cnt[k]
                         il = max(lo - 1, 0) * LANES + k
                         ir = min(lo, last[k]) * LANES + k
-                        dl = (v - xt[il]) ** 2
-                        dr = (v - xt[ir]) ** 2
-                        val = yt[il] if dl <= dr else yt[ir]
+                        xl, xr, yl, yr = xt[il], xt[ir], yt[il], yt[ir]
+                        dl = (v - xl) ** 2
+                        dr = (v - xr) ** 2
+                        left = dl <= dr
+                        val = yl if left else yr
+                        best = dl if left else dr
                         below = v < bt[0, k]  # below the first quantile: the first factor
                         above = v > bt[1, k]  # above the last: the last factor
                         val = bt[2, k] if below else val
                         val = bt[3, k] if above else val
-                        inside = not (below or above)
-                        far = min(dl, dr) >= 1.0  # another month may be nearer
-                        tie = dl == dr and yt[il] != yt[ir]
-                        slow[k] = (not fast[k] or (inside and (far or tie))) and not (
-                            np.isnan(v) or empty[k])
+                        placed = (lo > last[k]) | (xr >= v)  # no node left between xl and v
+                        # another month may be nearer, an exact tie, or a count to redo
+                        hard = (best >= 1.0) | ((dl == dr) & (yl != yr)) | (not placed)
+                        bad = np.isnan(v) | empty[k]
+                        slow[k] = ((not fast[k]) | ((not (below | above)) & hard)) & (not bad)
+                        fb[k] = np.nan if bad else val
+                    n_slow = 0
+                    for k in range(LANES):
                         n_slow += slow[k]
-                        fb[k] = np.nan if np.isnan(v) or empty[k] else val
                     if n_slow:
                         for k in range(width):
                             if slow[k]:  # the full search
