@@ -281,6 +281,17 @@ def test_known_temperature_units_give_xsdbas_limits_without_xsdba(units):
     assert checks._limits_in(units, "temperature") == want
 
 
+@pytest.mark.parametrize("units", ["1", "m**3 m**-3", "m3 m-3", "m^3 m^-3", "m3/m3"])
+def test_known_fraction_units_give_xsdbas_limits_without_xsdba(units):
+    """Volume-fraction spellings taken as the limits' own units are xsdba's conversion too."""
+    from xsdba.units import convert_units_to
+
+    low, high, lim = checks.LIMITS["fraction"]
+    want = tuple(float(convert_units_to(f"{v} {lim}", checks._pint_units(units)))
+                 for v in (low, high))
+    assert checks._limits_in(units, "fraction") == want
+
+
 def test_reading_the_bundled_era5_points_does_not_import_xsdba():
     """The demo build's point reading checks its degC/mm files without importing xsdba."""
     import subprocess

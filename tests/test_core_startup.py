@@ -112,3 +112,22 @@ def test_lazy_registration_errors_name_the_plugin():
     assert broken == [("register_explainers raised TypeError: explainer 'not an import path': "
                        "register a class or an import path 'package.module:Class'")]
     assert reg.get("model", "gru").name == "gru"  # the built-ins are unaffected
+
+
+def test_correctors_are_built_and_checked_without_importing_xsdba():
+    code = ("from permaplug.core.errors import ConfigError\n"
+            "from permaplug.core.plugins import get_corrector\n"
+            "for name in ('qm', 'qdm', 'dqm'):\n"
+            "    get_corrector(name)(seed=1)\n"
+            "    try:\n"
+            "        get_corrector(name)(nosuch=1)\n"
+            "    except ConfigError:\n"
+            "        pass\n"
+            "    else:\n"
+            "        raise SystemExit('no ConfigError')\n")
+    assert "xsdba" not in _imported_after(code)
+    probe = code + ("from permaplug.plugins.correctors.qm import QuantileMapping\n"
+                    "import xsdba, xsdba.nbutils\n"
+                    "assert QuantileMapping.adjustment is xsdba.EmpiricalQuantileMapping\n"
+                    "assert xsdba.nbutils._wrapper_quantile1d._cache._cache_path\n")
+    assert "xsdba" in _imported_after(probe)

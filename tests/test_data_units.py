@@ -119,3 +119,26 @@ def test_cmip_conversion_keeps_sign_flips(cmip, units, factor, sign):
 def test_cmip_conversion_rejects_mislabelled_temperature():
     with pytest.raises(DataError, match="model.nc: tas"):
         convert_variable("tas", series(X, "kg m-2 s-1"), "model.nc")
+
+
+@pytest.mark.parametrize("key", sorted(U.KNOWN_AFFINE))
+def test_known_conversions_are_pints(key):
+    """The table that spares reading ERA5-Land files the pint registry gives pint's numbers."""
+    assert U.KNOWN_AFFINE[key] == U._pint_affine(*key)
+
+
+def test_reading_era5land_units_does_not_import_xsdba():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, pandas as pd, xarray as xr\n"
+            "from permaplug.data import units as U\n"
+            "t = pd.date_range('2001-01-01', periods=3, freq='MS')\n"
+            "for name, units in [('t2m', 'K'), ('tp', 'm'), ('sf', 'm of water equivalent'),\n"
+            "                    ('ssrd', 'J m**-2'), ('swvl1', 'm**3 m**-3')]:\n"
+            "    da = xr.DataArray(np.ones(3), dims='time', coords={'time': t},\n"
+            "                      attrs={'units': units})\n"
+            "    U.to_canonical(da, name)\n"
+            "print('xsdba' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip().splitlines()[-1] == "False"

@@ -16,13 +16,11 @@ import contextlib
 import json
 import warnings
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import xarray as xr
 from tqdm import tqdm
-from xsdba.adjustment import TrainAdjust
-from xsdba.base import Grouper, uses_dask
 
 from permaplug.core import progress as bars
 from permaplug.core.corrector import Corrector
@@ -31,10 +29,40 @@ from permaplug.core.schema import DATA_LABEL_ATTR
 from permaplug.correction.rules import MULTIPLICATIVE, Rule, apply_bounds, rule_for
 from permaplug.correction.xsdba_cache import cache_quantile_kernel
 
+if TYPE_CHECKING:
+    from xsdba.adjustment import TrainAdjust
+
 SEP = "__"
 STATE_ATTR = "permaplug_corrector"
 
-cache_quantile_kernel()  # xsdba's quantile kernel is otherwise compiled in every process
+
+def xsdba_class(name: str) -> type[TrainAdjust]:
+    """xsdba's adjustment class ``name``, imported on first use: a corrector is built, its
+    options checked and listed without importing xsdba (about 2 s), which ``permaplug run``
+    needs only where it corrects. xsdba's quantile kernel is made a cached numba function
+    first (it is otherwise compiled in every process)."""
+    import xsdba
+
+    cache_quantile_kernel()
+    return getattr(xsdba, name)
+
+
+class XsdbaAdjustment:
+    """The class attribute ``adjustment`` of a corrector: the xsdba class ``name`` (e.g.
+    ``"EmpiricalQuantileMapping"``), imported when first read (:func:`xsdba_class`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> type[TrainAdjust]:
+        return xsdba_class(self.name)
+
+
+def uses_dask(obj: xr.DataArray | xr.Dataset) -> bool:
+    """xsdba's ``uses_dask`` (imported on use)."""
+    from xsdba.base import uses_dask as xsdba_uses_dask
+
+    return xsdba_uses_dask(obj)
 
 
 @contextlib.contextmanager
@@ -125,7 +153,8 @@ class XsdbaCorrector(Corrector):
     correction turns it on).
     """
 
-    adjustment: ClassVar[type[TrainAdjust]]
+    adjustment: ClassVar[XsdbaAdjustment]
+    """The xsdba class, e.g. ``XsdbaAdjustment("EmpiricalQuantileMapping")``."""
     defaults: ClassVar[dict[str, Any]] = {
         "nquantiles": 50, "group": "time.month", "interp": "nearest",
         "extrapolation": "constant", "seed": 0, "variables": None, "preserve_order": False,
@@ -271,6 +300,8 @@ class XsdbaCorrector(Corrector):
         ds = xr.Dataset({"af": af.assign_coords(coords), "hist_q": hist_q.assign_coords(coords)})
         if dqm:
             ds["scaling"] = scaling.assign_coords(month=coords["month"])
+        from xsdba.base import Grouper
+
         group = Grouper(self.options["group"])
         ds.attrs = {"group": group.name, "group_compute_dims": [group.dim],
                     "group_window": group.window}
@@ -442,6 +473,8 @@ class XsdbaCorrector(Corrector):
             names = [v for v in state.data_vars if v.startswith(f"{var}{SEP}")]
             ds = state[names].rename({n: n.split(SEP, 1)[1] for n in names})
             rule = Rule.from_dict(m["rule"])
+            from xsdba.base import Grouper
+
             group = Grouper(m["group"], window=m.get("group_window", 1))
             ds.attrs = {"group": group.name, "group_compute_dims": [group.dim],
                         "group_window": group.window}

@@ -72,8 +72,10 @@ def _pint_units(units: str) -> str:
     return u
 
 
-_SAME_AS_LIMITS: dict[str, tuple[str, ...]] = {"K": ("K", "kelvin"), "1": ("1",)}
-"""Spellings of the limits' own units: no conversion needed."""
+_SAME_AS_LIMITS: dict[str, tuple[str, ...]] = {
+    "K": ("K", "kelvin"), "1": ("1", "m**3 m**-3", "m3 m-3", "m^3 m^-3", "m3/m3")}
+"""Spellings of the limits' own units: no conversion needed (volume fractions as ERA5-Land and
+the tables write them; tested equal to xsdba's conversion)."""
 _CELSIUS = ("degC", "°C", "deg C", "degree_Celsius", "degrees_Celsius", "celsius")
 """Spellings of degC, converted from the K limits by the same offset pint applies (tested
 against xsdba's conversion), so reading a file of known units does not import xsdba (~6 s)."""

@@ -99,14 +99,36 @@ def normalise(units: str) -> str:
     return "degC" if out == "°C" else out
 
 
+KNOWN_AFFINE: dict[tuple[str, str, bool], tuple[float, float]] = {
+    ("K", "degC", False): (1.0, -273.15),
+    ("degC", "degC", False): (1.0, 0.0),
+    ("m", "mm", False): (1000.0, 0.0),
+    ("m of water equivalent", "mm", False): (1000.0, 0.0),
+    ("mm", "mm", False): (1.0, 0.0),
+    ("J m**-2", "J m-2", False): (1.0, 0.0),
+    ("J m-2", "J m-2", False): (1.0, 0.0),
+    ("m**3 m**-3", "m3 m-3", False): (1.0, 0.0),
+    ("m3 m-3", "m3 m-3", False): (1.0, 0.0),
+}
+"""``(factor, offset)`` of the ERA5-Land spellings (and identities), equal to pint's
+(``tests/test_data_units.py``): reading a reanalysis file then does not import xsdba's unit
+registry, which imports all of xsdba (2-4 s); other units go through pint."""
+
+
 @lru_cache(maxsize=256)
 def _affine(src: str, dst: str, per_month: bool) -> tuple[float, float]:
     """``(factor, offset)`` with ``dst = src * factor + offset`` (ValueError if not convertible).
 
     ``per_month``: ``src`` is a rate whose product with one second is a ``dst`` quantity (the
     month length in seconds is applied separately). Water mass and depth convert via
-    :data:`WATER_DENSITY`.
+    :data:`WATER_DENSITY`. :data:`KNOWN_AFFINE` first, else pint (:func:`_pint_affine`).
     """
+    known = KNOWN_AFFINE.get((src.strip(), dst.strip(), bool(per_month)))
+    return known if known is not None else _pint_affine(src, dst, per_month)
+
+
+def _pint_affine(src: str, dst: str, per_month: bool) -> tuple[float, float]:
+    """:func:`_affine` computed by pint (xsdba's unit registry)."""
     from xsdba.units import str2pint, units
 
     s, d = _parse(src), _parse(dst)

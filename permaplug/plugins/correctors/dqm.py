@@ -1,9 +1,7 @@
 """``dqm``: detrended quantile mapping (keeps the model's linear trend)."""
 from __future__ import annotations
 
-from xsdba import DetrendedQuantileMapping
-
-from permaplug.correction.xsdba_corrector import XsdbaCorrector
+from permaplug.correction.xsdba_corrector import XsdbaAdjustment, XsdbaCorrector
 
 
 class DetrendedQM(XsdbaCorrector):
@@ -15,5 +13,5 @@ class DetrendedQM(XsdbaCorrector):
 
     name = "dqm"
     description = "detrended quantile mapping, keeps the model's trend (xsdba DQM)"
-    adjustment = DetrendedQuantileMapping
+    adjustment = XsdbaAdjustment("DetrendedQuantileMapping")
     fast_kind = "dqm"

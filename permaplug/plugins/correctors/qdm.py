@@ -1,17 +1,18 @@
 """``qdm``: quantile delta mapping in moving periods (keeps the model's change per quantile)."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from xsdba import QuantileDeltaMapping as XsdbaQDM
-from xsdba.adjustment import TrainAdjust
 
 from permaplug.core.errors import ConfigError
 from permaplug.correction.rules import Rule
-from permaplug.correction.xsdba_corrector import XsdbaCorrector
+from permaplug.correction.xsdba_corrector import XsdbaAdjustment, XsdbaCorrector
+
+if TYPE_CHECKING:
+    from xsdba.adjustment import TrainAdjust
 
 
 def pad_to_whole_years(da: xr.DataArray) -> tuple[xr.DataArray, int]:
@@ -41,7 +42,7 @@ class QuantileDeltaMapping(XsdbaCorrector):
 
     name = "qdm"
     description = "quantile delta mapping in 30-year periods, keeps the change signal (xsdba QDM)"
-    adjustment = XsdbaQDM
+    adjustment = XsdbaAdjustment("QuantileDeltaMapping")
     fast_kind = "qdm"
     defaults: ClassVar[dict[str, Any]] = {
         **XsdbaCorrector.defaults, "period_years": 30, "stride_years": 10,

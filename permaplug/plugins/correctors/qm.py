@@ -1,9 +1,7 @@
 """``qm``: empirical quantile mapping per calendar month (the paper's correction; default)."""
 from __future__ import annotations
 
-from xsdba import EmpiricalQuantileMapping
-
-from permaplug.correction.xsdba_corrector import XsdbaCorrector
+from permaplug.correction.xsdba_corrector import XsdbaAdjustment, XsdbaCorrector
 
 
 class QuantileMapping(XsdbaCorrector):
@@ -16,5 +14,5 @@ class QuantileMapping(XsdbaCorrector):
 
     name = "qm"
     description = "empirical quantile mapping per calendar month (paper; xsdba EQM)"
-    adjustment = EmpiricalQuantileMapping
+    adjustment = XsdbaAdjustment("EmpiricalQuantileMapping")
     fast_kind = "eqm"
