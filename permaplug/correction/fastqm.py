@@ -192,9 +192,13 @@ def _tile_tables(xq: np.ndarray, yq: np.ndarray, c0: int, width: int, xs: np.nda
     y, NaN skipped), ``general`` ``[W, 14]`` True where the row holds equal nodes with different
     factors, or nodes out of order (its nearest node is found by :func:`_scan_row`)."""
     n_q = xq.shape[1]
-    counts[:] = 0
-    bounds[:] = np.nan
-    general[:] = False
+    for k in range(counts.shape[0]):
+        for g in range(14):
+            counts[k, g] = 0
+            general[k, g] = False
+        for m in range(12):
+            for i in range(4):
+                bounds[k, m, i] = np.nan
     for m in range(12):
         g = m + 1
         for j in range(n_q):
@@ -214,10 +218,12 @@ def _tile_tables(xq: np.ndarray, yq: np.ndarray, c0: int, width: int, xs: np.nda
                     ys[k, g, n] = y
                     counts[k, g] = n + 1
     for k in range(width):
-        for g, src in ((0, 12), (13, 1)):
+        for g in (0, 13):  # the cyclic rows: December before January, January after December
+            src = 12 if g == 0 else 1
             counts[k, g] = counts[k, src]
-            xs[k, g, :] = xs[k, src, :]
-            ys[k, g, :] = ys[k, src, :]
+            for j in range(counts[k, src]):
+                xs[k, g, j] = xs[k, src, j]
+                ys[k, g, j] = ys[k, src, j]
         for g in range(14):
             for j in range(1, counts[k, g]):
                 if xs[k, g, j] < xs[k, g, j - 1] or (xs[k, g, j] == xs[k, g, j - 1]
@@ -268,16 +274,31 @@ def _merge_rows(xs: np.ndarray, ys: np.ndarray, counts: np.ndarray, c: int, mx: 
                 my: np.ndarray, mg: np.ndarray) -> int:
     """All nodes of cell ``c``'s 14 rows in one list sorted by value: ``mx`` (values), ``my``
     (factors), ``mg`` (row 0..13), each ``[>= 14 Q]``; returns how many."""
-    n = counts[c].sum()
-    fx, fy, fg = np.empty(n), np.empty(n), np.empty(n, np.int64)
-    k = 0
+    n_q = xs.shape[2]
+    rx, ry = np.empty(n_q), np.empty(n_q)  # one row, sorted by a stable insertion (rows are
+    tx, ty, tg = np.empty(14 * n_q), np.empty(14 * n_q), np.empty(14 * n_q, np.int64)  # sorted
+    n = 0  # nodes merged so far (rows 0..g-1), in mx/my/mg         # unless general)
     for g in range(14):
-        for j in range(counts[c, g]):
-            fx[k], fy[k], fg[k] = xs[c, g, j], ys[c, g, j], g
-            k += 1
-    order = np.argsort(fx, kind="mergesort")
-    for i in range(n):
-        mx[i], my[i], mg[i] = fx[order[i]], fy[order[i]], fg[order[i]]
+        k = counts[c, g]
+        for j in range(k):
+            x, y = xs[c, g, j], ys[c, g, j]
+            h = j
+            while h > 0 and rx[h - 1] > x:
+                rx[h], ry[h] = rx[h - 1], ry[h - 1]
+                h -= 1
+            rx[h], ry[h] = x, y
+        i = j = o = 0  # stable merge: earlier rows first among equal values
+        while i < n or j < k:
+            if j >= k or (i < n and mx[i] <= rx[j]):
+                tx[o], ty[o], tg[o] = mx[i], my[i], mg[i]
+                i += 1
+            else:
+                tx[o], ty[o], tg[o] = rx[j], ry[j], g
+                j += 1
+            o += 1
+        for i in range(o):
+            mx[i], my[i], mg[i] = tx[i], ty[i], tg[i]
+        n = o
     return n
 
 
@@ -376,7 +397,7 @@ def _map_block(sim: np.ndarray, base: np.ndarray, steps: np.ndarray, xq: np.ndar
     mx = np.empty((LANES, 14 * n_q))  # each cell's nodes sorted by value (see _scan_merged)
     my = np.empty((LANES, 14 * n_q))
     mg = np.empty((LANES, 14 * n_q), np.int64)
-    n_merged = np.full(LANES, -1, np.int64)
+    n_merged = np.empty(LANES, np.int64)
     xt = np.empty(n_q * LANES)  # the month's nodes and factors, cells side by side
     yt = np.empty(n_q * LANES)
     xt32 = np.empty(n_q * LANES, np.float32)  # the nodes rounded to float32 (the count)
@@ -393,7 +414,8 @@ def _map_block(sim: np.ndarray, base: np.ndarray, steps: np.ndarray, xq: np.ndar
     for c0 in range(0, n_c, LANES):
         width = min(LANES, n_c - c0)
         _tile_tables(xq, yq, c0, width, xs, ys, counts, bounds, general)
-        n_merged[:] = -1
+        for k in range(LANES):
+            n_merged[k] = -1
         for m in range(12):
             g = m + 1
             for k in range(LANES):
