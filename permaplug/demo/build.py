@@ -13,6 +13,7 @@ Layout of a demo folder::
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import time as _time
 from pathlib import Path
@@ -26,7 +27,7 @@ from permaplug.core import schema
 from permaplug.core.atomic import atomic_path, write_text_atomic
 from permaplug.core.errors import ConfigError
 from permaplug.data.region import alaska_mask
-from permaplug.demo import derive, formats
+from permaplug.demo import derive, forked, formats
 from permaplug.demo.cache import (  # noqa: F401 - cache_root, demo_catalog_names re-exported
     DEMO_VERSION,
     cache_root,
@@ -42,7 +43,7 @@ from permaplug.demo.forcing import (
 )
 from permaplug.demo.grid import demo_grid, ipsl_grid
 from permaplug.demo.params import full_truth, params_for
-from permaplug.demo.simulate import Simulation, simulate
+from permaplug.demo.simulate import Simulation, default_workers, simulate
 from permaplug.demo.soil import OLM_DEPTHS_CM, static_fields
 
 READER = "permaplug.core.catalog:PermaplugReader"
@@ -119,9 +120,9 @@ def _write_reanalysis(sim: Simulation, out: Path, history: str) -> None:
     g = sim.grid
     fields = derive.era5land_fields(g.cell_lat, sim.forcing, sim.output, sim.soil)
     fields.pop("_days")
-    gridded = {k: g.to_grid(np.asarray(v)) for k, v in fields.items()}
-    formats.write_era5land(out / ERA5_FILE, sim.forcing.time, g.lat, g.lon, gridded, g.mask,
-                           history)
+    formats.write_era5land(out / ERA5_FILE, sim.forcing.time, g.lat, g.lon,
+                           {k: np.asarray(v) for k, v in fields.items()}, g.mask, history,
+                           to_grid=g.to_grid)
 
 
 def _concat_forcing(a: CellForcing, b: CellForcing) -> CellForcing:
@@ -158,13 +159,29 @@ def truth_fields(sim: Simulation, scenario: str, full: bool = True) -> dict[str,
     return fields
 
 
-def _write_truth(sim: Simulation, out: Path, history: str, full: bool = True) -> None:
+def _write_truth(sim: Simulation, out: Path, history: str, full: bool = True,
+                 scenarios: list[str] | None = None) -> None:
+    """Write the truth file of each of ``scenarios`` (default: all of ``sim.truth``)."""
     g = sim.grid
-    for s, (forcing, _output) in sim.truth.items():
+    for s in sim.truth if scenarios is None else scenarios:
+        forcing, _output = sim.truth[s]
         time = sim.forcing.time.append(forcing.time)
-        gridded = {k: g.to_grid(v) for k, v in truth_fields(sim, s, full).items()}
-        formats.write_era5land(out / truth_file(s), time, g.lat, g.lon, gridded, g.mask,
-                               f"{history}; emulator truth under {s}")
+        formats.write_era5land(out / truth_file(s), time, g.lat, g.lon,
+                               truth_fields(sim, s, full), g.mask,
+                               f"{history}; emulator truth under {s}", to_grid=g.to_grid)
+
+
+def _start_truth_writers(sim: Simulation, out: Path, history: str, full: bool,
+                         processes: int) -> forked.Forked | None:
+    """Start writing the truth files in ``processes`` forked children (scenarios dealt out in
+    turn) and return them to join; ``None`` (nothing started) when ``processes`` < 2 or the
+    platform cannot fork: the caller then writes them with :func:`_write_truth`."""
+    names = list(sim.truth)
+    if processes < 2 or len(names) < 2 or not forked.can_fork():
+        return None
+    parts = [names[i::processes] for i in range(min(processes, len(names)))]
+    return forked.Forked([functools.partial(_write_truth, sim, out, history, full, part)
+                          for part in parts], "writing the demo truth files")
 
 
 def _dew_depression() -> np.ndarray:
@@ -272,10 +289,19 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
     history = _history(seed, grid.resolution, version)
     with atomic_path(out_dir, suffix="") as tmp:
         tmp.mkdir(parents=True)
-        _write_reanalysis(sim, tmp, history)
-        _write_truth(sim, tmp, history, full_truth(version))
-        _write_cmip(sim, tmp, history)
-        _write_static(sim, tmp, seed)
+        # the truth files (the bulk of the writing) in two forked children on real grids, while
+        # this process writes the others
+        writers = _start_truth_writers(sim, tmp, history, full_truth(version),
+                                       default_workers(grid.ncell))
+        try:
+            _write_reanalysis(sim, tmp, history)
+            if writers is None:
+                _write_truth(sim, tmp, history, full_truth(version))
+            _write_cmip(sim, tmp, history)
+            _write_static(sim, tmp, seed)
+        finally:
+            if writers is not None:
+                writers.join()
         cat = catalog_dict(seed, grid.resolution, grid.ncell, version, list(sim.truth))
         cat["metadata"]["steps_per_month"] = steps_per_month
         cat["metadata"]["build_seconds"] = round(_time.perf_counter() - t0, 1)

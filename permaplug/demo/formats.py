@@ -16,6 +16,7 @@ Every file says it is emulated (global attribute ``source`` and ``permaplug_data
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -82,13 +83,19 @@ def _emulated_attrs(what: str, extra: dict[str, str] | None = None) -> dict[str,
 
 
 def write_era5land(path: Path, time: pd.DatetimeIndex, lat: np.ndarray, lon: np.ndarray,
-                   fields: dict[str, np.ndarray], land: np.ndarray, history: str) -> Path:
+                   fields: dict[str, np.ndarray], land: np.ndarray, history: str,
+                   to_grid: Callable[[np.ndarray], np.ndarray] | None = None) -> Path:
     """Write a CDS-style ERA5-Land monthly-means NetCDF.
 
     ``fields`` hold canonical units on the grid, (nt, nlat, nlon): degC, mm per month, W m-2
-    (monthly mean; fluxes positive downward), m3 m-3; ``land`` (nlat, nlon) bool.
+    (monthly mean; fluxes positive downward), m3 m-3; ``land`` (nlat, nlon) bool. With
+    ``to_grid`` (e.g. :meth:`permaplug.demo.grid.DemoGrid.to_grid`) the fields are on cells,
+    (nt, ncell): each is converted and rounded to float32 on the cells, then put on the grid
+    (the same values, NaN elsewhere; no float64 copy of the grid is made).
     """
     days = time.days_in_month.to_numpy(float)[:, None, None]
+    if to_grid is not None:
+        days = days[:, :, 0]  # (nt, 1) against (nt, ncell)
     data_vars = {}
     for name, values in fields.items():
         if name in ("t2m", "skt") or name.startswith("stl"):
@@ -101,7 +108,10 @@ def write_era5land(path: Path, time: pd.DatetimeIndex, lat: np.ndarray, lon: np.
             v = values * 86400.0  # W m-2 -> J m-2 per day (mean daily accumulation)
         else:
             v = values
-        data_vars[name] = (("valid_time", "latitude", "longitude"), v.astype("float32"),
+        v = v.astype("float32")
+        if to_grid is not None:
+            v = to_grid(v)
+        data_vars[name] = (("valid_time", "latitude", "longitude"), v,
                            {"units": ERA5_UNITS[name], "long_name": ERA5_LONG[name],
                             "GRIB_shortName": name})
     data_vars["lsm"] = (("latitude", "longitude"), land.astype("float32"),

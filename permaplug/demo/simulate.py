@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from permaplug.core import progress as bars
+from permaplug.core import schema
 from permaplug.core.errors import DataError
 from permaplug.demo import emulator as E
+from permaplug.demo import forked, worker
 from permaplug.demo import surface as S
-from permaplug.demo import worker
 from permaplug.demo.cache import DEMO_VERSION
 from permaplug.demo.forcing import (
     CellForcing,
@@ -99,9 +101,37 @@ def _run_jobs(jobs: list[tuple]) -> list[E.MonthlyOutput]:
     return results
 
 
+def _run_forked(jobs: list[tuple]) -> list[E.MonthlyOutput]:
+    """Run each job in its own forked child (:mod:`permaplug.demo.forked`): the children see
+    the inputs without copying and write their monthly means into shared memory."""
+    outs = []
+    for job in jobs:
+        nt, ncell = job[3].shape  # t2m (nt, ncell)
+        outs.append(E.MonthlyOutput(
+            *(forked.shared_zeros((nt, schema.N_LAYERS, ncell), np.float32) for _ in range(2)),
+            *(forked.shared_zeros((nt, ncell), np.float32) for _ in range(4))))
+
+    def task(job: tuple, out: E.MonthlyOutput) -> Callable[[], None]:
+        def run() -> None:
+            res = _truth_worker(*job)
+            for k in E.MonthlyOutput.__dataclass_fields__:
+                getattr(out, k)[...] = getattr(res, k)
+        return run
+
+    forked.run_forked([task(job, out) for job, out in zip(jobs, outs)],
+                      "demo emulator truth run")
+    return outs
+
+
 def _split(out: E.MonthlyOutput, n: int) -> list[E.MonthlyOutput]:
     parts = [np.split(getattr(out, k), n, axis=-1) for k in E.MonthlyOutput.__dataclass_fields__]
     return [E.MonthlyOutput(*(p[i] for p in parts)) for i in range(n)]
+
+
+def default_workers(ncell: int) -> int:
+    """Processes the demo build uses on a grid of ``ncell`` land cells: up to 2 CPUs on real
+    grids (200 cells or more: below that, starting processes costs more than it saves)."""
+    return min(2, os.cpu_count() or 1) if ncell >= 200 else 1
 
 
 @dataclass
@@ -152,8 +182,9 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     """Spin up (1940-1959 cycled once, then 1940-2000), run 2001-2023, then each RCP to 2100.
 
     The four truth runs start from the end-2023 state; they run as two stacked batches in two
-    worker processes (``python -m permaplug.demo.worker``) when ``workers`` (default: up to 2
-    CPUs) allows, else as one batch in this process. ``params``: the emulator's uncertain
+    forked child processes (:mod:`permaplug.demo.forked`; ``python -m permaplug.demo.worker``
+    processes where the platform cannot fork) when ``workers`` (default: up to 2 CPUs) allows,
+    else as one batch in this process. ``params``: the emulator's uncertain
     parameters (default: the current demo version's, :mod:`permaplug.demo.params`). ``engine``:
     see :data:`permaplug.demo.emulator.ENGINES` (both give the same data within rounding).
     """
@@ -169,8 +200,8 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     box = ipsl_box_series()
     names = [s for s in box if s != "historical"]
     scen_forcing = {s: scenario_forcing(forcing, box, s, *TRUTH_YEARS) for s in names}
-    if workers is None:  # worker processes pay off on real grids only
-        workers = min(2, os.cpu_count() or 1) if grid.ncell >= 200 else 1
+    if workers is None:
+        workers = default_workers(grid.ncell)
     half = (len(names) + 1) // 2
     batches = [names[:half], names[half:]] if workers > 1 and len(names) > 1 else [names]
     jobs = []
@@ -183,7 +214,10 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     truth_out: dict[str, E.MonthlyOutput] = {}
     bar = tqdm(total=len(names), desc="scenario truth runs", unit="run",
                disable=bars.disabled(progress), leave=False)
-    results = _run_jobs(jobs) if workers > 1 else [_truth_worker(*job) for job in jobs]
+    if workers > 1:  # forked children where the platform forks, else python -m workers
+        results = _run_forked(jobs) if forked.can_fork() else _run_jobs(jobs)
+    else:
+        results = [_truth_worker(*job) for job in jobs]
     for batch, res in zip(batches, results):
         for s, part in zip(batch, _split(res, len(batch))):
             truth_out[s] = part

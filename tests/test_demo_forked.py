@@ -1,0 +1,70 @@
+"""Forked children in the demo build: shared results, errors, same data as in one process."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from permaplug.core.errors import DataError
+from permaplug.demo import build as B
+from permaplug.demo import emulator as E
+from permaplug.demo import forked
+from permaplug.demo.grid import demo_grid
+from permaplug.demo.simulate import simulate
+
+pytestmark = pytest.mark.skipif(not forked.can_fork(), reason="needs fork")
+
+
+def test_children_write_shared_memory_in_parallel_processes():
+    out = forked.shared_zeros((3, 2), np.int64)
+
+    def task(i: int):
+        def run() -> None:
+            out[i] = (i + 1, os.getpid())
+        return run
+
+    forked.run_forked([task(i) for i in range(3)], "test tasks")
+    assert out[:, 0].tolist() == [1, 2, 3]
+    assert len(set(out[:, 1].tolist()) | {os.getpid()}) == 4  # three children, not this process
+
+
+def test_a_failing_child_is_one_clear_error():
+    def fail() -> None:
+        raise ValueError("bad block 7")
+
+    with pytest.raises(DataError, match="truth run failed: ValueError: bad block 7"):
+        forked.run_forked([lambda: None, fail], "truth run")
+
+
+@pytest.fixture(scope="module")
+def sims():
+    """A small grid simulated with the truth runs in one process and in two forked children."""
+    grid = demo_grid(2.0)
+    return {w: simulate(grid, progress=False, steps_per_month=1, workers=w) for w in (1, 2)}
+
+
+def test_forked_truth_runs_equal_the_in_process_runs(sims):
+    assert list(sims[1].truth) == list(sims[2].truth)
+    for s in sims[1].truth:
+        for k in E.MonthlyOutput.__dataclass_fields__:
+            a, b = getattr(sims[1].truth[s][1], k), getattr(sims[2].truth[s][1], k)
+            assert a.dtype == b.dtype == np.float32
+            np.testing.assert_array_equal(a, b, err_msg=f"{s} {k}")
+
+
+def test_truth_files_written_by_forked_children_equal_the_serial_ones(sims, tmp_path):
+    sim = sims[2]
+    B._write_truth(sim, tmp_path / "serial", "test", True)
+    writers = B._start_truth_writers(sim, tmp_path / "forked", "test", True, 2)
+    assert writers is not None and len(writers.children) == 2
+    writers.join()
+    for s in sim.truth:
+        with xr.open_dataset(tmp_path / "serial" / B.truth_file(s)) as a, \
+                xr.open_dataset(tmp_path / "forked" / B.truth_file(s)) as b:
+            assert set(a.variables) == set(b.variables)
+            for v in a.data_vars:
+                np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=f"{s} {v}")
+                assert a[v].encoding["zlib"] == b[v].encoding["zlib"]
+    assert B._start_truth_writers(sim, tmp_path / "one", "test", True, 1) is None
