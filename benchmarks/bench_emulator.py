@@ -8,31 +8,38 @@
    data until issue 16: all cells of a block together, NumPy) and ``engine="compiled"``
    (numba). Reports CPU microseconds per cell-step (median), the ratio, and the largest
    difference of the final soil temperatures (K).
-2. **Full build** (``--full``): ``build_demo(n_cells=--cells)`` with the compiled engine in a
-   temporary folder: wall time and the CPU critical path (main process + half of the two
-   truth-run workers), against the reference's build projected from (1): the emulator's
-   critical-path cell-steps at the reference's measured cost plus the build's non-emulator
-   time.
+2. **Full build** (``--full``): ``build_demo(n_cells=--cells)`` in a fresh process into a
+   temporary folder: wall time, the CPU of the main process and of its children (the truth
+   runs and truth-file writers), the CPU critical path (main + children / 2: what an idle
+   2-core machine would wait), the peak memory and the 1-minute load. With ``--before DIR``
+   (a folder holding an older ``permaplug`` package, put first on ``PYTHONPATH``) the same
+   build is made with that package first, each after an untimed small build that compiles
+   and caches the kernels, and the two builds' files are compared (every variable of every
+   NetCDF file equal). Without ``--before``, the reference's build is projected from (1).
 
 ``--write`` puts the result into the "Emulator" section of benchmarks/RESULTS.md.
 
     python benchmarks/bench_emulator.py [--cells 16000] [--months 3] [--repeats 3] [--full]
-                                        [--write]
+                                        [--before DIR] [--write]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from _common import load_average, machine, write_section
+from bench_demo_build import same_values
 
 from permaplug.demo import emulator as E
-from permaplug.demo.build import build_demo
 from permaplug.demo.forcing import reanalysis_forcing
 from permaplug.demo.grid import demo_grid
 from permaplug.demo.simulate import (
@@ -48,6 +55,7 @@ from permaplug.demo.soil import soil_from_statics, static_fields
 # four scenario runs 2024-2100 (stacked two by two in two worker processes)
 SPINUP_MONTHS = 12 * (20 + 51)  # 1940-1959 cycled once, then 1940-1990
 TRUTH_MONTHS = 12 * (TRUTH_YEARS[1] - TRUTH_YEARS[0] + 1)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 BLOCKS = (("grid", False, "spin-up block (all cells, not recorded)"),
@@ -113,18 +121,53 @@ def critical_cell_steps(ncell: int) -> dict[str, float]:
     }
 
 
-def full_build(cells: int) -> dict:
+CHILD = r"""
+import json, os, resource, sys, time
+from pathlib import Path
+import yaml
+from permaplug.demo.build import build_demo
+out, cells = Path(sys.argv[1]), int(sys.argv[2])
+load0, t0 = os.getloadavg()[0], time.perf_counter()
+cat = build_demo(out, seed=0, n_cells=cells, progress=False)
+wall = time.perf_counter() - t0
+meta = yaml.safe_load(cat.read_text())["metadata"]
+own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"cells": meta["land_cells"], "wall": wall, "cpu": meta["build_cpu_seconds"],
+                  "peak_gb": {"main": own.ru_maxrss / 2**20, "child": kids.ru_maxrss / 2**20},
+                  "load": (load0, os.getloadavg()[0]), "package": sys.modules["permaplug"].__file__}))
+"""
+
+
+def build_in_process(package: Path, out: Path, cells: int) -> dict:
+    """``build_demo(out, n_cells=cells)`` in a fresh process importing ``package``'s permaplug."""
+    env = dict(os.environ, PYTHONPATH=str(package))
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(out), str(cells)], env=env,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"build with {package} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def full_build(cells: int, before: Path | None) -> dict:
+    runs = {}
     with tempfile.TemporaryDirectory(prefix="bench-emulator-") as tmp:
-        t0 = time.perf_counter()
-        load0 = load_average()
-        cat = build_demo(Path(tmp) / "demo", seed=0, n_cells=cells, progress=True)
-        wall = time.perf_counter() - t0
-        meta = yaml.safe_load(cat.read_text())["metadata"]
-    cpu = meta["build_cpu_seconds"]
-    print(f"full build: {meta['land_cells']} cells in {wall:.1f} s wall, CPU critical path "
-          f"{cpu['critical_path']} s", flush=True)
-    return {"cells": meta["land_cells"], "wall": wall, "cpu": cpu,
-            "load": (load0, load_average())}
+        tmp = Path(tmp)
+        order = ([("before", before)] if before else []) + [("now", ROOT)]
+        for name, package in order:  # compile and cache the kernels of each checkout
+            build_in_process(package, tmp / f"warm-{name}", 300)
+            shutil.rmtree(tmp / f"warm-{name}")
+        for name, package in order:
+            r = runs[name] = build_in_process(package, tmp / name, cells)
+            print(f"full build ({name}, {r['package']}): {r['cells']} cells in {r['wall']:.1f} s "
+                  f"wall, CPU main {r['cpu']['main']} s + children {r['cpu']['workers']} s, "
+                  f"critical path {r['cpu']['critical_path']} s, peak memory main "
+                  f"{r['peak_gb']['main']:.1f} GB, largest child {r['peak_gb']['child']:.1f} GB, "
+                  f"load {r['load'][0]:.1f} -> {r['load'][1]:.1f}", flush=True)
+        if before:
+            runs["same_values"] = same_values(tmp / "before", tmp / "now")
+            print(f"every variable of every NetCDF file equal: {runs['same_values']}",
+                  flush=True)
+    return runs
 
 
 def render(sbs: dict, full: dict | None) -> str:
@@ -143,7 +186,8 @@ def render(sbs: dict, full: dict | None) -> str:
                    "variable equal). 1-minute load average "
                    f"{sbs['load'][0]:.1f} before, {sbs['load'][1]:.1f} after.")]
     if full:
-        n = full["cells"]
+        now = full["now"]
+        n = now["cells"]
         steps = critical_cell_steps(n)
         cost = {r["block"] + ("-rec" if r["record"] else ""): r for r in sbs["rows"]}
         key = {"spin": "grid", "obs": "grid-rec", "truth": "truth-rec"}
@@ -151,23 +195,39 @@ def render(sbs: dict, full: dict | None) -> str:
         def emulator_seconds(engine: str) -> float:
             return 1e-6 * sum(steps[k] * cost[key[k]][engine] for k in steps)
 
-        crit = full["cpu"]["critical_path"]
+        def row(label: str, r: dict) -> str:
+            c = r["cpu"]
+            return (f"| {label} | {r['wall']:.0f} | {c['main']:.0f} | {c['workers']:.0f} | "
+                    f"{c['critical_path']:.0f} | {r['peak_gb']['main']:.1f} / "
+                    f"{r['peak_gb']['child']:.1f} | {r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
+
+        crit = now["cpu"]["critical_path"]
         other = max(crit - emulator_seconds("compiled"), 0.0)
         old = emulator_seconds("numpy") + other
-        lines += ["", f"### Full build, {n} cells", "",
-                  "| build | wall (s) | CPU critical path (s) |", "|---|---:|---:|",
-                  f"| compiled (measured) | {full['wall']:.0f} | {crit:.0f} |",
-                  (f"| NumPy reference (projected: {sum(steps.values()):.3g} critical-path "
-                   f"cell-steps at its cost measured above + the {other:.0f} s of non-emulator "
-                   f"work) | | {old:.0f} |"),
-                  "| NumPy reference (issue 16, measured before: 1,577 s wall) | 1577 | 963 |",
-                  "",
-                  (f"CPU critical path ratio (projected reference / measured compiled): "
-                   f"{old / crit:.1f}; issue's 1,577 s wall / this wall: "
-                   f"{1577 / full['wall']:.1f}. 1-minute load average {full['load'][0]:.1f} "
-                   f"before, {full['load'][1]:.1f} after (wall times on this shared machine "
-                   "follow the load).")]
-    lines += ["", "Reproduce: `python benchmarks/bench_emulator.py --full --write`."]
+        lines += ["", f"### Full build, {n} cells (one fresh process per build)", "",
+                  ("| build | wall (s) | CPU main (s) | CPU children (s) | CPU critical path (s) "
+                   "| peak memory main / largest child (GB) | load |"),
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        if "before" in full:
+            lines.append(row("before (--before checkout)", full["before"]))
+        lines += [row("now", now),
+                  ("| NumPy reference (issue 16, measured before: 1,577 s wall at a load near "
+                   "1.5) | 1577 | | | 963 | | |"), "",
+                  (f"The emulator's share of the critical path now, from the per-cell-step costs "
+                   f"above: {emulator_seconds('compiled'):.0f} s of {crit:.0f} s "
+                   f"({sum(steps.values()) / 1e6:.1f} M critical-path cell-steps; the NumPy "
+                   f"reference's would be {emulator_seconds('numpy'):.0f} s, i.e. a projected "
+                   f"{old:.0f} s critical path). Issue's 1,577 s wall / this critical path: "
+                   f"{1577 / crit:.1f}; / this wall: {1577 / now['wall']:.1f} (wall times on "
+                   "this shared machine follow the load).")]
+        if "before" in full:
+            b = full["before"]["cpu"]["critical_path"]
+            lines += ["", (f"Before / now: {b / crit:.2f} (CPU critical path), "
+                           f"{full['before']['wall'] / now['wall']:.2f} (wall). Every variable "
+                           "of every NetCDF file of the two builds equal: "
+                           f"{full['same_values']}.")]
+    lines += ["", ("Reproduce: `python benchmarks/bench_emulator.py --cells 16000 --months 2 "
+                   "--repeats 3 --full --before DIR --write`.")]
     return "\n".join(lines) + "\n"
 
 
@@ -177,10 +237,12 @@ def main() -> None:
     ap.add_argument("--months", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--full", action="store_true", help="also build the whole grid (compiled)")
+    ap.add_argument("--before", type=Path, help="with --full: also build with the permaplug "
+                    "package in this folder (put on PYTHONPATH) and compare")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = ap.parse_args()
     sbs = side_by_side(args.cells, args.months, args.repeats)
-    full = full_build(args.cells) if args.full else None
+    full = full_build(args.cells, args.before) if args.full else None
     text = render(sbs, full)
     print(text)
     if args.write:
