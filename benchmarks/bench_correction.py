@@ -16,13 +16,24 @@ The 150,000-cell projection (0.1 deg ERA5-Land over mainland Alaska) multiplies 
 median by 150,000, for one variable and for the twelve corrected variables; the measured
 gridded stage is in ``bench_grid.py`` (``correct``).
 
+``--first-call`` adds the first-call cost: fresh processes that import the fast path and run
+each method once on a 16-cell block, with numba's on-disk cache as left by the previous run
+(``warm``, every run after the first one of an installation) and with an empty cache
+(``cold``: the first run after installing or editing ``fastqm.py``, which compiles the
+kernels).
+
     python benchmarks/bench_correction.py [--cells 1024] [--repeats 5] [--methods qm qdm dqm]
-        [--write]
+        [--first-call] [--write]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -115,7 +126,40 @@ def measure(cells: int, repeats: int, method: str) -> dict:
     }
 
 
-def markdown(rows: list[dict], load: float) -> str:
+FIRST_CALL = """
+import sys, time, json
+c0 = time.process_time()
+sys.path.insert(0, {bench!r})
+import xarray
+from bench_correction import block, run_fast
+from permaplug.correction import fastqm
+res = {{"import": time.process_time() - c0}}
+args = block(16)
+for m in {methods!r}:
+    c0 = time.process_time()
+    run_fast(m, *args)
+    res[m] = time.process_time() - c0
+print(json.dumps(res))
+"""
+
+
+def first_call(methods: list[str]) -> dict[str, dict[str, float]]:
+    """CPU seconds of import and of each method's first call in fresh processes: ``warm``
+    (numba's usual cache, filled by a first process) and ``cold`` (an empty cache)."""
+    code = FIRST_CALL.format(bench=str(Path(__file__).parent), methods=list(methods))
+
+    def run(env: dict) -> dict[str, float]:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    run(dict(os.environ))  # fills the usual cache
+    with tempfile.TemporaryDirectory() as empty:
+        return {"warm": run(dict(os.environ)),
+                "cold": run({**os.environ, "NUMBA_CACHE_DIR": empty})}
+
+
+def markdown(rows: list[dict], load: float, first: dict | None = None) -> str:
     from _common import machine
 
     r0 = rows[0]
@@ -164,7 +208,17 @@ def markdown(rows: list[dict], load: float) -> str:
                     f"{grid_hours(r, r['fast_cpu'], VARIABLES)} h" for r in rows)
         + " (quantile mapping alone; reading, writing, precipitation's xsdba path and the "
         "scenario mapping come on top, see the gridded `correct` stage).")
+    if first:
+        lines += ["", "First call in a fresh process (`--first-call`; CPU s, 16-cell block, methods "
+                  "in this order, each after the previous one): "
+                  + "; ".join(f"{k} cache: import {v['import']:.2f}, "
+                              + ", ".join(f"{m} {v[m]:.2f}" for m in rows_methods(rows))
+                              for k, v in first.items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def rows_methods(rows: list[dict]) -> list[str]:
+    return [r["method"] for r in rows]
 
 
 def main() -> None:
@@ -174,10 +228,13 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--methods", nargs="+", choices=sorted(XSDBA_CLASS), default=["qm", "qdm", "dqm"])
+    ap.add_argument("--first-call", action="store_true",
+                    help="also measure the first call in fresh processes (warm and cold cache)")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     a = ap.parse_args()
     load = load_average()
-    text = markdown([measure(a.cells, a.repeats, m) for m in a.methods], load)
+    rows = [measure(a.cells, a.repeats, m) for m in a.methods]
+    text = markdown(rows, load, first_call(a.methods) if a.first_call else None)
     print(text)
     if a.write:
         write_section("correction", text)
