@@ -34,8 +34,8 @@ as J m-2), the search crosses months through one value-sorted list of all nodes 
 
 Not covered (the caller, :class:`permaplug.correction.xsdba_corrector.XsdbaCorrector`, uses xsdba
 itself): frequency adaptation and jitter (precipitation, snowfall), groupings other than
-``time.month``, ``interp`` other than ``nearest``, ``extrapolation`` other than ``constant``;
-``dqm`` only with ``detrend=1`` (:func:`adjust_dqm_exact`).
+``time.month``, ``interp`` other than ``nearest``, ``extrapolation`` other than ``constant``.
+``dqm`` is xsdba's default linear detrending (``detrend=1``, :func:`adjust_dqm_exact`).
 
 Shapes: series ``[..., T, C]`` as float64 (``C`` cells last), ``months`` ``[T]`` in 1..12;
 quantile tables ``[12, Q, C]``.
