@@ -195,3 +195,33 @@ def test_the_late_century_base_is_the_highest_scenarios_truth_forcing_when_there
                                           {"rcp85": marker, "rcp26": xr.Dataset()})
     assert fut is marker and base == "rcp85 truth forcing" and high == "rcp85"
     assert S.future_base_table(LinearRun(), _table(), scen, 2030) == (None, "", None)
+
+
+@pytest.mark.parametrize("sources", [["tcn"], ["gru", "lstm", "tcn", "transformer", "a_long_model_name"]])
+def test_sensitivity_figure_keeps_every_text_inside_the_canvas(tmp_path, monkeypatch, sources):
+    """Saved as laid out (no second, tight-bbox render): title, legend and labels inside."""
+    import matplotlib.pyplot as plt
+
+    from permaplug.projection import sensitivity_figure as SF
+
+    checked = []
+    real_close = plt.close
+
+    def check_then_close(fig):
+        fig.canvas.draw()
+        tight, (w, h) = fig.get_tightbbox(fig.canvas.get_renderer()), fig.get_size_inches()
+        assert tight.x0 >= -0.02 and tight.y0 >= -0.02 and tight.x1 <= w + 0.02 \
+            and tight.y1 <= h + 0.02, f"{tight} outside 0..{w} x 0..{h}"
+        legend_texts = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        checked.append(legend_texts)
+        real_close(fig)
+
+    monkeypatch.setattr(SF.plt, "close", check_then_close)
+    rows = pd.DataFrame([
+        {"source": src, "period": period, "base": "b", "delta_K": dk, "layer": layer,
+         "unit": "all", "response_degC": 0.5 * dk}
+        for src in [*sources, SF.EMULATOR] for period in ("2019-2023", "2071-2100")
+        for layer in schema.TARGETS for dk in (1.0, 3.0, 5.0)])
+    SF.sensitivity_figure(rows, "test synthetic", tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 0
+    assert checked == [["1:1", *sources, SF.EMULATOR]]

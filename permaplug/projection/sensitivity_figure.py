@@ -46,12 +46,17 @@ def sensitivity_figure(rows: pd.DataFrame, data_label: str, path: Path) -> Path:
             if j == 0:
                 ax.set_ylabel("soil response (degC)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
+    right = 1.0
     if handles:
-        fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
+        legend = fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
+        width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi  # inches
+        right = 1.0 - (width + 0.1) / fig.get_figwidth()
     fig.suptitle(f"Climate sensitivity: mean response per layer (data: {data_label})",
                  fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.9, 0.95))
+    # the panels leave the legend its measured width: saved as laid out, in one render
+    # (no bbox_inches="tight", which draws the figure a second time)
+    fig.tight_layout(rect=(0, 0, right, 0.95))
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
