@@ -931,25 +931,41 @@ def adjust_dqm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: 
     (``time`` ``[T]`` datetime64 or cftime): the model's mean bias removed (``scaling``
     ``[12, C]``), each month's linear trend removed, the anomalies mapped as by
     :func:`adjust_eqm`, the trend put back (two passes over ``sim``: the lines' fit, then
-    :func:`_map_block`). Returns the result and the number of cells computed by xsdba
-    (ties, or a month with a single valid value)."""
+    :func:`_map_block`). Values decided by an exact tie are settled on their anomalies by
+    xsdba's own search (:func:`_tree_factors`); a cell with a month of a single valid value
+    (no unique line) is computed by xsdba. Returns the result and the number of cells that had
+    either."""
     sim = np.asarray(sim, dtype=float)
     flat = np.ascontiguousarray(sim.reshape((-1,) + sim.shape[-2:]))
-    steps = month_steps(months_of(time))
+    months = months_of(time)
+    steps = month_steps(months)
     t_ns = _time_ns(time)
     scaling = np.ascontiguousarray(scaling, dtype=float)
+    hist_q = np.ascontiguousarray(hist_q, dtype=float)
+    af = np.ascontiguousarray(af, dtype=float)
     (t0, y0, slope), fitted = _fit_month_lines(flat, t_ns, steps, scaling, kind)
     out = np.empty_like(flat)
     clean = np.ones(flat.shape[-1], dtype=np.bool_)
-    _map_block(flat, flat, steps, np.ascontiguousarray(hist_q, dtype=float),
-               np.ascontiguousarray(af, dtype=float), kind == MULTIPLICATIVE, True, t_ns, scaling,
-               t0, y0, slope, out, clean, np.zeros(flat.shape, np.bool_))
-    clean &= fitted.all(axis=(0, 1))
-    bad = np.flatnonzero(~clean)
+    ties = np.zeros(flat.shape, np.bool_)
+    multiplicative = kind == MULTIPLICATIVE
+    _map_block(flat, flat, steps, hist_q, af, multiplicative, True, t_ns, scaling, t0, y0, slope,
+               out, clean, ties)
+    lines_ok = fitted.all(axis=(0, 1))
+    tied = np.flatnonzero(~clean & lines_ok)
+    for c in tied:  # the kernel's operations, in its order, with xsdba's factor
+        s_idx, t_idx = np.nonzero(ties[..., c])
+        m_idx = months[t_idx] - 1
+        line = y0[s_idx, m_idx, c] + slope[s_idx, m_idx, c] * (t_ns[t_idx] - t0[s_idx, m_idx, c])
+        x, sc = flat[s_idx, t_idx, c], scaling[m_idx, c]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = (x * sc) * (1.0 / line) if multiplicative else (x + sc) + (-line)
+            factor = _tree_factors(a, months[t_idx], hist_q[..., c], af[..., c])
+            out[s_idx, t_idx, c] = a * factor * line if multiplicative else a + factor + line
+    bad = np.flatnonzero(~lines_ok)
     if bad.size:
         out[..., bad] = _xsdba_dqm(flat[..., bad], np.asarray(time), af[..., bad],
                                    hist_q[..., bad], scaling[..., bad], kind)
-    return out.reshape(sim.shape), int(bad.size)
+    return out.reshape(sim.shape), int(tied.size + bad.size)
 
 
 def _xsdba_dqm(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: np.ndarray,
