@@ -46,14 +46,17 @@ def assert_same(ref, hist, sim, t_cal=CAL, t_sim=SIM, kind="+", atol=1e-6, units
     return got, n_fallback
 
 
-def test_month_pct_ranks_equal_xsdba_rank():
+@pytest.mark.parametrize("offset", [0.0, 1e7])
+def test_month_pct_ranks_equal_xsdba_rank(offset):
+    """With values near 1e7 spread by tenths, many share one float32 (the vectorised count of
+    the values below each value runs in float32 and must fall back to exact searches)."""
     from xsdba.base import Grouper
     from xsdba.utils import rank
 
     rng = np.random.default_rng(0)
-    sim = rng.normal(size=(2, SIM.size, 5)).round(1)  # many ties
+    sim = offset + rng.normal(size=(2, SIM.size, 5)).round(1)  # many ties
     sim[0, ::7, 1] = np.nan
-    sim[1, SIM.month == 3, 2] = 4.0  # one distinct value: NaN
+    sim[1, SIM.month == 3, 2] = offset + 4.0  # one distinct value: NaN
     da = xr.DataArray(sim, dims=("s", "time", "cell"), coords={"time": SIM})
     expect = Grouper("time.month").apply(rank, da, main_only=True, pct=True)
     got = fastqm.month_pct_ranks(sim, fastqm.months_of(SIM))

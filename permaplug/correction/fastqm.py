@@ -614,6 +614,12 @@ def _group_by_month(sim: np.ndarray, steps: np.ndarray, rows: np.ndarray) -> Non
                         rows[s, c0 + k, m, j] = sim[s, t, c0 + k] if t >= 0 else np.nan
 
 
+COUNT_MAX = 256
+"""Up to this many values per calendar month (monthly series up to ~250 years), QDM's ranks
+count the values below each value over all pairs at once (float32 SIMD, checked in float64);
+beyond it (daily series) by binary searches."""
+
+
 @numba.njit(cache=True, nogil=True)
 def _rank_block(rows: np.ndarray, srt: np.ndarray, steps: np.ndarray, q: np.ndarray,
                 af_t: np.ndarray, lookup: np.ndarray, multiplicative: bool, out: np.ndarray,
@@ -634,6 +640,8 @@ def _rank_block(rows: np.ndarray, srt: np.ndarray, steps: np.ndarray, q: np.ndar
         n_bits += 1
     pct = np.empty((n_m, n_max, TILE))
     below = np.empty(n_max, np.int64)
+    b32 = np.zeros(n_max, np.int32)
+    v32 = np.empty(n_max, np.float32)
     for s in range(n_s):
         for c0 in range(0, n_c, TILE):
             width = min(TILE, n_c - c0)
@@ -656,12 +664,26 @@ def _rank_block(rows: np.ndarray, srt: np.ndarray, steps: np.ndarray, q: np.ndar
                         lo1 -= 1
                     mn = (1 + hi0) / 2.0 / n  # xarray's pct rank: rank / count
                     mx = (lo1 + 1 + n) / 2.0 / n
-                    below[:] = 0  # per value: the number of sorted values below it, by
-                    for e in range(n_bits - 1, -1, -1):  # binary searches side by side
-                        step = 1 << e
+                    below[:] = 0  # per value: the number of sorted values below it
+                    search = n_max > COUNT_MAX
+                    if not search:  # all pairs at once in float32 (SIMD), then checked:
+                        for j in range(n_max):  # rounding keeps the order, so the count is
+                            v32[j] = np.float32(vals[j])  # at most the exact one, and exact
+                        for i in range(n):  # unless a smaller value shares v's float32
+                            x = np.float32(row[i])
+                            for j in range(n_max):
+                                b32[j] += x < v32[j]
                         for j in range(n_max):
-                            i = below[j] + step  # no short-circuit: no branch to mispredict
-                            below[j] += step * ((i <= n) & (row[min(i, n) - 1] < vals[j]))
+                            below[j] = b32[j]
+                            b32[j] = 0
+                            search |= below[j] < n and row[below[j]] < vals[j]
+                    if search:  # binary searches side by side
+                        below[:] = 0
+                        for e in range(n_bits - 1, -1, -1):
+                            step = 1 << e
+                            for j in range(n_max):
+                                i = below[j] + step  # no short-circuit: no branch to mispredict
+                                below[j] += step * ((i <= n) & (row[min(i, n) - 1] < vals[j]))
                     for j in range(n_max):
                         v = vals[j]
                         if np.isnan(v) or not mx > mn:  # one distinct value: xsdba's 0 / 0
