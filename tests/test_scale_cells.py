@@ -144,6 +144,29 @@ def test_per_cell_correction_removes_each_cells_bias_whatever_the_chunking():
     assert out.attrs["bias_correction"] == "qm"
 
 
+def test_gridded_precipitation_correction_repeats_run_to_run(tmp_path, monkeypatch):
+    """Dry months make xsdba draw random numbers (frequency adaptation, jitter) while dask
+    computes; two runs of the same call give the same precipitation and snowfall (the
+    in-memory and the Zarr paths are different dask graphs: each repeats itself)."""
+    import permaplug.scale.correction as corr
+
+    table, scen = grid_table(), model_scenarios()
+    for v in ("tp", "sf"):  # dry months: some in the reanalysis only, some in the model only
+        table[v] = table[v].where(~table["time"].dt.month.isin([6, 7]), 0.0)
+        scen[v] = scen[v].where(~scen["time"].dt.month.isin([8, 9, 10]), 0.0)
+    monkeypatch.setattr(corr, "open_scenarios_grid",
+                        lambda catalog, entry=None, start=None: scen.sel(time=slice(start, None)))
+    opts = {"nquantiles": 20, "variables": ["t2m", "tp", "sf"]}
+    runs = [xr.open_zarr(corr.correct_to_store(
+        None, table, tmp_path / f"r{i}.zarr", "qm", (2001, 2012), options=opts,
+        cells_per_chunk=3, progress=False)).load() for i in range(3)]
+    for other in runs[1:]:
+        xr.testing.assert_equal(runs[0][["tp", "sf"]], other[["tp", "sf"]])
+    again = [corr.corrected_scenarios_grid(None, table, "qm", (2001, 2012), options=opts,
+                                           cells_per_chunk=3)[0] for _ in range(2)]
+    xr.testing.assert_equal(again[0][["tp", "sf"]], again[1][["tp", "sf"]])
+
+
 def test_block_by_block_correction_equals_one_graph_and_writes_zarr(tmp_path, monkeypatch):
     import permaplug.scale.correction as corr
     from permaplug.core.errors import ConfigError

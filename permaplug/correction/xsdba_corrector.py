@@ -79,6 +79,18 @@ def seeded(seed: int | None) -> Iterator[None]:
         np.random.set_state(saved)
 
 
+def draws_random(rule: Rule) -> bool:
+    """Whether xsdba draws random numbers for a variable of this rule: the jitter of near-zero
+    values and the frequency adaptation of dry months (precipitation, snowfall), in training
+    and again on the series being adjusted. On dask arrays these draws happen while dask
+    computes, from numpy's global generator in whatever order its threads take the tasks (and
+    dask's own generator), so a seed did not make them repeat: snowfall on the demo grid
+    differed by up to 10 mm between two runs. Such variables are therefore computed eagerly
+    (one block of cells at a time in gridded correction, a few tens of MB), under
+    :func:`seeded`, as on band tables."""
+    return bool(rule.adapt_freq_thresh or rule.jitter_under)
+
+
 def one_time_chunk(da: xr.DataArray) -> xr.DataArray:
     """Merge dask chunks along ``time`` (xsdba needs the whole series in one chunk)."""
     if uses_dask(da) and len(da.chunks[da.get_axis_num("time")]) > 1:
@@ -225,6 +237,8 @@ class XsdbaCorrector(Corrector):
             if self.uses_fast_path(rule):
                 adj = self._fast_train(ref, hist, rule)
             else:
+                if draws_random(rule):  # see draws_random: computed here, seeded
+                    ref, hist = ref.compute(), hist.compute()
                 with seeded(self.options["seed"]), warnings.catch_warnings():
                     warnings.filterwarnings("ignore",
                                             message=".*grouping other than 'dayofyear'.*")
@@ -399,6 +413,8 @@ class XsdbaCorrector(Corrector):
                 raise DataError(f"scenario variable {var!r} has units {units!r}; the corrector "
                                 f"was fitted in {adj.train_units!r}")
             sim64 = one_time_chunk(sim.astype("float64"))
+            if draws_random(self.rules[var]):
+                sim64 = sim64.compute()  # see draws_random: computed here, seeded
             with seeded(self.options["seed"]), warnings.catch_warnings():
                 # units with no reference data (all-NaN factors) stay NaN, knowingly
                 warnings.filterwarnings("ignore", message="All-nan slice", category=RuntimeWarning)
