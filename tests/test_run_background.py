@@ -18,6 +18,15 @@ def fake_rerun(metadata, periods, window, deltas, progress=True):
             "deltas": list(deltas), "progress": progress}
 
 
+def _finished(pre: Prefetch, timeout: float = 60.0) -> Prefetch:
+    """Wait until the prefetch's process has answered (as training does, in a real run)."""
+    end = time.monotonic() + timeout
+    while not pre._job.ready():
+        assert time.monotonic() < end, "background process did not answer"
+        time.sleep(0.05)
+    return pre
+
+
 def test_background_returns_the_value_computed_in_another_process():
     job = Background(os.getpid)
     assert job.result() != os.getpid()
@@ -43,6 +52,7 @@ def test_prefetch_hands_each_result_out_once_and_errors_where_taken():
     pre.add("sum", sum, [1, 2, 3])
     assert pre.take("pid") is None  # not started: nothing prefetched
     assert pre.start()
+    _finished(pre)
     assert pre.take("unknown", "default") == "default"
     assert pre.take("sum") == 6
     assert pre.take("sum", "again") == "again"  # once
@@ -75,6 +85,7 @@ def test_prefetched_rerun_answers_matching_calls_from_the_background():
     meta = {"demo_version": "3", "seed": 0}
     wrapped.add(meta, [(2019, 2023, None)], 24, (1.0, 3.0, 5.0))
     assert pre.start()
+    _finished(pre)
     wrapped.rerun = here  # from now on, what is not prefetched is computed here
     got = wrapped(dict(meta), [(2019, 2023, None)], 24, (1.0, 3.0, 5.0), progress=True)
     assert got["pid"] != os.getpid() and got["progress"] is False
@@ -92,6 +103,7 @@ def test_prefetched_rerun_raises_the_background_error_and_close_stops_the_proces
     wrapped = PrefetchedRerun(fake_rerun, pre)
     wrapped.add({"fail": True}, [(2019, 2023, None)], 24, (1.0,))
     pre.start()
+    _finished(pre)
     with pytest.raises(DataError, match="does not match"):
         wrapped({"fail": True}, [(2019, 2023, None)], 24, (1.0,))
     slow = Prefetch()
@@ -100,3 +112,21 @@ def test_prefetched_rerun_raises_the_background_error_and_close_stops_the_proces
     slow.close()
     assert not slow._job._proc.is_alive()
     assert slow.take("nap", "computed here") == "computed here"
+
+
+def test_prefetch_not_finished_when_asked_is_stopped_and_computed_here():
+    pre = Prefetch()
+    pre.add("nap", time.sleep, 60)
+    pre.add("pid", os.getpid)
+    assert pre.start()
+    job = pre._job
+    assert pre.take("nap", "computed here") == "computed here"
+    assert not job._proc.is_alive()
+    assert pre.take("pid", "computed here") == "computed here"
+
+
+def test_background_calls_run_at_a_lower_priority():
+    pre = Prefetch()
+    pre.add("nice", os.nice, 0)
+    assert pre.start()
+    assert _finished(pre).take("nice") == min(os.nice(0) + 10, 19)

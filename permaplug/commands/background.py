@@ -17,6 +17,7 @@ steps compute them themselves.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import pickle
 from collections.abc import Callable, Hashable, Sequence
@@ -61,6 +62,14 @@ class Background:
         finally:
             child.close()  # the parent keeps only its end: a dead child means EOF, not a hang
 
+    def ready(self) -> bool:
+        """True when the answer (or the process's end) has arrived: :meth:`result` will not
+        wait."""
+        try:
+            return self._conn.poll()
+        except (OSError, ValueError):  # already closed
+            return True
+
     def result(self) -> Any:
         try:
             status, value = self._conn.recv()
@@ -82,7 +91,12 @@ class Background:
 
 def _run_calls(calls: list[tuple[Callable[..., Any], tuple, dict]]) -> list[tuple[str, Any]]:
     """Child side of :class:`Prefetch`: each call in turn, ``("ok", value)`` or
-    ``("error", exception)``."""
+    ``("error", exception)``, at a lower CPU priority (nice +10: on a busy machine the command's
+    own process goes first)."""
+    import os
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(10)
     out: list[tuple[str, Any]] = []
     for fn, args, kwargs in calls:
         try:
@@ -100,8 +114,10 @@ class Prefetch:
 
     :meth:`take` hands a prefetched result out once (raising the call's exception if it
     failed) and returns ``default`` for a key never added, already taken, or lost with its
-    process; the caller then computes the value itself.
-    """
+    process; the caller then computes the value itself. A process that has not finished when
+    the first result is asked for is stopped and counts as lost (on an idle core it finishes
+    long before training does; on a busy machine waiting for it would cost more than computing
+    in the command's own process)."""
 
     def __init__(self) -> None:
         self._calls: list[tuple[Hashable, Callable[..., Any], tuple, dict]] = []
@@ -132,6 +148,8 @@ class Prefetch:
             return default
         if self._results is None:
             try:
+                if not self._job.ready():
+                    self._job.close()  # not done yet: computed here instead
                 answers = self._job.result()
             except BackgroundLost:
                 answers = [("lost", None)] * len(self._calls)
