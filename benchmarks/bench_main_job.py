@@ -74,11 +74,13 @@ def run_once(tree: str, extra: list[str], epochs: int, out: Path) -> dict:
 
 
 def _metrics(path: Path) -> dict:
-    doc = json.loads(path.read_text())
-    for model in doc.values():
-        if isinstance(model, dict):
-            model.pop("train_seconds", None)
-    return doc
+    """metrics.json without its timings (``train_seconds``, at any depth)."""
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k != "train_seconds"}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+
+    return strip(json.loads(path.read_text()))
 
 
 def same_results(a: Path, b: Path) -> bool:
