@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import pickle
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -137,7 +136,7 @@ class Prefetch:
             return False
         try:
             self._job = Background(_run_calls, [(fn, a, k) for _, fn, a, k in self._calls])
-        except (AttributeError, TypeError, ValueError, OSError, pickle.PicklingError):
+        except Exception:  # noqa: BLE001 - not picklable (a lambda, a closure), no process
             self._calls.clear()
             return False
         return True
