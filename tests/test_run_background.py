@@ -130,3 +130,30 @@ def test_background_calls_run_at_a_lower_priority():
     pre.add("nice", os.nice, 0)
     assert pre.start()
     assert _finished(pre).take("nice") == min(os.nice(0) + 10, 19)
+
+
+def bars_then_sleep():
+    """A background call that shows (disabled) progress bars, then runs long."""
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(3), disable=True):
+        pass
+    time.sleep(60)
+
+
+def test_a_process_stopped_unfinished_leaves_no_leaked_semaphore_warning():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, time\n"
+            f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "from permaplug.commands.background import Prefetch\n"
+            "import test_run_background as t\n"
+            "pre = Prefetch(); pre.add('bars', t.bars_then_sleep); pre.start()\n"
+            "time.sleep(5)\n"
+            "print(pre.take('bars', 'computed here'))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert res.stdout.strip() == "computed here"
+    assert "leaked" not in res.stderr, res.stderr

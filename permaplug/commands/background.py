@@ -93,9 +93,16 @@ def _run_calls(calls: list[tuple[Callable[..., Any], tuple, dict]]) -> list[tupl
     ``("error", exception)``, at a lower CPU priority (nice +10: on a busy machine the command's
     own process goes first)."""
     import os
+    import threading
+
+    from tqdm import tqdm
 
     with contextlib.suppress(AttributeError, OSError):
         os.nice(10)
+    # progress bars lock with a thread lock here: tqdm's default is a multiprocessing semaphore,
+    # which a process stopped unfinished would leave to the resource tracker ("leaked
+    # semaphore" warning when the command ends)
+    tqdm.set_lock(threading.RLock())
     out: list[tuple[str, Any]] = []
     for fn, args, kwargs in calls:
         try:
