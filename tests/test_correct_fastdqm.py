@@ -7,12 +7,18 @@ beyond the calibration range, additive and multiplicative.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import xarray as xr
-from test_correct_fastqm import CAL, REF_DIR, SIM, mixed_tiles_block, seasonal_block
+from test_correct_fastqm import (
+    CAL,
+    REF_DIR,
+    SIM,
+    TABLE,
+    mixed_tiles_block,
+    seasonal_block,
+    xsdba_train_adjust,
+)
 from xsdba import DetrendedQuantileMapping as DQM
 
 from permaplug.correction import fastqm
@@ -20,18 +26,8 @@ from permaplug.correction import fastqm
 
 def xsdba_dqm(ref, hist, sim, t_cal, t_sim, kind="+", nq=50, units="K"):
     """xsdba train + adjust: ``(scen [S, T, C], af, hist_q, scaling)``."""
-    def da(a, t, dims=("time", "cell")):
-        return xr.DataArray(a, dims=dims, coords={"time": t}, attrs={"units": units})
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        adj = DQM.train(da(ref, t_cal), da(hist, t_cal), nquantiles=nq, group="time.month",
-                        kind=kind)
-        scen = adj.adjust(da(sim, t_sim, ("s", "time", "cell")), interp="nearest",
-                          extrapolation="constant")
-    tab = ("month", "quantiles", "cell")
-    return (scen.transpose("s", "time", "cell").values, adj.ds.af.transpose(*tab).values,
-            adj.ds.hist_q.transpose(*tab).values,
+    scen, adj = xsdba_train_adjust(DQM, ref, hist, sim, t_cal, t_sim, kind, nq, units)
+    return (scen, adj.ds.af.transpose(*TABLE).values, adj.ds.hist_q.transpose(*TABLE).values,
             adj.ds.scaling.transpose("month", "cell").values)
 
 

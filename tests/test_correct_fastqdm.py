@@ -7,13 +7,19 @@ ties, NaN, constant months, single-value months and values far beyond the calibr
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_correct_fastqm import CAL, REF_DIR, SIM, grid_inputs, seasonal_block
+from test_correct_fastqm import (
+    CAL,
+    REF_DIR,
+    SIM,
+    grid_inputs,
+    polar_night_block,
+    seasonal_block,
+    xsdba_train_adjust,
+)
 from xsdba import QuantileDeltaMapping as QDM
 
 from permaplug.correction import fastqm
@@ -21,16 +27,7 @@ from permaplug.correction import fastqm
 
 def xsdba_qdm(ref, hist, sim, t_cal, t_sim, kind="+", nq=50, units="K"):
     """xsdba train + adjust on numpy arrays (``[T, C]``, sim ``[S, T, C]``): ``scen [S, T, C]``."""
-    def da(a, t, dims=("time", "cell")):
-        return xr.DataArray(a, dims=dims, coords={"time": t}, attrs={"units": units})
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        adj = QDM.train(da(ref, t_cal), da(hist, t_cal), nquantiles=nq, group="time.month",
-                        kind=kind)
-        scen = adj.adjust(da(sim, t_sim, ("s", "time", "cell")), interp="nearest",
-                          extrapolation="constant")
-    return scen.transpose("s", "time", "cell").values
+    return xsdba_train_adjust(QDM, ref, hist, sim, t_cal, t_sim, kind, nq, units)[0]
 
 
 def fast_qdm(ref, hist, sim, t_cal, t_sim, kind="+", nq=50):
@@ -109,12 +106,7 @@ def test_nan_gaps_and_empty_cells():
 
 def test_constant_and_single_value_months():
     """Polar-night-like months (ranks 0 / 0: NaN, as xsdba) and tied calibration nodes."""
-    ref, hist, sim = seasonal_block(5)
-    winter = np.isin(CAL.month, (12, 1))
-    ref[winter, :8] = 0.0
-    hist[winter, :8] = 0.0
-    hist[winter, 8:12] = 1.5  # constant model, varying reference: tied nodes, different factors
-    sim[:, np.isin(SIM.month, (12, 1)), :8] = 0.0
+    ref, hist, sim = polar_night_block()
     sim[1, SIM.month == 5, 9] = np.where(np.arange((SIM.month == 5).sum()) == 4, 2.0, np.nan)
     got, _ = assert_same(ref, hist, sim)
     assert np.isnan(got[:, np.isin(SIM.month, (12, 1)), :8]).all()

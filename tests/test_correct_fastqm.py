@@ -26,20 +26,28 @@ CAL = pd.date_range("2001-01-01", "2023-12-01", freq="MS")
 SIM = pd.date_range("1991-01-01", "2060-12-01", freq="MS")
 
 
-def xsdba_eqm(ref, hist, sim, t_cal, t_sim, kind="+", nq=50):
-    """xsdba train + adjust on ``[T, C]`` numpy arrays; ``(scen [S, T, C], af, hist_q)``."""
+TABLE = ("month", "quantiles", "cell")
+
+
+def xsdba_train_adjust(cls, ref, hist, sim, t_cal, t_sim, kind="+", nq=50, units="K"):
+    """xsdba's ``cls`` (an adjustment class) trained on ``ref``/``hist`` ``[T, C]`` and applied
+    to ``sim`` ``[S, T, C]`` (``time.month``, nearest, constant): ``(scen [S, T, C], adj)``."""
     def da(a, t, dims=("time", "cell")):
-        return xr.DataArray(a, dims=dims, coords={"time": t}, attrs={"units": "K"})
+        return xr.DataArray(a, dims=dims, coords={"time": t}, attrs={"units": units})
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        adj = EQM.train(da(ref, t_cal), da(hist, t_cal), nquantiles=nq, group="time.month",
+        adj = cls.train(da(ref, t_cal), da(hist, t_cal), nquantiles=nq, group="time.month",
                         kind=kind)
         scen = adj.adjust(da(sim, t_sim, ("s", "time", "cell")), interp="nearest",
                           extrapolation="constant")
-    tab = ("month", "quantiles", "cell")
-    return (scen.transpose("s", "time", "cell").values, adj.ds.af.transpose(*tab).values,
-            adj.ds.hist_q.transpose(*tab).values)
+    return scen.transpose("s", "time", "cell").values, adj
+
+
+def xsdba_eqm(ref, hist, sim, t_cal, t_sim, kind="+", nq=50):
+    """xsdba train + adjust on ``[T, C]`` numpy arrays; ``(scen [S, T, C], af, hist_q)``."""
+    scen, adj = xsdba_train_adjust(EQM, ref, hist, sim, t_cal, t_sim, kind, nq)
+    return scen, adj.ds.af.transpose(*TABLE).values, adj.ds.hist_q.transpose(*TABLE).values
 
 
 def fast_eqm(ref, hist, sim, t_cal, t_sim, kind="+", nq=50):
@@ -122,15 +130,22 @@ def test_nan_gaps_and_empty_cells():
     assert np.isnan(got[..., 3]).all()
 
 
-def test_constant_months():
-    """Polar-night-like months: every calibration value equal (all nodes tied)."""
+def polar_night_block():
+    """:func:`seasonal_block` whose December and January are constant in cells 0-7 (0 in
+    reference, model and scenarios) and in the model of cells 8-11 (1.5, the reference
+    varying: tied nodes with different factors)."""
     ref, hist, sim = seasonal_block(5)
     winter = np.isin(CAL.month, (12, 1))
     ref[winter, :8] = 0.0
     hist[winter, :8] = 0.0
-    hist[winter, 8:12] = 1.5  # constant model, varying reference: tied nodes, different factors
+    hist[winter, 8:12] = 1.5
     sim[:, np.isin(SIM.month, (12, 1)), :8] = 0.0
-    assert_same(ref, hist, sim)
+    return ref, hist, sim
+
+
+def test_constant_months():
+    """Polar-night-like months: every calibration value equal (all nodes tied)."""
+    assert_same(*polar_night_block())
 
 
 def mixed_tiles_block(seed):

@@ -899,6 +899,12 @@ def _fit_month_lines(x: np.ndarray, t_ns: np.ndarray, steps: np.ndarray, scaling
     return (t0, y0, slope), (n_valid >= 2) | (n_valid == 0)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _scaled(v: float, scaling: float, multiplicative: bool) -> float:
+    """A value with the model's mean bias removed: ``v * scaling`` or ``v + scaling``."""
+    return v * scaling if multiplicative else v + scaling
+
+
 @numba.njit(cache=True, nogil=True)
 def _month_trend(x: np.ndarray, t_ns: np.ndarray, steps: np.ndarray, scaling: np.ndarray,
                  multiplicative: bool, t0: np.ndarray, y0: np.ndarray, slope: np.ndarray,
@@ -922,7 +928,7 @@ def _month_trend(x: np.ndarray, t_ns: np.ndarray, steps: np.ndarray, scaling: np
                 if t < 0:
                     break
                 for c in range(n_c):
-                    v = x[s, t, c] * sc[c] if multiplicative else x[s, t, c] + sc[c]
+                    v = _scaled(x[s, t, c], sc[c], multiplicative)
                     if not np.isnan(v):
                         ta[c] += t_ns[t]
                         ya[c] += v
@@ -937,7 +943,7 @@ def _month_trend(x: np.ndarray, t_ns: np.ndarray, steps: np.ndarray, scaling: np
                 if t < 0:
                     break
                 for c in range(n_c):
-                    v = x[s, t, c] * sc[c] if multiplicative else x[s, t, c] + sc[c]
+                    v = _scaled(x[s, t, c], sc[c], multiplicative)
                     if not np.isnan(v):
                         dt = t_ns[t] - ta[c]
                         sxy[c] += dt * (v - ya[c])
