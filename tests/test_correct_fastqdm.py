@@ -43,10 +43,11 @@ def assert_same(ref, hist, sim, t_cal=CAL, t_sim=SIM, kind="+", atol=1e-6, units
     return got, n_fallback
 
 
-@pytest.mark.parametrize("offset", [0.0, 1e7])
+@pytest.mark.parametrize("offset", [0.0, 1e7, 1e15])
 def test_month_pct_ranks_equal_xsdba_rank(offset):
-    """With values near 1e7 spread by tenths, many share one float32 (the vectorised count of
-    the values below each value runs in float32 and must fall back to exact searches)."""
+    """Near 1e15 (spacing 0.125) every value of a month differs from the others only in the
+    lowest mantissa bits, which the sort keys replace by the value's place in its month: the
+    keys come out of order and the months are sorted exactly."""
     from xsdba.base import Grouper
     from xsdba.utils import rank
 
@@ -59,6 +60,40 @@ def test_month_pct_ranks_equal_xsdba_rank(offset):
     got = fastqm.month_pct_ranks(sim, fastqm.months_of(SIM))
     np.testing.assert_array_equal(got, expect.transpose("s", "time", "cell").values)
     assert np.isnan(got[1, SIM.month == 3, 2]).all() and np.nanmin(got) == 0.0
+
+
+def test_values_differing_only_in_their_lowest_bits():
+    """``1 + k`` ulp (``k < 128``) and ``1e15 + k / 8``: distinct and tied values whose sort
+    keys collide (see above); the QDM result equals xsdba's (a wrong rank would take another
+    node's factor)."""
+    ref, hist, _ = seasonal_block(12, n_cells=4)
+    rng = np.random.default_rng(12)
+    k = rng.integers(0, 128, size=(2, SIM.size, 4)).astype(float)
+    sim = 1.0 + k * np.finfo(float).eps
+    sim[..., 3] = 1e15 + k[..., 3] / 8
+    sim[1, 100:200:3, 2] = np.nan
+    got, _ = assert_same(ref, hist, sim)
+    ranks = fastqm.month_pct_ranks(k, fastqm.months_of(SIM))
+    np.testing.assert_array_equal(fastqm.month_pct_ranks(sim[..., :2], fastqm.months_of(SIM)),
+                                  ranks[..., :2])
+    assert np.unique(got[..., 0]).size > 40  # many distinct factors: the ranks mattered
+
+
+def test_chunks_of_cells_mixing_ordinary_and_special_cells():
+    """More cells than one chunk of ``fastqm.RANK_CELLS`` (the last one partial): tie-heavy
+    months (three values), NaN in the middle of months, a constant month, NaN factors (a month
+    without model data: the general nearest-node search), beside ordinary cells."""
+    n_cells = 2 * fastqm.RANK_CELLS + 21
+    ref, hist, sim = seasonal_block(11, n_cells=n_cells)
+    rng = np.random.default_rng(11)
+    sim[..., 5] = rng.integers(0, 3, size=sim[..., 5].shape)
+    sim[:, 400:460:7, 66] = np.nan
+    sim[0, SIM.month == 8, 67] = 2.5
+    hist[CAL.month == 3, 71] = np.nan
+    got, _ = assert_same(ref, hist, sim)
+    assert np.isnan(got[0, SIM.month == 8, 67]).all()
+    assert np.isfinite(got[..., :5]).all() and np.isfinite(got[..., 5]).all()
+    assert np.isnan(got[:, 400:460:7, 66]).all() and np.isfinite(got[:, 401:460:7, 66]).all()
 
 
 def test_random_block_equals_xsdba():

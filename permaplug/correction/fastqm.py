@@ -42,6 +42,8 @@ quantile tables ``[12, Q, C]``.
 """
 from __future__ import annotations
 
+import itertools
+
 import numba
 import numpy as np
 
@@ -332,9 +334,6 @@ def _scan_merged(mx: np.ndarray, my: np.ndarray, mg: np.ndarray, n: int, v: floa
             j += step
     return best, val, tie
 
-TILE = 8
-"""Cells per tile of the QDM ranking (one 64-byte cache line of float64 along the cell axis)."""
-
 LANES = 64
 """Cells mapped side by side by :func:`_map_block` (contiguous along the cell axis): the
 count of nodes below each value runs over the 64 cells at once (SIMD), on a copy of their
@@ -597,133 +596,276 @@ def adjust_eqm_exact(sim: np.ndarray, time: np.ndarray, af: np.ndarray, hist_q: 
 
 # --- quantile delta mapping (xsdba ``QuantileDeltaMapping``) ---------------------------------
 
+RANK_CELLS = 64
+"""Cells ranked together (:func:`_rank_cells`) for months of up to ~100 values: their keys,
+values and results (each ``12 x 100 x 64`` x 8 bytes, 600 KB) stay in a core's L2 cache; longer
+months (daily series) take proportionally fewer, at least 8."""
+
+RANK_TABLES = 16
+"""Month lengths whose tie-free ranks and nodes are tabled per call (:func:`_rank_table`)."""
+
+_SIGN = np.uint64(1 << 63)
+_ZERO = np.uint64(0)
+
+
 @numba.njit(cache=True, nogil=True)
-def _group_by_month(sim: np.ndarray, steps: np.ndarray, rows: np.ndarray) -> None:
-    """``sim`` ``[S, T, C]`` -> ``rows`` ``[S, C, 12, N]``: each month's values of each series
-    (``steps`` ``[12, N]``: their time steps, -1 for padding, which gets NaN); a tile of
-    ``TILE`` cells at a time (one cache line of ``sim`` serves the whole tile)."""
-    n_s, _, n_c = sim.shape
+def _month_keys(sim: np.ndarray, bits: np.ndarray, s: int, c0: int, steps: np.ndarray,
+                mask: np.uint64, vals: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> None:
+    """Cells ``c0 .. c0 + W`` of series ``s`` of ``sim`` ``[S, T, C]`` (``bits``: the same array
+    viewed as uint64), month by month (``steps`` ``[12, N]``: each month's time steps, -1
+    padding) -> ``vals`` ``[12, N, W]`` the values (padding: NaN), ``keys`` ``[W, 12, N]`` one
+    sort key per value: its bits made order-preserving as an unsigned integer, with the lowest
+    bits (``mask``) replaced by the value's place ``j`` in its month (NaN and padding: every
+    other bit set, so they sort last), ``counts`` ``[W, 12]`` the valid values per month.
+    Sorted keys give the values in order, up to values that differ only in the replaced bits
+    (:func:`_rank_months` checks the order)."""
+    width = keys.shape[0]
     n_m, n_max = steps.shape
-    for s in range(n_s):
-        for c0 in range(0, n_c, TILE):
-            width = min(TILE, n_c - c0)
-            for m in range(n_m):
-                for j in range(n_max):
-                    t = steps[m, j]
-                    for k in range(width):
-                        rows[s, c0 + k, m, j] = sim[s, t, c0 + k] if t >= 0 else np.nan
-
-
-COUNT_MAX = 256
-"""Up to this many values per calendar month (monthly series up to ~250 years), QDM's ranks
-count the values below each value over all pairs at once (float32 SIMD, checked in float64);
-beyond it (daily series) by binary searches."""
+    last = ~mask
+    for k in range(width):
+        for m in range(n_m):
+            counts[k, m] = 0
+    for m in range(n_m):
+        for j in range(n_max):
+            t = steps[m, j]
+            jj = np.uint64(j)
+            if t < 0:
+                for k in range(width):
+                    vals[m, j, k] = np.nan
+                    keys[k, m, j] = last | jj
+                continue
+            for k in range(width):
+                v = sim[s, t, c0 + k]
+                b = bits[s, t, c0 + k]
+                key = b ^ (_SIGN | (_ZERO - (b >> np.uint64(63))))  # negative: all bits flipped
+                nan = np.isnan(v)
+                keys[k, m, j] = (last | jj) if nan else ((key & last) | jj)
+                vals[m, j, k] = v
+                counts[k, m] += 0 if nan else 1
 
 
 @numba.njit(cache=True, nogil=True)
-def _rank_block(rows: np.ndarray, srt: np.ndarray, steps: np.ndarray, q: np.ndarray,
-                af_t: np.ndarray, lookup: np.ndarray, multiplicative: bool, out: np.ndarray,
-                clean: np.ndarray, ties: np.ndarray) -> None:
-    """``rows``/``srt`` ``[S, C, 12, N]``: each month's values (NaN-padded) and the same sorted
-    (NaN last); ``steps`` ``[12, N]`` their time steps (-1: padding). ``out`` ``[S, T, C]``:
-    xsdba's percentile ranks (see :func:`month_pct_ranks`), or, for the cells where ``lookup``
-    ``[C]`` is True (every factor finite), the QDM result: the value with the factor of
-    ``af_t`` ``[C, 12, Q]`` at the node of ``q`` ``[Q]`` (sorted, in [0, 1]) nearest to its
-    rank, as :func:`_adjust_block` finds it when a month has all its nodes (a rank is less
-    than 1 from any node of its month, so no other month can be nearer), with the constant
-    extrapolation; ``clean[c]`` set False where an exact tie between two nodes decided, and
-    ``ties`` ``[S, T, C]`` True at that value."""
-    n_s, n_c, n_m, n_max = rows.shape
+def _pct(lo: int, hi: int, n: int, mn: float, mx: float) -> float:
+    """xsdba's percentile rank of the run of equal values at sorted places ``lo .. hi - 1`` among
+    ``n``: their average 1-based rank ``(lo + 1 + hi) / 2`` over ``n`` (xarray's pct rank),
+    rescaled to ``[0, mx]`` as ``mx * (r - mn) / (mx - mn)`` (``mn``/``mx``: the lowest and
+    highest value's)."""
+    r = (lo + 1 + hi) / 2.0 / n
+    return mx * (r - mn) / (mx - mn)
+
+
+@numba.njit(cache=True, nogil=True)
+def _nearest_node(p: float, q: np.ndarray) -> tuple[int, int, int, bool]:
+    """The node of ``q`` ``[Q]`` (sorted, in [0, 1]) nearest to ``p``, as :func:`_adjust_block`
+    finds it with all of a month's nodes: ``(left, right, chosen, equal)``, ``equal`` when
+    ``p`` is exactly halfway between ``left`` and ``right`` (the first one is chosen); below
+    the first node the first, above the last the last (constant extrapolation)."""
     n_q = q.size
-    n_bits = 1  # binary search steps 2 ** (n_bits - 1), ..., 2, 1 reach any of n_max places
-    while (1 << n_bits) <= n_max:
-        n_bits += 1
-    pct = np.empty((n_m, n_max, TILE))
-    below = np.empty(n_max, np.int64)
-    b32 = np.zeros(n_max, np.int32)
-    v32 = np.empty(n_max, np.float32)
-    for s in range(n_s):
-        for c0 in range(0, n_c, TILE):
-            width = min(TILE, n_c - c0)
+    if p < q[0]:
+        return 0, 0, 0, False
+    if p > q[n_q - 1]:
+        return n_q - 1, n_q - 1, n_q - 1, False
+    g = min(max(int(p * n_q + 0.5), 0), n_q)  # a guess, exact for nodes (i + 0.5) / Q, then
+    while g > 0 and q[g - 1] >= p:  # the exact count of the nodes below p
+        g -= 1
+    while g < n_q and q[g] < p:
+        g += 1
+    il = g - 1 if g > 0 else 0
+    ir = g if g < n_q else n_q - 1
+    dl = (p - q[il]) ** 2
+    dr = (p - q[ir]) ** 2
+    return il, ir, il if dl <= dr else ir, dl == dr
+
+
+@numba.njit(cache=True, nogil=True)
+def _rank_table(n: int, q: np.ndarray, slot: np.ndarray, used: np.ndarray, tab_p: np.ndarray,
+                tab_i: np.ndarray, tab_n: np.ndarray) -> int:
+    """The row of the tables for months of ``n`` distinct valid values (built on first need;
+    -1 when all ``R`` rows are taken): the value of rank ``i`` (0-based, in value order) has
+    the percentile ``tab_p[row, i]`` (:func:`_pct`) and, when ``q`` is not empty, the nearest
+    node ``tab_i[row, 0, i]``, between ``tab_i[row, 1, i]`` and ``tab_i[row, 2, i]``
+    (:func:`_nearest_node`); ``tab_i[row, 3, :tab_n[row]]`` are the ranks exactly halfway
+    between two nodes. ``slot`` ``[N + 1]``: the row of each length (-1: none), ``used``
+    ``[1]`` the rows taken; ``tab_p`` ``[R, N]``, ``tab_i`` ``[R, 4, N]``, ``tab_n`` ``[R]``."""
+    if slot[n] >= 0 or used[0] == tab_p.shape[0]:
+        return slot[n]
+    row = used[0]
+    used[0] = row + 1
+    slot[n] = row
+    mn = (1 + 1) / 2.0 / n  # the lowest value alone: rank 1, the highest alone: rank n
+    mx = ((n - 1) + 1 + n) / 2.0 / n
+    tab_n[row] = 0
+    for i in range(n):
+        p = _pct(i, i + 1, n, mn, mx)
+        tab_p[row, i] = p
+        if q.size:
+            il, ir, sel, eq = _nearest_node(p, q)
+            tab_i[row, 0, i], tab_i[row, 1, i], tab_i[row, 2, i] = sel, il, ir
+            if eq:
+                tab_i[row, 3, tab_n[row]] = i
+                tab_n[row] += 1
+    return row
+
+
+@numba.njit(cache=True, nogil=True)
+def _rank_months(vals: np.ndarray, keys: np.ndarray, counts: np.ndarray, steps: np.ndarray,
+                 mon: np.ndarray, pos: np.ndarray, mask: np.uint64, q: np.ndarray,
+                 af: np.ndarray, lookup: np.ndarray, multiplicative: bool, s: int, c0: int,
+                 out: np.ndarray, clean: np.ndarray, ties: np.ndarray, work: tuple,
+                 tables: tuple) -> None:
+    """Cells ``c0 .. c0 + W`` of series ``s``, from :func:`_month_keys` with each month's keys
+    sorted: ``out`` ``[S, T, C]`` gets xsdba's percentile ranks (:func:`month_pct_ranks`), or,
+    for the cells where ``lookup`` ``[C]`` is True (every factor finite), the QDM result: the
+    value with the factor of ``af`` ``[12, Q, C]`` at the node of ``q`` ``[Q]`` nearest to its
+    rank (:func:`_nearest_node`: a rank is less than 1 from any node of its month, so no other
+    month can be nearer); ``clean[c]`` set False where an exact tie between two nodes with
+    different factors decided, and ``ties`` ``[S, T, C]`` True at that value. ``mon``/``pos``
+    ``[T]``: each step's month (0..11) and place in it. ``work``: buffers ``res`` ``[12, N, W]``,
+    ``afc`` ``[W, 12, Q]``, ``sv`` ``[N]``, ``idx`` ``[N]``; ``tables``: those of
+    :func:`_rank_table`.
+
+    Per cell and month the values are visited in key order: when they come out strictly
+    increasing (distinct, no key collision; the usual case), their ranks and nodes are those of
+    the table for the month's length; otherwise they are sorted exactly and ranked run by run
+    of equal values."""
+    res, afc, sv, idx = work
+    slot, used, tab_p, tab_i, tab_n = tables
+    width, n_m, n_max = keys.shape
+    n_q = q.size
+    for m in range(n_m):
+        for g in range(n_q):
             for k in range(width):
-                c = c0 + k
-                for m in range(n_m):
-                    row, vals = srt[s, c, m], rows[s, c, m]
-                    n = n_max
-                    while n > 0 and np.isnan(row[n - 1]):
-                        n -= 1
-                    if n == 0:
-                        pct[m, :, k] = np.nan
-                        continue
-                    # average 1-based rank of the run of ties lo..hi-1: (lo + 1 + hi) / 2
-                    hi0 = 1
-                    while hi0 < n and row[hi0] == row[0]:
-                        hi0 += 1
-                    lo1 = n - 1
-                    while lo1 > 0 and row[lo1 - 1] == row[n - 1]:
-                        lo1 -= 1
-                    mn = (1 + hi0) / 2.0 / n  # xarray's pct rank: rank / count
-                    mx = (lo1 + 1 + n) / 2.0 / n
-                    below[:] = 0  # per value: the number of sorted values below it
-                    search = n_max > COUNT_MAX
-                    if not search:  # all pairs at once in float32 (SIMD), then checked:
-                        for j in range(n_max):  # rounding keeps the order, so the count is
-                            v32[j] = np.float32(vals[j])  # at most the exact one, and exact
-                        for i in range(n):  # unless a smaller value shares v's float32
-                            x = np.float32(row[i])
-                            for j in range(n_max):
-                                b32[j] += x < v32[j]
-                        for j in range(n_max):
-                            below[j] = b32[j]
-                            b32[j] = 0
-                            search |= below[j] < n and row[below[j]] < vals[j]
-                    if search:  # binary searches side by side
-                        below[:] = 0
-                        for e in range(n_bits - 1, -1, -1):
-                            step = 1 << e
-                            for j in range(n_max):
-                                i = below[j] + step  # no short-circuit: no branch to mispredict
-                                below[j] += step * ((i <= n) & (row[min(i, n) - 1] < vals[j]))
-                    for j in range(n_max):
-                        v = vals[j]
-                        if np.isnan(v) or not mx > mn:  # one distinct value: xsdba's 0 / 0
-                            pct[m, j, k] = np.nan
-                            continue
-                        lo = below[j]
-                        hi = lo + 1
-                        while hi < n and row[hi] == v:
-                            hi += 1
-                        r = (lo + 1 + hi) / 2.0 / n
-                        p = mx * (r - mn) / (mx - mn)  # xsdba: rescaled to [0, max]
-                        if not lookup[c]:
-                            pct[m, j, k] = p
-                            continue
-                        if p < q[0]:  # below the first node: the first factor
-                            val = af_t[c, m, 0]
-                        elif p > q[n_q - 1]:  # above the last: the last factor
-                            val = af_t[c, m, n_q - 1]
-                        else:
-                            # guess (exact for nodes (i + 0.5) / Q), then the exact count
-                            g = min(max(int(p * n_q + 0.5), 0), n_q)
-                            while g > 0 and q[g - 1] >= p:
-                                g -= 1
-                            while g < n_q and q[g] < p:
-                                g += 1
-                            il = g - 1 if g > 0 else 0
-                            ir = g if g < n_q else n_q - 1
-                            dl = (p - q[il]) ** 2
-                            dr = (p - q[ir]) ** 2
-                            val = af_t[c, m, il if dl <= dr else ir]
-                            if dl == dr and af_t[c, m, il] != af_t[c, m, ir]:
-                                clean[c] = False
-                                ties[s, steps[m, j], c] = True
-                        pct[m, j, k] = v * val if multiplicative else v + val
-            for m in range(n_m):
-                for j in range(n_max):
-                    t = steps[m, j]
-                    if t >= 0:
-                        for k in range(width):
-                            out[s, t, c0 + k] = pct[m, j, k]
+                afc[k, m, g] = af[m, g, c0 + k]
+    for k in range(width):
+        c = c0 + k
+        lk = lookup[c]
+        for m in range(n_m):
+            n = counts[k, m]
+            kr = keys[k, m]
+            for i in range(n, n_max):  # NaN values and padding
+                res[m, kr[i] & mask, k] = np.nan
+            if n == 0:
+                continue
+            row = _rank_table(n, q, slot, used, tab_p, tab_i, tab_n) if n > 1 else -1
+            if lk and row >= 0:  # optimistic: distinct values in key order take the table
+                af_r = afc[k, m]
+                sel = tab_i[row, 0]
+                increasing = True
+                prev = -np.inf
+                for i in range(n):
+                    j = kr[i] & mask
+                    v = vals[m, j, k]
+                    res[m, j, k] = v * af_r[sel[i]] if multiplicative else v + af_r[sel[i]]
+                    increasing &= v > prev
+                    prev = v
+                if increasing:
+                    for e in range(tab_n[row]):
+                        i = tab_i[row, 3, e]
+                        if af_r[tab_i[row, 1, i]] != af_r[tab_i[row, 2, i]]:
+                            clean[c] = False
+                            ties[s, steps[m, kr[i] & mask], c] = True
+                    continue
+            ordered = True  # the values in key order, then sorted exactly if needed
+            equal = False
+            prev = -np.inf
+            for i in range(n):
+                j = kr[i] & mask
+                v = vals[m, j, k]
+                sv[i] = v
+                idx[i] = j
+                ordered &= v >= prev
+                equal |= v == prev
+                prev = v
+            if not ordered:  # values differing only in the key's replaced bits: insertion sort
+                equal = False
+                for i in range(1, n):
+                    v, j = sv[i], idx[i]
+                    h = i
+                    while h > 0 and sv[h - 1] > v:
+                        sv[h], idx[h] = sv[h - 1], idx[h - 1]
+                        h -= 1
+                    sv[h], idx[h] = v, j
+                for i in range(1, n):
+                    equal |= sv[i] == sv[i - 1]
+            if not lk and not equal and row >= 0:
+                for i in range(n):
+                    res[m, idx[i], k] = tab_p[row, i]
+                continue
+            hi0 = 1  # first and last run of equal values: the rescaling's min and max
+            while hi0 < n and sv[hi0] == sv[0]:
+                hi0 += 1
+            lo1 = n - 1
+            while lo1 > 0 and sv[lo1 - 1] == sv[n - 1]:
+                lo1 -= 1
+            mn = (1 + hi0) / 2.0 / n
+            mx = (lo1 + 1 + n) / 2.0 / n
+            if not mx > mn:  # one distinct value: xsdba's 0 / 0
+                for i in range(n):
+                    res[m, idx[i], k] = np.nan
+                continue
+            lo = 0
+            while lo < n:
+                v = sv[lo]
+                hi = lo + 1
+                while hi < n and sv[hi] == v:
+                    hi += 1
+                p = _pct(lo, hi, n, mn, mx)
+                if not lk:
+                    for e in range(lo, hi):
+                        res[m, idx[e], k] = p
+                else:
+                    il, ir, sel_i, eq = _nearest_node(p, q)
+                    a = afc[k, m, sel_i]
+                    for e in range(lo, hi):
+                        res[m, idx[e], k] = sv[e] * a if multiplicative else sv[e] + a
+                    if eq and afc[k, m, il] != afc[k, m, ir]:
+                        clean[c] = False
+                        for e in range(lo, hi):
+                            ties[s, steps[m, idx[e]], c] = True
+                lo = hi
+    for t in range(mon.size):  # written along the cells, in time order
+        m, j = mon[t], pos[t]
+        for k in range(width):
+            out[s, t, c0 + k] = res[m, j, k]
+
+
+def _rank_cells(flat: np.ndarray, months: np.ndarray, q: np.ndarray, af: np.ndarray,
+                lookup: np.ndarray, multiplicative: bool, out: np.ndarray, clean: np.ndarray,
+                ties: np.ndarray) -> None:
+    """:func:`_rank_months` over ``flat`` ``[S, T, C]`` (float64, C-contiguous), per series and
+    chunk of :data:`RANK_CELLS` cells: each month's sort keys (:func:`_month_keys`), sorted by
+    NumPy (its vectorised sort, row by row), then ranked; series by series, so that a series'
+    values and results stay in the L3 cache across its chunks. Arguments as
+    :func:`_rank_months`."""
+    steps = month_steps(months)
+    n_m, n_max = steps.shape
+    mask = np.uint64((1 << max(1, (n_max - 1).bit_length())) - 1)
+    mon = np.zeros(flat.shape[1], np.int64)
+    pos = np.zeros(flat.shape[1], np.int64)
+    for m in range(n_m):
+        n = int((steps[m] >= 0).sum())
+        mon[steps[m, :n]] = m
+        pos[steps[m, :n]] = np.arange(n)
+    tables = (np.full(n_max + 1, -1, np.int64), np.zeros(1, np.int64),
+              np.empty((RANK_TABLES, n_max)), np.zeros((RANK_TABLES, 4, n_max), np.int64),
+              np.zeros(RANK_TABLES, np.int64))
+    n_s, _, n_c = flat.shape
+    per_chunk = max(8, min(RANK_CELLS, RANK_CELLS * 100 // n_max // 8 * 8))
+    bits = flat.view(np.uint64)
+    buffers: dict[int, tuple] = {}
+    for s, c0 in itertools.product(range(n_s), range(0, n_c, per_chunk)):
+        width = min(per_chunk, n_c - c0)
+        if width not in buffers:
+            buffers[width] = (np.empty((n_m, n_max, width)),
+                              np.empty((width, n_m, n_max), np.uint64),
+                              np.empty((width, n_m), np.int64),
+                              (np.empty((n_m, n_max, width)), np.empty((width, n_m, q.size)),
+                               np.empty(n_max), np.empty(n_max, np.int64)))
+        vals, keys, counts, work = buffers[width]
+        _month_keys(flat, bits, s, c0, steps, mask, vals, keys, counts)
+        keys.sort(axis=-1)
+        _rank_months(vals, keys, counts, steps, mon, pos, mask, q, af, lookup, multiplicative,
+                     s, c0, out, clean, ties, work, tables)
 
 
 def month_pct_ranks(sim: np.ndarray, months: np.ndarray) -> np.ndarray:
@@ -733,25 +875,16 @@ def month_pct_ranks(sim: np.ndarray, months: np.ndarray) -> np.ndarray:
     (bottleneck's ``nanrankdata``), divided by the number of valid values, then rescaled as
     ``max * (r - min) / (max - min)`` (lowest value 0); NaN where the value is NaN or where the
     month holds a single distinct value (xsdba's 0 / 0). Dimensionless, ``[S, T, C]``. Each
-    month's values are gathered into rows ``[S, C, 12, N]``, sorted by NumPy (its vectorised
-    sort), then ranked by binary search.
+    month's values are sorted by NumPy through order-preserving integer keys that carry the
+    value's place (:func:`_month_keys`), then ranked in that order (:func:`_rank_months`).
     """
     flat = np.ascontiguousarray(sim, dtype=float)
     months = np.asarray(months, np.int64)
-    out = np.full(flat.shape, np.nan)
+    out = np.empty(flat.shape)
     n_c = flat.shape[-1]
-    _rank_block(*_sorted_months(flat, months), np.zeros(0), np.zeros((n_c, 12, 0)),
-                np.zeros(n_c, np.bool_), False, out, np.ones(n_c, np.bool_),
-                np.zeros((1, 1, 1), np.bool_))
+    _rank_cells(flat, months, np.zeros(0), np.zeros((12, 0, n_c)), np.zeros(n_c, np.bool_),
+                False, out, np.ones(n_c, np.bool_), np.zeros((1, 1, 1), np.bool_))
     return out
-
-
-def _sorted_months(flat: np.ndarray, months: np.ndarray) -> tuple:
-    """``flat`` ``[S, T, C]`` -> ``(rows, sorted rows, steps)`` for :func:`_rank_block`."""
-    steps = month_steps(months)
-    rows = np.empty((flat.shape[0], flat.shape[2]) + steps.shape)
-    _group_by_month(flat, steps, rows)
-    return rows, np.sort(rows, axis=-1), steps
 
 
 def adjust_qdm(sim: np.ndarray, months: np.ndarray, af: np.ndarray, quantiles: np.ndarray,
@@ -780,11 +913,11 @@ def _adjust_qdm_ties(sim: np.ndarray, months: np.ndarray, af: np.ndarray,
     full = np.isfinite(af).all(axis=(0, 1))
     simple = bool(q.size and q[0] >= 0 and q[-1] <= 1 and np.all(np.diff(q) > 0))
     lookup = full & simple
-    out = np.full(flat.shape, np.nan)
+    out = np.empty(flat.shape)
     clean = np.ones(flat.shape[-1], dtype=np.bool_)
     ties = np.zeros(flat.shape, dtype=np.bool_)
-    _rank_block(*_sorted_months(flat, months), q, np.ascontiguousarray(np.moveaxis(af, -1, 0)),
-                lookup, kind == MULTIPLICATIVE, out, clean, ties)
+    _rank_cells(flat, months, q, np.ascontiguousarray(af), lookup, kind == MULTIPLICATIVE, out,
+                clean, ties)
     rest = np.flatnonzero(~lookup)  # out holds their ranks: the general nearest-node search
     if rest.size:
         ranks = np.ascontiguousarray(out[..., rest])
