@@ -602,7 +602,7 @@ values and results (each ``12 x 100 x 64`` x 8 bytes, 600 KB) stay in a core's L
 months (daily series) take proportionally fewer, at least 8."""
 
 RANK_TABLES = 16
-"""Month lengths whose tie-free ranks and nodes are tabled per call (:func:`_rank_table`)."""
+"""Month lengths whose tie-free nodes are tabled per call (:func:`_rank_table`)."""
 
 _SIGN = np.uint64(1 << 63)
 _ZERO = np.uint64(0)
@@ -644,7 +644,7 @@ def _month_keys(sim: np.ndarray, bits: np.ndarray, s: int, c0: int, steps: np.nd
                 counts[k, m] += 0 if nan else 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _pct(lo: int, hi: int, n: int, mn: float, mx: float) -> float:
     """xsdba's percentile rank of the run of equal values at sorted places ``lo .. hi - 1`` among
     ``n``: their average 1-based rank ``(lo + 1 + hi) / 2`` over ``n`` (xarray's pct rank),
@@ -678,16 +678,16 @@ def _nearest_node(p: float, q: np.ndarray) -> tuple[int, int, int, bool]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _rank_table(n: int, q: np.ndarray, slot: np.ndarray, used: np.ndarray, tab_p: np.ndarray,
-                tab_i: np.ndarray, tab_n: np.ndarray) -> int:
+def _rank_table(n: int, q: np.ndarray, slot: np.ndarray, used: np.ndarray, tab_i: np.ndarray,
+                tab_n: np.ndarray) -> int:
     """The row of the tables for months of ``n`` distinct valid values (built on first need;
     -1 when all ``R`` rows are taken): the value of rank ``i`` (0-based, in value order) has
-    the percentile ``tab_p[row, i]`` (:func:`_pct`) and, when ``q`` is not empty, the nearest
-    node ``tab_i[row, 0, i]``, between ``tab_i[row, 1, i]`` and ``tab_i[row, 2, i]``
-    (:func:`_nearest_node`); ``tab_i[row, 3, :tab_n[row]]`` are the ranks exactly halfway
-    between two nodes. ``slot`` ``[N + 1]``: the row of each length (-1: none), ``used``
-    ``[1]`` the rows taken; ``tab_p`` ``[R, N]``, ``tab_i`` ``[R, 4, N]``, ``tab_n`` ``[R]``."""
-    if slot[n] >= 0 or used[0] == tab_p.shape[0]:
+    the percentile :func:`_pct` and the nearest node ``tab_i[row, 0, i]`` of ``q`` ``[Q]``,
+    between ``tab_i[row, 1, i]`` and ``tab_i[row, 2, i]`` (:func:`_nearest_node`);
+    ``tab_i[row, 3, :tab_n[row]]`` are the ranks exactly halfway between two nodes. ``slot``
+    ``[N + 1]``: the row of each length (-1: none), ``used`` ``[1]`` the rows taken; ``tab_i``
+    ``[R, 4, N]``, ``tab_n`` ``[R]``."""
+    if slot[n] >= 0 or used[0] == tab_i.shape[0]:
         return slot[n]
     row = used[0]
     used[0] = row + 1
@@ -696,14 +696,11 @@ def _rank_table(n: int, q: np.ndarray, slot: np.ndarray, used: np.ndarray, tab_p
     mx = ((n - 1) + 1 + n) / 2.0 / n
     tab_n[row] = 0
     for i in range(n):
-        p = _pct(i, i + 1, n, mn, mx)
-        tab_p[row, i] = p
-        if q.size:
-            il, ir, sel, eq = _nearest_node(p, q)
-            tab_i[row, 0, i], tab_i[row, 1, i], tab_i[row, 2, i] = sel, il, ir
-            if eq:
-                tab_i[row, 3, tab_n[row]] = i
-                tab_n[row] += 1
+        il, ir, sel, eq = _nearest_node(_pct(i, i + 1, n, mn, mx), q)
+        tab_i[row, 0, i], tab_i[row, 1, i], tab_i[row, 2, i] = sel, il, ir
+        if eq:
+            tab_i[row, 3, tab_n[row]] = i
+            tab_n[row] += 1
     return row
 
 
@@ -724,12 +721,12 @@ def _rank_months(vals: np.ndarray, keys: np.ndarray, counts: np.ndarray, steps: 
     ``afc`` ``[W, 12, Q]``, ``sv`` ``[N]``, ``idx`` ``[N]``; ``tables``: those of
     :func:`_rank_table`.
 
-    Per cell and month the values are visited in key order: when they come out strictly
-    increasing (distinct, no key collision; the usual case), their ranks and nodes are those of
-    the table for the month's length; otherwise they are sorted exactly and ranked run by run
-    of equal values."""
+    Per cell and month the values are visited in key order: in a cell with factors, when they
+    come out strictly increasing (distinct, no key collision: the usual case), their nodes are
+    those of the table for the month's length; otherwise (and for ranks alone) they are sorted
+    exactly and ranked run by run of equal values."""
     res, afc, sv, idx = work
-    slot, used, tab_p, tab_i, tab_n = tables
+    slot, used, tab_i, tab_n = tables
     width, n_m, n_max = keys.shape
     n_q = q.size
     for m in range(n_m):
@@ -746,8 +743,8 @@ def _rank_months(vals: np.ndarray, keys: np.ndarray, counts: np.ndarray, steps: 
                 res[m, kr[i] & mask, k] = np.nan
             if n == 0:
                 continue
-            row = _rank_table(n, q, slot, used, tab_p, tab_i, tab_n) if n > 1 else -1
-            if lk and row >= 0:  # optimistic: distinct values in key order take the table
+            row = _rank_table(n, q, slot, used, tab_i, tab_n) if n > 1 and lk else -1
+            if row >= 0:  # optimistic: distinct values in key order take the table
                 af_r = afc[k, m]
                 sel = tab_i[row, 0]
                 increasing = True
@@ -787,10 +784,6 @@ def _rank_months(vals: np.ndarray, keys: np.ndarray, counts: np.ndarray, steps: 
                     sv[h], idx[h] = v, j
                 for i in range(1, n):
                     equal |= sv[i] == sv[i - 1]
-            if not lk and not equal and row >= 0:
-                for i in range(n):
-                    res[m, idx[i], k] = tab_p[row, i]
-                continue
             hi0 = 1  # first and last run of equal values: the rescaling's min and max
             while hi0 < n and sv[hi0] == sv[0]:
                 hi0 += 1
@@ -847,8 +840,7 @@ def _rank_cells(flat: np.ndarray, months: np.ndarray, q: np.ndarray, af: np.ndar
         mon[steps[m, :n]] = m
         pos[steps[m, :n]] = np.arange(n)
     tables = (np.full(n_max + 1, -1, np.int64), np.zeros(1, np.int64),
-              np.empty((RANK_TABLES, n_max)), np.zeros((RANK_TABLES, 4, n_max), np.int64),
-              np.zeros(RANK_TABLES, np.int64))
+              np.zeros((RANK_TABLES, 4, n_max), np.int64), np.zeros(RANK_TABLES, np.int64))
     n_s, _, n_c = flat.shape
     per_chunk = max(8, min(RANK_CELLS, RANK_CELLS * 100 // n_max // 8 * 8))
     bits = flat.view(np.uint64)
