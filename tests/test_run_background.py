@@ -6,7 +6,13 @@ import time
 
 import pytest
 
-from permaplug.commands.background import Background, BackgroundLost, Prefetch, PrefetchedRerun
+from permaplug.commands.background import (
+    Background,
+    BackgroundLost,
+    Prefetch,
+    PrefetchedRerun,
+    _CallStream,
+)
 from permaplug.core.errors import DataError
 
 
@@ -114,15 +120,65 @@ def test_prefetched_rerun_raises_the_background_error_and_close_stops_the_proces
     assert slow.take("nap", "computed here") == "computed here"
 
 
-def test_prefetch_not_finished_when_asked_is_stopped_and_computed_here():
+def test_prefetch_not_finished_when_asked_is_stopped_and_computed_here(monkeypatch):
+    # where the background process cannot be raised to this one's priority (no privilege)
+    monkeypatch.setattr(_CallStream, "hurry", lambda self: False)
     pre = Prefetch()
-    pre.add("nap", time.sleep, 60)
     pre.add("pid", os.getpid)
+    pre.add("nap", time.sleep, 60)
+    pre.add("after", os.getpid)
     assert pre.start()
     job = pre._job
+    end = time.monotonic() + 60
+    while 0 not in job.answers:  # the first call is done, the second one is running
+        assert time.monotonic() < end, "background process did not answer"
+        job.collect()
+        time.sleep(0.05)
     assert pre.take("nap", "computed here") == "computed here"
     assert not job._proc.is_alive()
-    assert pre.take("pid", "computed here") == "computed here"
+    assert pre.take("pid") not in (None, os.getpid())  # answered before: still handed out
+    assert pre.take("after", "computed here") == "computed here"
+
+
+def nap_then_nice(seconds: float) -> int:
+    """A background call that runs a while, then reports the niceness of its thread."""
+    time.sleep(seconds)
+    return os.nice(0)
+
+
+def _may_raise_priority() -> bool:
+    """True when this user may give a niced process back its priority (root, CAP_SYS_NICE)."""
+    import subprocess
+    import sys
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    code = "import os, time; os.nice(10); print(1, flush=True); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()
+        os.setpriority(os.PRIO_PROCESS, proc.pid, mine)
+        return True
+    except PermissionError:
+        return False
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_prefetch_not_finished_when_asked_is_waited_for_at_this_priority():
+    if not _may_raise_priority():
+        pytest.skip("raising a process's priority is not allowed here")
+    pre = Prefetch()
+    pre.add("nap", nap_then_nice, 4.0)
+    assert pre.start()
+    job = pre._job
+    end = time.monotonic() + 60
+    while os.getpriority(os.PRIO_PROCESS, job._proc.pid) != os.nice(0) + 10:
+        assert time.monotonic() < end, "background process did not lower its priority"
+        time.sleep(0.05)
+    assert not job.ready()  # still sleeping when asked
+    assert pre.take("nap", "computed here") == os.nice(0)  # waited for, at this priority
+    assert not job._proc.is_alive()
 
 
 def test_background_calls_run_at_a_lower_priority():
@@ -148,7 +204,8 @@ def test_a_process_stopped_unfinished_leaves_no_leaked_semaphore_warning():
 
     code = ("import sys, time\n"
             f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-            "from permaplug.commands.background import Prefetch\n"
+            "from permaplug.commands.background import Prefetch, _CallStream\n"
+            "_CallStream.hurry = lambda self: False  # stopped, not waited for\n"
             "import test_run_background as t\n"
             "pre = Prefetch(); pre.add('bars', t.bars_then_sleep); pre.start()\n"
             "time.sleep(5)\n"

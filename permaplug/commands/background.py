@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -88,10 +89,10 @@ class Background:
         self._conn.close()
 
 
-def _run_calls(calls: list[tuple[Callable[..., Any], tuple, dict]]) -> list[tuple[str, Any]]:
-    """Child side of :class:`Prefetch`: each call in turn, ``("ok", value)`` or
-    ``("error", exception)``, at a lower CPU priority (nice +10: on a busy machine the command's
-    own process goes first)."""
+def _stream_calls(conn, calls: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+    """Child side of :class:`Prefetch`: each call in turn, at a lower CPU priority (nice +10:
+    on a busy machine the command's own process goes first), its answer ``(number, "ok",
+    value)`` or ``(number, "error", exception)`` sent as soon as it is done."""
     import os
     import threading
 
@@ -103,13 +104,84 @@ def _run_calls(calls: list[tuple[Callable[..., Any], tuple, dict]]) -> list[tupl
     # which a process stopped unfinished would leave to the resource tracker ("leaked
     # semaphore" warning when the command ends)
     tqdm.set_lock(threading.RLock())
-    out: list[tuple[str, Any]] = []
-    for fn, args, kwargs in calls:
+    try:
+        for number, (fn, args, kwargs) in enumerate(calls):
+            try:
+                out: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+            except Exception as exc:  # noqa: BLE001 - raised again where the result is taken
+                out = ("error", exc)
+            try:
+                conn.send((number, *out))
+            except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
+                conn.send((number, "error",
+                           BackgroundLost(f"background result not transferable: {exc}")))
+    finally:
+        conn.close()
+
+
+class _CallStream:
+    """The calls of a :class:`Prefetch` running in a spawned process; :attr:`answers` holds
+    ``number -> (status, value)`` of the answers received so far."""
+
+    def __init__(self, calls: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_stream_calls, args=(child, calls), daemon=True,
+                                 name="permaplug-background")
+        self.n = len(calls)
+        self.answers: dict[int, tuple[str, Any]] = {}
+        self.ended = False
         try:
-            out.append(("ok", fn(*args, **kwargs)))
-        except Exception as exc:  # noqa: BLE001 - raised again where the result is taken
-            out.append(("error", exc))
-    return out
+            self._proc.start()
+        finally:
+            child.close()  # the parent keeps only its end: a dead child means EOF, not a hang
+
+    def _arrived(self) -> bool:
+        try:
+            return self._conn.poll()
+        except (OSError, ValueError):  # closed
+            return True
+
+    def collect(self, wait_for: int | None = None) -> None:
+        """Take in the answers that have arrived; with ``wait_for``, wait until that call's
+        answer is in (or the process has ended)."""
+        while not self.ended and len(self.answers) < self.n and (
+                (wait_for is not None and wait_for not in self.answers) or self._arrived()):
+            try:
+                number, status, value = self._conn.recv()
+            except (EOFError, OSError, ValueError):
+                self.ended = True
+                break
+            self.answers[number] = (status, value)
+
+    def ready(self) -> bool:
+        """True when every answer is in or the process has ended: nothing more to wait for."""
+        self.collect()
+        return self.ended or len(self.answers) == self.n
+
+    def hurry(self) -> bool:
+        """Run the process's threads at this process's priority from now on (someone waits
+        for it); False where that is not allowed (raising a priority needs privileges)."""
+        import os
+
+        try:
+            mine = os.getpriority(os.PRIO_PROCESS, 0)
+            tasks = Path(f"/proc/{self._proc.pid}/task")
+            tids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [self._proc.pid]
+            for tid in tids:  # Linux: a niceness is per thread
+                with contextlib.suppress(ProcessLookupError):
+                    os.setpriority(os.PRIO_PROCESS, tid, mine)
+        except (AttributeError, OSError, ValueError):
+            return False
+        return True
+
+    def close(self) -> None:
+        """Stop the process if it still runs; no more answers."""
+        self.ended = True
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(timeout=10)
+        self._conn.close()
 
 
 _MISSING = object()
@@ -120,15 +192,17 @@ class Prefetch:
 
     :meth:`take` hands a prefetched result out once (raising the call's exception if it
     failed) and returns ``default`` for a key never added, already taken, or lost with its
-    process; the caller then computes the value itself. A process that has not finished when
-    the first result is asked for is stopped and counts as lost (on an idle core it finishes
-    long before training does; on a busy machine waiting for it would cost more than computing
-    in the command's own process)."""
+    process; the caller then computes the value itself. Each answer is handed back as soon as
+    its call is done. A call not done when its result is asked for is waited for at this
+    process's priority when the background process can be raised to it (the caller would
+    otherwise start the same work from the beginning); where that is not allowed, the process
+    is stopped and its calls count as lost (the background process runs at nice +10: on a busy
+    machine it may be far behind)."""
 
     def __init__(self) -> None:
         self._calls: list[tuple[Hashable, Callable[..., Any], tuple, dict]] = []
-        self._job: Background | None = None
-        self._results: dict[Hashable, tuple[str, Any]] | None = None
+        self._job: _CallStream | None = None
+        self._taken: set[int] = set()
 
     def add(self, key: Hashable, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Queue ``fn(*args, **kwargs)`` under ``key`` (before :meth:`start`)."""
@@ -142,26 +216,29 @@ class Prefetch:
         if not self._calls or self._job is not None:
             return False
         try:
-            self._job = Background(_run_calls, [(fn, a, k) for _, fn, a, k in self._calls])
+            self._job = _CallStream([(fn, a, k) for _, fn, a, k in self._calls])
         except Exception:  # noqa: BLE001 - not picklable (a lambda, a closure), no process
             self._calls.clear()
             return False
         return True
 
     def take(self, key: Hashable, default: Any = None) -> Any:
-        """The result of the call queued under ``key`` (waiting for the process), once."""
-        if self._job is None or not any(k == key for k, *_ in self._calls):
+        """The result of the call queued under ``key`` (waiting for it, see the class), once."""
+        job = self._job
+        number = next((i for i, (k, *_) in enumerate(self._calls)
+                       if k == key and i not in self._taken), None)
+        if job is None or number is None:
             return default
-        if self._results is None:
-            try:
-                if not self._job.ready():
-                    self._job.close()  # not done yet: computed here instead
-                answers = self._job.result()
-            except BackgroundLost:
-                answers = [("lost", None)] * len(self._calls)
-            self._results = {k: a for (k, *_), a in zip(self._calls, answers, strict=True)}
-        status, value = self._results.pop(key, ("lost", None))
-        self._calls = [c for c in self._calls if c[0] != key]
+        self._taken.add(number)
+        job.collect()
+        if number not in job.answers and not job.ended:
+            if job.hurry():
+                job.collect(wait_for=number)
+            else:
+                job.close()  # not done yet: computed here instead
+        status, value = job.answers.pop(number, ("lost", None))
+        if len(self._taken) == len(self._calls) or job.ended:
+            job.close()
         if status == "error":
             raise value
         return value if status == "ok" else default
@@ -170,8 +247,8 @@ class Prefetch:
         """Stop the background process if it still runs; nothing more is handed out."""
         if self._job is not None:
             self._job.close()
-        self._calls.clear()
-        self._results = {}
+            self._job.answers.clear()
+        self._taken = set(range(len(self._calls)))
 
 
 def _rerun_key(metadata: Any, periods: Sequence, window: int, deltas: Sequence[float]) -> tuple:

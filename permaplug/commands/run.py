@@ -1,6 +1,7 @@
 """``permaplug run``: train and evaluate networks and baselines, then project, explain, report."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -425,8 +426,19 @@ def run(ctx: click.Context, **params) -> None:
     if "project" in steps:  # a run that could never be projected stops before training
         _check_scenario_supply(cfg)
         on_inputs, prefetched = _background(ctx, cfg, params, corrector, corrector_options)
+    alongside: list = []  # the explanation, forked once the networks are saved
+    on_trained = None
+    if "project" in steps and "explain" in steps:
+        from permaplug.commands.alongside import ExplainAlongside, can_explain_alongside
+
+        if can_explain_alongside(cfg.device, cfg.threads):
+            def on_trained(run_dir: Path) -> None:
+                with contextlib.suppress(RuntimeError, OSError):  # else: explained after
+                    job = ExplainAlongside(steps["explain"], run_dir, "shap")
+                    ctx.call_on_close(job.close)
+                    alongside.append(job)
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
-                mark_complete=False, on_inputs=on_inputs)
+                mark_complete=False, on_inputs=on_inputs, on_trained=on_trained)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")
     q = not params["quiet"]
     if "project" in steps:
@@ -436,11 +448,18 @@ def run(ctx: click.Context, **params) -> None:
                                     corrector_options=corrector_options,
                                     continuation=params["continuation"],
                                     scenario_pair=params["scenario_pair"], progress=q,
-                                    echo=click.echo, prefetched=prefetched)
+                                    echo=click.echo, prefetched=prefetched,
+                                    on_inputs=alongside[0].projection_inputs if alongside
+                                    else None)
         click.echo(f"Projections written to {path}")
     if "explain" in steps:
-        with _finish_hint(out, "explain", list(steps), params):
-            path = steps["explain"](out, "shap", progress=q)
+        path = alongside[0].result() if alongside else None
+        if alongside and path is None:
+            click.echo(f"note: explaining again in this process (the explanation alongside the "
+                       f"projection failed: {alongside[0].error})", err=True)
+        if path is None:  # not forked, or the child failed: explain here
+            with _finish_hint(out, "explain", list(steps), params):
+                path = steps["explain"](out, "shap", progress=q)
         click.echo(f"Explanations written to {path}")
     if "report" in steps:
         with _finish_hint(out, "report", list(steps), params):

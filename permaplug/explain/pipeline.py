@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -47,6 +48,9 @@ from permaplug.core.explainer import ExplainInputs
 from permaplug.core.plugins import get_explainer
 
 TOP_N = 15
+
+#: ``(folder name, (low, high) scenario pair or None)`` of a projection being written
+FreshProjection = tuple[str, "tuple[str, str] | None"]
 
 
 def select_windows(index: np.ndarray, n_background: int, n_explained: int,
@@ -209,7 +213,8 @@ def _explain_windows(run, explainer_obj, explainer: str, names: list[str], array
 def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
                 n_explained: int = 10, models: list[str] | None = None, seed: int = 0,
                 options: dict | None = None, progress: bool = True,
-                table: xr.Dataset | None = None, projection: str | None = None) -> Path:
+                table: xr.Dataset | None = None, projection: str | None = None,
+                wait_projection: Callable[[], FreshProjection | None] | None = None) -> Path:
     """Explain every trained network of ``run_dir`` on its test windows and, when the run has
     projections, on the scenario windows (:mod:`.scenario`: the highest scenario's last
     projected decade, from ``projection`` -- a folder name under ``RUN/projections``; None:
@@ -217,6 +222,12 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
 
     ``table``: the run's historical table when already loaded (default: the table stored in
     the run folder, ``RUN/inputs``). ``options`` go to the explainer plugin (e.g. ``nsamples``).
+
+    ``wait_projection``: for an explanation running alongside a projection still being written
+    (``permaplug run``, :mod:`permaplug.commands.alongside`): called after the test windows are
+    explained, it returns once the projection's scenario inputs are stored, with ``(folder
+    name, scenario pair)`` of that projection (its ``summary.json`` is not written yet), or None
+    when there is no fresh projection. The projection folder is then looked up as without it.
     """
     from permaplug.explain import scenario as scenario_windows
     from permaplug.training.loop import configure_threads
@@ -237,8 +248,11 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
     if not_networks:
         raise ConfigError(f"--model {not_networks[0]}: not a trained network of run {run_dir} "
                           f"(networks: {', '.join(run.network_names) or 'none'})")
-    proj_dir = scenario_windows.find_projection(run_dir, projection)  # a bad name fails early
-    sw = scenario_windows.scenario_windows(proj_dir, run.normaliser.window) if proj_dir else None
+    sw = None
+    if wait_projection is None:  # a bad name or inputs file fails before any work
+        proj_dir = scenario_windows.find_projection(run_dir, projection)
+        sw = (scenario_windows.scenario_windows(proj_dir, run.normaliser.window) if proj_dir
+              else None)
     if table is None:
         table = run.table()  # stored in the run folder: the catalog is not read
     label = run.data_label
@@ -255,6 +269,13 @@ def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
            "units": "degC", "models": gaps}
     for old in [*out_dir.glob("scenario_*"), out_dir / "rankings.csv"]:  # nothing stale
         old.unlink(missing_ok=True)
+    if wait_projection is not None:
+        fresh = wait_projection()
+        proj_dir = scenario_windows.find_projection(run_dir, projection)
+        pair = None
+        if fresh is not None and proj_dir is not None and proj_dir.name == fresh[0]:
+            pair = fresh[1]  # its summary.json, which holds the pair, is not written yet
+        sw = scenario_windows.scenario_windows(proj_dir, norm.window, pair) if proj_dir else None
     if sw is None:
         doc["scenario_windows"] = {
             "skipped": f"no projection with stored scenario inputs in {run_dir / 'projections'}"

@@ -63,22 +63,27 @@ def find_projection(run_dir: Path, name: str | None = None) -> Path | None:
     return dirs[-1] if dirs else None
 
 
-def highest_scenario(names: list[str], proj_dir: Path) -> str:
-    """The high end of the projection's scenario pair, else the highest forcing label."""
-    try:
-        pair = json.loads((proj_dir / "summary.json").read_text(encoding="utf-8")).get(
-            "scenario_pair")
-    except (OSError, ValueError):
-        pair = None
+def highest_scenario(names: list[str], proj_dir: Path,
+                     pair: tuple[str, str] | None = None) -> str:
+    """The high end of the projection's scenario pair (``pair``, else its ``summary.json``'s),
+    else the highest forcing label."""
+    if pair is None:
+        try:
+            pair = json.loads((proj_dir / "summary.json").read_text(encoding="utf-8")).get(
+                "scenario_pair")
+        except (OSError, ValueError):
+            pair = None
     if pair and len(pair) == 2 and str(pair[1]) in names:
         return str(pair[1])
     return scenario_roles.ordered(names)[-1]
 
 
-def scenario_windows(proj_dir: Path, window: int) -> ScenarioWindows:
-    """Windows of the highest scenario whose target month lies in the last projected decade."""
+def scenario_windows(proj_dir: Path, window: int,
+                     pair: tuple[str, str] | None = None) -> ScenarioWindows:
+    """Windows of the highest scenario whose target month lies in the last projected decade
+    (``pair``: the projection's scenario pair when its ``summary.json`` is not written yet)."""
     per, attrs = load_model_inputs(proj_dir / FILE)
-    scen = highest_scenario(list(per), proj_dir)
+    scen = highest_scenario(list(per), proj_dir, pair)
     arrays = per[scen]
     end = int(attrs.get("end", pd.DatetimeIndex(arrays.time)[-1].year))
     hist_end = np.datetime64(pd.Timestamp(str(attrs.get("historical_end", "1000-01"))), "ns")

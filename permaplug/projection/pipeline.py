@@ -225,7 +225,9 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
                 progress: bool = True, corrector_options: dict | None = None,
                 echo: Callable[[str], None] = print, continuation: str | None = None,
                 scenario_pair: str | tuple[str, str] | None = None,
-                prefetched: Callable[[tuple], tuple | None] | None = None) -> Path:
+                prefetched: Callable[[tuple], tuple | None] | None = None,
+                on_inputs: Callable[[Path, tuple[str, str] | None], None] | None = None
+                ) -> Path:
     """Project every trained network of ``run_dir`` under the catalog's scenarios.
 
     ``continuation`` (the scenario continuing the historical run over the calibration period)
@@ -241,8 +243,11 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
     about a changed reanalysis. ``prefetched``: ``key -> (corrected, truth) or None``, the
     corrected scenarios and scenario truth of a band table computed beforehand
     (:mod:`permaplug.projection.scenario_sets`; ``permaplug run`` computes them while the
-    networks train), taken when their key equals this projection's. Returns the path of
-    ``projections.nc`` (see the module docstring for everything written next to it).
+    networks train), taken when their key equals this projection's. ``on_inputs(folder,
+    pair)`` is called once the scenario inputs are stored in the output folder, before the
+    figures, skill tables and sensitivity test (``permaplug run`` explains the scenario
+    windows alongside). Returns the path of ``projections.nc`` (see the module docstring for
+    everything written next to it).
     """
     from permaplug.core.catalog import load_catalog
     from permaplug.core.errors import CatalogError
@@ -305,7 +310,8 @@ def project_run(run_dir: Path, catalog_path: str | None = None,
         echo(note)
     pair = scenario_pair_for(names, scenario_pair, corrected.attrs)
     nc = write_projections(run, table, corrected, label, end, truth, progress, sources, pair,
-                           metadata=dict(cat.metadata), truth_forcing=forced)
+                           metadata=dict(cat.metadata), truth_forcing=forced,
+                           on_inputs=on_inputs)
     warning = extrapolation.warning_line(nc.parent)
     if warning:
         echo(warning)
@@ -331,7 +337,9 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
                       progress: bool = True, sources: dict[str, str] | None = None,
                       pair: tuple[str, str] | None | str = "default",
                       metadata: dict | None = None,
-                      truth_forcing: dict[str, xr.Dataset] | None = None) -> Path:
+                      truth_forcing: dict[str, xr.Dataset] | None = None,
+                      on_inputs: Callable[[Path, tuple[str, str] | None], None] | None = None
+                      ) -> Path:
     """Project, then write every output into ``RUN/projections/<corrector>-<end>/``.
 
     ``truth``: ``{scenario: (time, unit, layer) degC}`` scenario truth for the skill tables.
@@ -340,7 +348,9 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
     ``sources``: where the inputs were read (kept in ``summary.json``). ``pair``: ``(low,
     high)`` scenarios of the differences in ``summary.json`` (``"default"``: from the projected
     names, :func:`scenario_pair_for`). ``metadata``: the scenario catalog's (a demo build's
-    gets the emulator rerun of the sensitivity test). Returns the path of ``projections.nc``.
+    gets the emulator rerun of the sensitivity test). ``on_inputs(folder, pair)``: called once
+    the scenario inputs are stored (see :func:`project_run`). Returns the path of
+    ``projections.nc``.
     """
     run_dir = Path(run.path)
     label = schema.data_label(table)
@@ -357,15 +367,17 @@ def write_projections(run, table: xr.Dataset, corrected: xr.Dataset, corrector: 
         ds.to_netcdf(tmp)
     inputs = scenario_inputs.scenario_arrays(run, table, corrected, end)
     scenario_inputs.save(inputs, table, end, out_dir)
+    names = [str(s) for s in proj["scenario"].values]
+    if pair == "default":
+        pair = scenario_pair_for(names, None, dict(corrected.attrs))
+    if on_inputs is not None:
+        on_inputs(out_dir, pair)
     guard = extrapolation.guard(run, table, inputs, out_dir, data_label)
 
     observed = observed_profiles(table)
     for model in proj["model"].values:
         figures.scenario_panels(proj, str(model), data_label,
                                 out_dir / f"projection_{model}.png", observed=observed)
-    names = [str(s) for s in proj["scenario"].values]
-    if pair == "default":
-        pair = scenario_pair_for(names, None, dict(corrected.attrs))
     skill_rows, diff_rows = skill.skill_frames(run, proj, truth, truth_forcing, pair, end,
                                                data_label)
     has_skill = bool(len(skill_rows))

@@ -244,13 +244,16 @@ def fit_model(name: str, prep: Prepared, cfg: RunConfig, ckpt_dir: Path, resume:
 def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
                 resume: bool = False, progress: bool = True,
                 echo: Callable[[str], None] = print, mark_complete: bool = True,
-                on_inputs: Callable[[Path, Prepared], None] | None = None) -> Path:
+                on_inputs: Callable[[Path, Prepared], None] | None = None,
+                on_trained: Callable[[Path], None] | None = None) -> Path:
     """Train every model of ``cfg`` and write the run folder ``out_dir`` (see module doc).
 
     ``mark_complete=False`` leaves the ``COMPLETE`` marker to the caller (``permaplug run``
     writes it after its projection, explanation and report steps). ``on_inputs(out_dir,
     prepared)`` is called once the table is stored in the run folder and the normaliser is
     fitted, before training (``permaplug run`` starts work that needs no networks then).
+    ``on_trained(out_dir)`` is called once every model is trained and saved, before the
+    predictions, metrics and figures are written (``permaplug run`` starts explaining then).
     """
     cfg.validate()
     out_dir = Path(out_dir)
@@ -326,6 +329,8 @@ def execute_run(cfg: RunConfig, out_dir: Path, table: xr.Dataset | None = None,
              f"MSESS {ov['msess']:.3f}, anomaly R2 {ov['anom_r2']:.3f}"
              + (f" ({hist['train_seconds']:.1f} s)" if hist.get("train_seconds") else ""))
 
+    if on_trained is not None:
+        on_trained(out_dir)
     write_outputs(out_dir, cfg, prep, label, pd.concat(frames, ignore_index=True), metrics,
                   histories)
     if mark_complete:
