@@ -165,7 +165,7 @@ def markdown(rows: list[dict], load: float, first: dict | None = None) -> str:
     r0 = rows[0]
 
     def grid_hours(r: dict, cpu: float, variables: int = 1) -> str:
-        return f"{cpu / r['cells'] * FULL_GRID * variables / 3600:.2f}"
+        return f"{cpu / r['cells'] * FULL_GRID * variables / 3600:.3f}"
 
     lines = [
         "## Quantile mapping: fast paths vs xsdba (issue 16 item 1)", "",
