@@ -1,5 +1,5 @@
 """``python -m permaplug`` runs the command line."""
-from permaplug.cli import cli
+from permaplug.cli import main
 
 if __name__ == "__main__":  # pragma: no cover
-    cli()
+    main()

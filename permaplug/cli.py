@@ -5,6 +5,7 @@ library's domain errors into one-line ``click`` errors (exit 1; usage mistakes e
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -121,5 +122,37 @@ set_catalog_resolver(resolve_catalog, _catalog_names)
 set_emulator_rerun(_emulator_rerun)
 
 
-def main() -> None:  # pragma: no cover - console entry
-    cli()
+def exit_now(code: int | str | None) -> None:
+    """End the process with ``code`` as ``sys.exit`` would, skipping only the interpreter's
+    teardown: the ``atexit`` handlers run (child processes stopped, logs flushed), the output
+    streams are flushed, then the process ends without freeing every module's objects one by
+    one (1-2 s after a run that loaded torch, xarray and matplotlib: measured in
+    benchmarks/RESULTS.md, "Main job"). Every file the command writes is closed by then."""
+    import atexit
+    import os
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
+def main() -> None:  # pragma: no cover - console entry (tested in a subprocess)
+    """The ``permaplug`` console command: :data:`cli`, then :func:`exit_now`
+    (``PERMAPLUG_FAST_EXIT=0``: the interpreter's usual exit)."""
+    import os
+
+    try:
+        cli(prog_name="permaplug")
+    except SystemExit as exc:
+        if os.environ.get("PERMAPLUG_FAST_EXIT", "1") == "0":
+            raise
+        exit_now(exc.code)

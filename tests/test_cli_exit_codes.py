@@ -131,3 +131,45 @@ def test_data_build_shows_each_warning_once_and_no_dependency_deprecation(tiny_c
     lines = [x for x in res.stderr.splitlines() if x.startswith("Warning:")]
     assert lines.count("Warning: static entry 'x' has a gap") == 1
     assert not [x for x in lines if "matmul" in x]
+
+
+@pytest.mark.parametrize("fast", ["1", "0"])
+def test_the_console_command_exits_with_its_code_and_all_of_its_output(fast, tmp_path):
+    """``permaplug`` (``permaplug.cli:main``) skips the interpreter's teardown at the end
+    (``exit_now``); its exit codes and output are those of the usual exit."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PERMAPLUG_FAST_EXIT": fast, "PERMAPLUG_CACHE_DIR": str(tmp_path)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "permaplug", *args], capture_output=True,
+                              text=True, env=env, timeout=300, check=False)
+
+    ok = run("plugins", "--json")
+    assert ok.returncode == 0, ok.stderr
+    doc = json.loads(ok.stdout)  # the whole document arrived
+    assert {"shap", "tcn", "qm"} <= {p["name"] for p in doc["plugins"]}
+    usage = run("run", "--epochs", "abc")
+    assert usage.returncode == 2 and "Invalid value for '--epochs'" in usage.stderr
+    error = run("correct", "--catalog", str(tmp_path / "missing.yaml"))
+    assert error.returncode == 1 and error.stderr.count("Error:") == 1, error.stderr
+
+
+def test_exit_now_runs_the_atexit_handlers_and_flushes(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import atexit, sys\n"
+            "from permaplug.cli import exit_now\n"
+            "atexit.register(lambda: print('handler ran', flush=True))\n"
+            "sys.stdout.write('buffered, not flushed')\n"
+            "exit_now('a message')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert res.returncode == 1
+    assert res.stdout == "handler ran\nbuffered, not flushed" or res.stdout == (
+        "buffered, not flushedhandler ran\n")
+    assert res.stderr.strip() == "a message"
