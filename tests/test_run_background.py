@@ -214,3 +214,14 @@ def test_a_process_stopped_unfinished_leaves_no_leaked_semaphore_warning():
                          check=True, timeout=120)
     assert res.stdout.strip() == "computed here"
     assert "leaked" not in res.stderr, res.stderr
+
+
+def test_a_large_answer_waiting_to_be_read_does_not_hold_up_the_next_call():
+    pre = Prefetch()
+    pre.add("big", os.urandom, 8_000_000)  # far more than a pipe holds
+    pre.add("when", time.time)
+    assert pre.start()
+    time.sleep(4.0)  # the parent reads nothing meanwhile (it trains)
+    asked = time.time()
+    assert len(pre.take("big")) == 8_000_000
+    assert pre.take("when") < asked  # the second call ran while the first answer waited

@@ -225,6 +225,9 @@ def test_post_training_steps_run_in_order_before_the_complete_marker(tmp_path, m
         return step
 
     monkeypatch.setattr(run_cmd, "_step", fake)
+    from permaplug.commands import alongside  # explained here, after the projection
+
+    monkeypatch.setattr(alongside, "can_explain_alongside", lambda device, threads: False)
     res = _run("--model", "gru", "--hparam", "hidden_size=8", "--out", str(out), "--epochs", "1",
                "--train-years", "2001-2007", "--test-years", "2008-2010", "--quiet",
                "--scenarios", "rcp45,rcp85", "--end", "2040",
@@ -233,7 +236,7 @@ def test_post_training_steps_run_in_order_before_the_complete_marker(tmp_path, m
     assert [c[0] for c in calls] == ["project", "explain", "report"]
     assert calls[0][1] == (out, None, ["rcp45", "rcp85"], "qm", 2040)
     assert callable(calls[0][2].pop("prefetched"))  # what was computed while training
-    calls[0][2].pop("on_inputs")  # the explanation alongside (here it fails: explained after)
+    assert calls[0][2].pop("on_inputs") is None  # no explanation alongside
     assert calls[0][2] == {"corrector_options": {"preserve_order": True}, "continuation": None,
                            "scenario_pair": None, "progress": False, "echo": click.echo}
     assert calls[1][1] == (out, "shap") and calls[1][2] == {"progress": False}
@@ -241,6 +244,38 @@ def test_post_training_steps_run_in_order_before_the_complete_marker(tmp_path, m
     assert (out / "COMPLETE").read_text().split()[1:] == ["train", "evaluate", "project",
                                                          "explain", "report"]
 
+
+
+def test_the_explanation_runs_forked_alongside_the_projection(tmp_path, monkeypatch):
+    import os
+
+    import permaplug.commands.run as run_cmd
+
+    out = tmp_path / "alongside"
+
+    def project(run_dir, *args, on_inputs=None, **kwargs):
+        folder = run_dir / "projections" / "qm-2040"
+        folder.mkdir(parents=True)
+        on_inputs(folder, ("rcp45", "rcp85"))  # the child may start the scenario windows
+        (run_dir / "projected").write_text(str(os.getpid()))
+        return folder / "projections.nc"
+
+    def explain(run_dir, explainer, progress=True, wait_projection=None):
+        fresh = wait_projection()  # in the child: returns once the projection said so
+        (run_dir / "explained").write_text(json.dumps([os.getpid(), fresh, progress]))
+        return run_dir / "explanations" / explainer
+
+    steps = {"project": project, "explain": explain, "report": lambda runs, path: path}
+    monkeypatch.setattr(run_cmd, "_step", lambda name: steps[name])
+    res = _run("--model", "gru", "--hparam", "hidden_size=8", "--out", str(out), "--epochs", "1",
+               "--train-years", "2001-2007", "--test-years", "2008-2010", "--quiet")
+    assert res.exit_code == 0, res.output
+    pid, fresh, progress = json.loads((out / "explained").read_text())
+    assert pid not in (os.getpid(), int((out / "projected").read_text()))  # a forked child
+    assert fresh == ["qm-2040", ["rcp45", "rcp85"]] and progress is False
+    assert f"Explanations written to {out / 'explanations' / 'shap'}" in res.output
+    assert (out / "COMPLETE").read_text().split()[1:] == ["train", "evaluate", "project",
+                                                          "explain", "report"]
 
 def test_a_bad_corrector_option_fails_before_training(tmp_path):
     out = tmp_path / "run"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import queue
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,19 +105,34 @@ def _stream_calls(conn, calls: list[tuple[Callable[..., Any], tuple, dict]]) -> 
     # which a process stopped unfinished would leave to the resource tracker ("leaked
     # semaphore" warning when the command ends)
     tqdm.set_lock(threading.RLock())
+    # answers go out from a thread: sending waits until the parent reads (a pipe holds 64 KiB,
+    # an answer many MB), and the parent reads only when it needs the answer, after training;
+    # meanwhile this thread goes on with the next call
+    answers: queue.Queue = queue.Queue()
+    sender = threading.Thread(target=_send_answers, args=(conn, answers), daemon=True)
+    sender.start()
     try:
         for number, (fn, args, kwargs) in enumerate(calls):
             try:
-                out: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+                answers.put((number, "ok", fn(*args, **kwargs)))
             except Exception as exc:  # noqa: BLE001 - raised again where the result is taken
-                out = ("error", exc)
-            try:
-                conn.send((number, *out))
-            except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
-                conn.send((number, "error",
-                           BackgroundLost(f"background result not transferable: {exc}")))
+                answers.put((number, "error", exc))
     finally:
+        answers.put(None)
+        sender.join()
         conn.close()
+
+
+def _send_answers(conn, answers: queue.Queue) -> None:
+    """Send each answer of ``answers`` (until None) through ``conn``, in order."""
+    while (answer := answers.get()) is not None:
+        try:
+            conn.send(answer)
+        except (BrokenPipeError, EOFError, OSError):  # the parent stopped listening
+            return
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
+            conn.send((answer[0], "error",
+                       BackgroundLost(f"background result not transferable: {exc}")))
 
 
 class _CallStream:

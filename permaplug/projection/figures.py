@@ -15,6 +15,7 @@ import xarray as xr
 
 from permaplug.core import scenarios
 from permaplug.core.atomic import atomic_path
+from permaplug.core.figure_layout import set_margins
 from permaplug.projection.indicators import DEEPEST_MID_M, RESOLUTION_NOTE
 
 
@@ -94,9 +95,11 @@ def scenario_panels(proj: xr.DataArray, model: str, data_label: str, path: Path,
     fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=len(labels),
                bbox_to_anchor=(0.5, 0.0))
     what = "12-month running mean" if smooth else "monthly"
-    fig.autofmt_xdate()
-    bottom, top = _margins(fig, 0.35, 0.35)
-    fig.tight_layout(rect=(0, bottom, 1, top))
+    for ax in axes[-1]:  # the inner rows share these x labels (sharex hides theirs)
+        ax.tick_params(axis="x", labelrotation=30, labelrotation_mode="xtick")
+    # margins as tight_layout measured them (labels of fixed size): no layout draw
+    set_margins(fig, left=0.78, right=0.15, bottom=0.80, top=0.69, wspace=0.174,
+                hspace=0.135)
     fig.suptitle(f"{model}: projected soil temperature ({what}); data: {data_label}", fontsize=10,
                  y=1.0 - 0.08 / fig.get_figheight(), va="top")
     return _save(fig, path)
