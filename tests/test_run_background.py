@@ -225,3 +225,13 @@ def test_a_large_answer_waiting_to_be_read_does_not_hold_up_the_next_call():
     asked = time.time()
     assert len(pre.take("big")) == 8_000_000
     assert pre.take("when") < asked  # the second call ran while the first answer waited
+
+
+def test_starting_does_not_wait_for_the_child_to_read_its_calls():
+    big = os.urandom(4_000_000)  # far more than a pipe holds: read by the child as it starts
+    pre = Prefetch()
+    pre.add("size", len, big)
+    t = time.perf_counter()
+    assert pre.start()
+    assert time.perf_counter() - t < 1.0  # a spawned child takes longer than that to read it
+    assert _finished(pre).take("size") == 4_000_000

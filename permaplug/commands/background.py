@@ -90,12 +90,24 @@ class Background:
         self._conn.close()
 
 
-def _stream_calls(conn, calls: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
-    """Child side of :class:`Prefetch`: each call in turn, at a lower CPU priority (nice +10:
-    on a busy machine the command's own process goes first), its answer ``(number, "ok",
-    value)`` or ``(number, "error", exception)`` sent as soon as it is done."""
+def _stream_calls(conn, inbox) -> None:
+    """Child side of :class:`Prefetch`: the calls (pickled, read from ``inbox``), each in turn,
+    at a lower CPU priority (nice +10: on a busy machine the command's own process goes
+    first), its answer ``(number, "ok", value)`` or ``(number, "error", exception)`` sent
+    through ``conn`` as soon as it is done."""
     import os
+    import pickle
     import threading
+
+    try:
+        payload = inbox.recv_bytes()
+    except (EOFError, OSError):  # the parent stopped before sending
+        return
+    finally:
+        inbox.close()
+    # unpickling imports what the calls need (xarray, the correction...): here, not while the
+    # parent waits to hand the calls over
+    calls = pickle.loads(payload)
 
     from tqdm import tqdm
 
@@ -135,14 +147,32 @@ def _send_answers(conn, answers: queue.Queue) -> None:
                        BackgroundLost(f"background result not transferable: {exc}")))
 
 
+def _hand_over(outbox, payload: bytes) -> None:
+    """Write ``payload`` to ``outbox`` (waits while the child reads), then close it."""
+    try:
+        outbox.send_bytes(payload)
+    except (OSError, ValueError):  # the child is gone: its calls count as lost
+        pass
+    finally:
+        outbox.close()
+
+
 class _CallStream:
     """The calls of a :class:`Prefetch` running in a spawned process; :attr:`answers` holds
     ``number -> (status, value)`` of the answers received so far."""
 
     def __init__(self, calls: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+        import pickle
+        import threading
+
+        # pickled here (what cannot be pickled, e.g. a lambda, raises now) and handed over by
+        # a thread: the pipe holds 64 KiB, and the child reads the rest only as it unpickles,
+        # importing xarray and the rest (2-3 s the command's process would otherwise wait)
+        payload = pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL)
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_stream_calls, args=(child, calls), daemon=True,
+        inbox, outbox = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_stream_calls, args=(child, inbox), daemon=True,
                                  name="permaplug-background")
         self.n = len(calls)
         self.answers: dict[int, tuple[str, Any]] = {}
@@ -150,7 +180,10 @@ class _CallStream:
         try:
             self._proc.start()
         finally:
-            child.close()  # the parent keeps only its end: a dead child means EOF, not a hang
+            child.close()  # the parent keeps only its ends: a dead child means EOF, not a hang
+            inbox.close()
+        threading.Thread(target=_hand_over, args=(outbox, payload), daemon=True,
+                         name="permaplug-background-calls").start()
 
     def _arrived(self) -> bool:
         try:
