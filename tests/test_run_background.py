@@ -227,11 +227,27 @@ def test_a_large_answer_waiting_to_be_read_does_not_hold_up_the_next_call():
     assert pre.take("when") < asked  # the second call ran while the first answer waited
 
 
-def test_starting_does_not_wait_for_the_child_to_read_its_calls():
-    big = os.urandom(4_000_000)  # far more than a pipe holds: read by the child as it starts
+def slow_import() -> str:
+    """Unpickling helper that takes 3 s (as a Dataset's unpickling imports xarray first)."""
+    time.sleep(3.0)
+    return "imported"
+
+
+class SlowToUnpickle:
+    """An argument whose unpickling in the child takes 3 s, before what follows it is read."""
+
+    def __reduce__(self):
+        return slow_import, ()
+
+
+def second_size(first: str, data: bytes) -> int:
+    return len(data)
+
+
+def test_starting_does_not_wait_for_the_child_to_unpickle_its_calls():
     pre = Prefetch()
-    pre.add("size", len, big)
+    pre.add("size", second_size, SlowToUnpickle(), os.urandom(200_000))  # > a pipe's 64 KiB
     t = time.perf_counter()
     assert pre.start()
-    assert time.perf_counter() - t < 1.0  # a spawned child takes longer than that to read it
-    assert _finished(pre).take("size") == 4_000_000
+    assert time.perf_counter() - t < 2.0  # the child needs 3 s before it reads the rest
+    assert _finished(pre).take("size") == 200_000
