@@ -85,7 +85,18 @@ def test_complete_marker_is_written_last(reference):
     assert not (reference / "checkpoints/gru/state.pt").exists()
 
 
-def test_sigint_during_training_then_resume(catalog, reference, tmp_path, monkeypatch):
+@pytest.fixture
+def interruptible():
+    """SIGINT raises KeyboardInterrupt, as in a terminal: a shell's background job (``cmd &``,
+    e.g. a CI script started that way) starts with SIGINT ignored, and Python then installs no
+    handler, so the signal would be lost."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_sigint_during_training_then_resume(catalog, reference, tmp_path, monkeypatch,
+                                            interruptible):
     """A real SIGINT arrives after the second epoch's state is saved (in-process, fast)."""
     out = tmp_path / "run"
     saved: list[Path] = []

@@ -96,8 +96,8 @@ def _stream_calls(conn, inbox) -> None:
     first), its answer ``(number, "ok", value)`` or ``(number, "error", exception)`` sent
     through ``conn`` as soon as it is done."""
     import os
-    import pickle
     import threading
+    from multiprocessing.reduction import ForkingPickler
 
     try:
         payload = inbox.recv_bytes()
@@ -107,7 +107,7 @@ def _stream_calls(conn, inbox) -> None:
         inbox.close()
     # unpickling imports what the calls need (xarray, the correction...): here, not while the
     # parent waits to hand the calls over
-    calls = pickle.loads(payload)
+    calls = ForkingPickler.loads(payload)  # what Connection.recv does
 
     from tqdm import tqdm
 
@@ -162,13 +162,14 @@ class _CallStream:
     ``number -> (status, value)`` of the answers received so far."""
 
     def __init__(self, calls: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
-        import pickle
         import threading
+        from multiprocessing.reduction import ForkingPickler
 
-        # pickled here (what cannot be pickled, e.g. a lambda, raises now) and handed over by
-        # a thread: the pipe holds 64 KiB, and the child reads the rest only as it unpickles,
-        # importing xarray and the rest (2-3 s the command's process would otherwise wait)
-        payload = pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL)
+        # pickled here as Connection.send would (what cannot be pickled, e.g. a lambda, raises
+        # now) and handed over by a thread: the pipe holds 64 KiB, and the child reads the rest
+        # only as it unpickles, importing xarray and the rest (2-3 s the command's process
+        # would otherwise wait)
+        payload = bytes(ForkingPickler.dumps(calls))
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe(duplex=False)
         inbox, outbox = ctx.Pipe(duplex=False)
