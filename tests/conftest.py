@@ -78,6 +78,18 @@ def private_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
+def one_torch_thread():
+    """One torch thread, as ``permaplug run`` trains (``configure_threads``): small networks
+    train fastest so, and a forked child may only be made then; restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
 def tiny_catalog(tmp_path) -> Callable[..., Path]:
     """Factory: ``make(ds=None, name="era5.nc", catalog=TINY_CATALOG) -> catalog path``.
 

@@ -19,13 +19,7 @@ from permaplug.training.windows import table_arrays, window_index
 DIMS = ModelDims(n_dynamic=7, n_static=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks train fastest on one thread (see permaplug.training.loop)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest
 
 
 @pytest.fixture(params=NETWORKS)

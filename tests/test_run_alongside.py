@@ -9,16 +9,7 @@ import pytest
 
 from permaplug.commands.alongside import ExplainAlongside, can_explain_alongside
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As ``permaplug run`` trains (``configure_threads``): one torch thread."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest
 
 
 def _recording_step(run_dir: Path, explainer: str, progress: bool = True,

@@ -7,7 +7,6 @@ import time
 import pytest
 
 from permaplug.commands.background import (
-    Background,
     BackgroundLost,
     Prefetch,
     PrefetchedRerun,
@@ -33,22 +32,34 @@ def _finished(pre: Prefetch, timeout: float = 60.0) -> Prefetch:
     return pre
 
 
-def test_background_returns_the_value_computed_in_another_process():
-    job = Background(os.getpid)
-    assert job.result() != os.getpid()
+def test_a_call_is_computed_in_another_process():
+    pre = Prefetch()
+    pre.add("pid", os.getpid)
+    assert pre.start()
+    assert _finished(pre).take("pid") != os.getpid()
 
 
-def test_background_raises_the_exception_of_the_call():
-    job = Background(int, "not a number")
+def test_a_call_raises_its_exception_where_taken():
+    pre = Prefetch()
+    pre.add("bad", int, "not a number")
+    assert pre.start()
     with pytest.raises(ValueError, match="not a number"):
-        job.result()
+        _finished(pre).take("bad")
 
 
-def test_background_lost_when_the_process_dies_without_an_answer():
-    job = Background(time.sleep, 60)
-    job._proc.kill()
-    with pytest.raises(BackgroundLost, match="without a result"):
-        job.result()
+def test_an_unpicklable_result_is_raised_as_background_lost():
+    pre = Prefetch()
+    pre.add("lock", threading_lock)
+    assert pre.start()
+    with pytest.raises(BackgroundLost, match="not transferable"):
+        _finished(pre).take("lock")
+
+
+def threading_lock():
+    """A result that cannot be pickled back to the parent."""
+    import threading
+
+    return threading.Lock()
 
 
 def test_prefetch_hands_each_result_out_once_and_errors_where_taken():

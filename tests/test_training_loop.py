@@ -18,13 +18,7 @@ from permaplug.training.loop import STATE_FILE, TrainConfig, resolve_device, tra
 from permaplug.training.predict import predict_windows, window_set
 from permaplug.training.runs import build_model, prepare
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,9 @@
 """Work of ``permaplug run``'s later steps that does not need the trained networks, done in a
 second process while the networks train (torch trains on one thread: the other core is free).
 
-:class:`Background` runs one function call in a fresh (``spawn``) process and hands its result
-back. :class:`Prefetch` collects keyed calls and runs them one after the other in one such
-process; whoever later needs a result asks for it by key (:meth:`Prefetch.take`) and computes it
-itself when the key was not prefetched or the process died. ``permaplug run`` prefetches, once
+:class:`Prefetch` collects keyed calls and runs them one after the other in a fresh
+(``spawn``) process; whoever later needs a result asks for it by key (:meth:`Prefetch.take`)
+and computes it itself when the key was not prefetched or the process died. ``permaplug run`` prefetches, once
 the table is stored and the normaliser fitted:
 
 * the band projection's corrected scenarios and scenario truth
@@ -25,69 +24,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _call(conn, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
-    """Child side: ``fn(*args, **kwargs)`` sent back as ``("ok", result)`` or
-    ``("error", exception)``."""
-    try:
-        out = ("ok", fn(*args, **kwargs))
-    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        out = ("error", exc)
-    try:
-        conn.send(out)
-    except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
-        conn.send(("error", BackgroundLost(f"background result not transferable: {exc}")))
-    finally:
-        conn.close()
-
-
 class BackgroundLost(RuntimeError):
-    """The background process ended without sending a result (killed, crashed)."""
-
-
-class Background:
-    """``fn(*args, **kwargs)`` started now in a spawned process; :meth:`result` waits for it.
-
-    ``fn`` must be importable by name (a module-level function); arguments that cannot be
-    pickled raise here, at the start. :meth:`result` returns the value or raises the call's
-    exception; :class:`BackgroundLost` when the process died without an answer. :meth:`close`
-    stops a process still running (nobody wants its result).
-    """
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_call, args=(child, fn, args, kwargs), daemon=True,
-                                 name=f"permaplug-background-{getattr(fn, '__name__', 'call')}")
-        try:
-            self._proc.start()
-        finally:
-            child.close()  # the parent keeps only its end: a dead child means EOF, not a hang
-
-    def ready(self) -> bool:
-        """True when the answer (or the process's end) has arrived: :meth:`result` will not
-        wait."""
-        try:
-            return self._conn.poll()
-        except (OSError, ValueError):  # already closed
-            return True
-
-    def result(self) -> Any:
-        try:
-            status, value = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            raise BackgroundLost(f"background process exited with code {self._proc.exitcode} "
-                                 "without a result") from exc
-        finally:
-            self.close()
-        if status == "error":
-            raise value
-        return value
-
-    def close(self) -> None:
-        if self._proc.is_alive():
-            self._proc.terminate()
-        self._proc.join(timeout=10)
-        self._conn.close()
+    """A background result that could not be handed back (e.g. not picklable)."""
 
 
 def _stream_calls(conn, inbox) -> None:
