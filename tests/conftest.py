@@ -66,10 +66,14 @@ def era5_dataset(start: str = "2001-01", end: str = "2004-12", seed: int = 0) ->
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory) -> Path:
-    """PERMAPLUG_CACHE_DIR points at a temporary folder for the whole session."""
+    """PERMAPLUG_CACHE_DIR points at a temporary folder for the whole session; the read cache
+    (``permaplug.core.read_cache``) is off, so that every test reads its sources (tests that
+    patch a reader must not be answered from a copy): ``tests/test_read_cache.py`` turns it
+    on."""
     cache = tmp_path_factory.mktemp("permaplug-cache")
     old = os.environ.get("PERMAPLUG_CACHE_DIR")
     os.environ["PERMAPLUG_CACHE_DIR"] = str(cache)
+    os.environ["PERMAPLUG_READ_CACHE"] = "0"
     yield cache
     if old is None:
         os.environ.pop("PERMAPLUG_CACHE_DIR", None)

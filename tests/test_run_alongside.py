@@ -57,6 +57,61 @@ def test_a_killed_child_gives_none(tmp_path):
     assert job.result() is None and "exit code" in job.error
 
 
+def _wait_for(path: Path, seconds: float = 30.0) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < end, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def _prepare_into(folder: Path):
+    def prepare() -> None:
+        (folder / "prepared").write_text(str(os.getpid()))
+    return prepare
+
+
+def _step_reading_the_trained_mark(run_dir: Path, explainer: str, progress: bool = True,
+                                   wait_projection=None) -> Path:
+    trained = (run_dir / "trained").read_text()  # written by the parent before start()
+    out = run_dir / "explanations" / explainer
+    out.mkdir(parents=True)
+    (out / "seen.json").write_text(json.dumps({"pid": os.getpid(), "trained": trained}))
+    return out
+
+
+def test_the_child_prepares_at_once_and_explains_only_once_started(tmp_path):
+    job = ExplainAlongside(_step_reading_the_trained_mark, tmp_path, "shap",
+                           prepare=_prepare_into(tmp_path))
+    _wait_for(tmp_path / "prepared")  # prepared before the networks exist
+    assert int((tmp_path / "prepared").read_text()) != os.getpid()
+    assert not (tmp_path / "explanations").exists()  # waiting for start()
+    (tmp_path / "trained").write_text("yes")  # the networks are saved
+    job.start()
+    job.no_projection()
+    out = job.result()
+    seen = json.loads((out / "seen.json").read_text())
+    assert seen == {"pid": int((tmp_path / "prepared").read_text()), "trained": "yes"}
+
+
+def test_a_failing_prepare_does_not_stop_the_explanation(tmp_path):
+    def prepare() -> None:
+        raise ImportError("no such library")
+
+    job = ExplainAlongside(_recording_step, tmp_path, prepare=prepare)
+    job.start()
+    assert job.result() == tmp_path / "explanations" / "shap" and job.error is None
+
+
+def test_a_child_never_started_explains_nothing(tmp_path):
+    job = ExplainAlongside(_recording_step, tmp_path, prepare=_prepare_into(tmp_path))
+    _wait_for(tmp_path / "prepared")
+    job.close()  # training failed: the parent stops the child
+    assert not job._proc.is_alive()
+    assert not (tmp_path / "explanations").exists()
+
+
 def test_not_forked_when_switched_off_or_on_several_threads(monkeypatch):
     assert can_explain_alongside("cpu", None)
     assert not can_explain_alongside("cpu", 2)

@@ -3,15 +3,19 @@
 Once the networks are trained and saved, the explanation (SHAP) of the test windows needs
 nothing else, and that of the scenario windows needs only the projection's stored scenario
 inputs, which the projection writes before its figures, skill tables and sensitivity test.
-:class:`ExplainAlongside` forks a child that explains the test windows at once, waits until
-the projection says where its inputs are (:meth:`ExplainAlongside.projection_inputs`), then
-explains the scenario windows, while this process writes the run's outputs and projects: the
-two steps share the machine's two cores instead of running one after the other.
+:class:`ExplainAlongside` forks a child before training; the child loads what the explainer
+needs (``prepare``: shap's import, ~2 s, while this process reads the data) and waits. Told
+that the networks are saved (:meth:`ExplainAlongside.start`), it explains the test windows,
+waits until the projection says where its inputs are
+(:meth:`ExplainAlongside.projection_inputs`), then explains the scenario windows, while this
+process writes the run's outputs and projects: the two steps share the machine's two cores
+instead of running one after the other.
 
-The child is a copy of this process (the trained run, torch on one thread, the imported
-libraries): the explanation computes the same values as in this process (the explainers seed
-their own draws). Whatever goes wrong in the child, :meth:`ExplainAlongside.result` returns
-None and the caller explains in its own process, as without the child.
+The child is a copy of this process (torch on one thread, the imported libraries) and reads
+the trained networks from the run folder, as ``permaplug explain`` does: the explanation
+computes the same values as in this process (the explainers seed their own draws). Whatever
+goes wrong in the child, :meth:`ExplainAlongside.result` returns None and the caller explains
+in its own process, as without the child.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from typing import Any
 
 #: the explanation step: ``(run_dir, explainer, progress=..., wait_projection=...) -> folder``
 ExplainStep = Callable[..., Path]
+_START = "start"  # the parent's first message: the networks are trained and saved
 
 
 def can_explain_alongside(device: str, threads: int | None) -> bool:
@@ -37,20 +42,29 @@ def can_explain_alongside(device: str, threads: int | None) -> bool:
     return int(threads or 1) == 1
 
 
-def _child(step: ExplainStep, run_dir: Path, explainer: str, inbox: Any, outbox: Any) -> None:
-    """Child side: explain, waiting for the projection's message before the scenario windows;
-    send ``("ok", folder)`` or ``("error", first line)``."""
+def _child(step: ExplainStep, run_dir: Path, explainer: str, prepare: Callable[[], Any] | None,
+           inbox: Any, outbox: Any) -> None:
+    """Child side: ``prepare()``, wait for the start, explain, waiting for the projection's
+    message before the scenario windows; send ``("ok", folder)`` or ``("error", first line)``."""
     import dask
 
     # the parent's dask thread pool has no threads in this copy: compute in this thread
     dask.config.set(scheduler="synchronous")
 
-    def wait_projection() -> Any:
+    def receive() -> Any:
         try:
             return inbox.recv()
         except EOFError:  # the parent stopped: nothing more to wait for
             raise SystemExit(1) from None
 
+    if prepare is not None:
+        try:
+            prepare()
+        except Exception:  # noqa: BLE001 - the step itself meets (and reports) the problem
+            pass
+    if receive() != _START:  # not started (the parent stops the child)
+        raise SystemExit(1)
+    wait_projection = receive
     try:
         out = ("ok", str(step(run_dir, explainer, progress=False,
                               wait_projection=wait_projection)))
@@ -62,13 +76,16 @@ def _child(step: ExplainStep, run_dir: Path, explainer: str, inbox: Any, outbox:
 class ExplainAlongside:
     """``step(run_dir, explainer, progress=False, wait_projection=...)`` in a forked child.
 
-    Tell the child where the projection's scenario inputs are with :meth:`projection_inputs`
-    (or that there are none: :meth:`no_projection`); :meth:`result` waits for the child and
-    returns the explanation folder, or None when the child failed or was stopped (the caller
-    then explains in its own process). :meth:`close` stops a child still running.
+    The child runs ``prepare()`` (if given) at once, then waits: :meth:`start` says the
+    networks of ``run_dir`` are saved. Tell the child where the projection's scenario inputs
+    are with :meth:`projection_inputs` (or that there are none: :meth:`no_projection`);
+    :meth:`result` (which starts a child not started yet) waits for the child and returns the
+    explanation folder, or None when the child failed or was stopped (the caller then explains
+    in its own process). :meth:`close` stops a child still running.
     """
 
-    def __init__(self, step: ExplainStep, run_dir: Path, explainer: str = "shap") -> None:
+    def __init__(self, step: ExplainStep, run_dir: Path, explainer: str = "shap",
+                 prepare: Callable[[], Any] | None = None) -> None:
         import torch
 
         if torch.get_num_threads() != 1:  # see can_explain_alongside
@@ -76,23 +93,32 @@ class ExplainAlongside:
         ctx = mp.get_context("fork")
         inbox, self._to_child = ctx.Pipe(duplex=False)
         self._from_child, outbox = ctx.Pipe(duplex=False)
-        self._told = False
-        self._proc = ctx.Process(target=_child, args=(step, Path(run_dir), explainer, inbox,
-                                                      outbox),
+        self._started = self._told = False
+        self._proc = ctx.Process(target=_child, args=(step, Path(run_dir), explainer, prepare,
+                                                      inbox, outbox),
                                  daemon=True, name="permaplug-explain")
         self._proc.start()
         inbox.close()
         outbox.close()  # the parent keeps only its ends: a dead child means EOF, not a hang
         self.error: str | None = None
 
-    def _tell(self, message: Any) -> None:
-        if self._told:
-            return
-        self._told = True
+    def _send(self, message: Any) -> None:
         try:
             self._to_child.send(message)
         except (OSError, ValueError):  # the child is gone: result() says so
             pass
+
+    def start(self) -> None:
+        """The networks of the run folder are trained and saved: the child explains them."""
+        if not self._started:
+            self._started = True
+            self._send(_START)
+
+    def _tell(self, message: Any) -> None:
+        self.start()
+        if not self._told:
+            self._told = True
+            self._send(message)
 
     def projection_inputs(self, folder: Path, pair: tuple[str, str] | None) -> None:
         """The projection ``folder`` has stored its scenario inputs; ``pair``: its scenario

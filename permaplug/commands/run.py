@@ -46,6 +46,15 @@ def _step(name: str):
                                 f"run with --no-{name}") from None
 
 
+def _prepare(explainer: str):
+    """What the explanation process loads while the networks train (None: nothing)."""
+    try:
+        from permaplug.explain.pipeline import prepare_explainer
+    except ImportError:
+        return None
+    return lambda: prepare_explainer(explainer)
+
+
 def _site_steps(cfg, steps: dict) -> dict:
     """Drop the steps a site run cannot do, each with a note: projections need a scenario
     entry in the catalog; SHAP attributions are defined per band/cell, not per site."""
@@ -426,17 +435,20 @@ def run(ctx: click.Context, **params) -> None:
     if "project" in steps:  # a run that could never be projected stops before training
         _check_scenario_supply(cfg)
         on_inputs, prefetched = _background(ctx, cfg, params, corrector, corrector_options)
-    alongside: list = []  # the explanation, forked once the networks are saved
+    alongside: list = []  # the explanation: forked now, started once the networks are saved
     on_trained = None
     if "project" in steps and "explain" in steps:
         from permaplug.commands.alongside import ExplainAlongside, can_explain_alongside
 
         if can_explain_alongside(cfg.device, cfg.threads):
-            def on_trained(run_dir: Path) -> None:
-                with contextlib.suppress(RuntimeError, OSError):  # else: explained after
-                    job = ExplainAlongside(steps["explain"], run_dir, "shap")
-                    ctx.call_on_close(job.close)
-                    alongside.append(job)
+            from permaplug.training.loop import configure_threads
+
+            configure_threads(cfg.threads)  # the child's torch on one thread, as execute_run's
+            with contextlib.suppress(RuntimeError, OSError):  # else: explained after
+                job = ExplainAlongside(steps["explain"], out, "shap", prepare=_prepare("shap"))
+                ctx.call_on_close(job.close)
+                alongside.append(job)
+                on_trained = lambda run_dir: job.start()  # noqa: E731
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
                 mark_complete=False, on_inputs=on_inputs, on_trained=on_trained)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")

@@ -45,6 +45,11 @@ class Explainer(abc.ABC):
     def __init__(self, **options: Any) -> None:
         self.options = options
 
+    def prepare(self) -> None:
+        """Load what :meth:`explain` needs (e.g. import a heavy library) ahead of the first
+        call; optional. ``permaplug run`` calls it in its explanation process while the
+        networks train, so that the explanation starts at once when they are saved."""
+
     @abc.abstractmethod
     def explain(
         self,

@@ -21,9 +21,11 @@ class PermaplugReader(BaseReader):
 
     def _read(self, plugin: str, options: dict[str, Any] | None = None, **_: Any) -> xr.Dataset:
         from permaplug.core.plugins import get_source
+        from permaplug.core.read_cache import cached_read
 
         cls = get_source(plugin)
-        return cls(**_local_paths(dict(options or {}))).open()
+        opts = _local_paths(dict(options or {}))
+        return cached_read(plugin, cls, opts, lambda: cls(**opts).open())
 
 
 def _local_paths(val: Any) -> Any:

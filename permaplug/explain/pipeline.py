@@ -210,6 +210,16 @@ def _explain_windows(run, explainer_obj, explainer: str, names: list[str], array
     return pd.concat(all_scores, ignore_index=True), gaps
 
 
+def prepare_explainer(explainer: str = "shap", options: dict | None = None) -> None:
+    """Load ahead what :func:`explain_run` with ``explainer`` will need: the modules it imports
+    when called and the plugin's own :meth:`~permaplug.core.explainer.Explainer.prepare`
+    (``permaplug run``'s explanation process does this while the networks train)."""
+    from permaplug.explain import scenario  # noqa: F401
+    from permaplug.training import loop, runs, windows  # noqa: F401
+
+    get_explainer(explainer)(**(options or {})).prepare()
+
+
 def explain_run(run_dir: Path, explainer: str = "shap", n_background: int = 100,
                 n_explained: int = 10, models: list[str] | None = None, seed: int = 0,
                 options: dict | None = None, progress: bool = True,

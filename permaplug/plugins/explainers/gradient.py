@@ -31,6 +31,10 @@ class GradientShap(Explainer):
     name = "shap"
     description = "SHAP GradientExplainer (expected gradients; handles RNN/attention layers)"
 
+    def prepare(self) -> None:
+        """Import shap (about 2 s)."""
+        import shap  # noqa: F401
+
     def explain(self, model: torch.nn.Module, background: ExplainInputs,
                 explained: ExplainInputs, dynamic_names: list[str],
                 static_names: list[str]) -> xr.Dataset:

@@ -30,6 +30,10 @@ class KernelShap(Explainer):
     name = "kernel"
     description = "SHAP KernelExplainer (model-agnostic, slow; for checks)"
 
+    def prepare(self) -> None:
+        """Import shap (about 2 s)."""
+        import shap  # noqa: F401
+
     def explain(self, model: torch.nn.Module, background: ExplainInputs,
                 explained: ExplainInputs, dynamic_names: list[str],
                 static_names: list[str]) -> xr.Dataset:
