@@ -184,3 +184,27 @@ def test_only_the_most_recently_used_copies_are_kept(cache_on, tmp_path):
     assert Counted.calls == calls  # kept: answered from their copies
     _read(paths[1])
     assert Counted.calls == calls + 1  # dropped: read again
+
+
+def test_an_unusable_cache_folder_reads_as_without_the_cache(cache_on, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("PERMAPLUG_CACHE_DIR", str(blocker))
+    path = _csv(tmp_path / "snd.csv")
+    Counted.calls = 0
+    first, second = _read(path), _read(path)
+    assert Counted.calls == 2
+    xr.testing.assert_identical(first, second)
+
+
+def test_a_damaged_copy_is_read_again_and_replaced(cache_on, tmp_path):
+    path = _csv(tmp_path / "snd.csv")
+    Counted.calls = 0
+    fresh = _read(path)
+    (copy,) = cache_on.glob("*.nc")
+    copy.write_bytes(b"not a NetCDF file")
+    again = _read(path)
+    assert Counted.calls == 2
+    xr.testing.assert_identical(again, fresh)
+    xr.testing.assert_identical(_read(path), fresh)  # the replaced copy
+    assert Counted.calls == 2

@@ -52,7 +52,7 @@ def test_same_seed_same_result_different_seed_different(prep):
 def test_adam_on_parameter_lists_equals_the_per_parameter_loop(prep, monkeypatch, name,
                                                                weight_decay):
     """make_optimizer's foreach Adam trains the same weights, bit for bit, as the loop."""
-    import permaplug.training.loop as loop
+    from permaplug.training import loop
 
     runs = []
     for foreach in (True, False):

@@ -19,6 +19,7 @@ in its own process, as without the child.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from collections.abc import Callable
@@ -58,10 +59,9 @@ def _child(step: ExplainStep, run_dir: Path, explainer: str, prepare: Callable[[
             raise SystemExit(1) from None
 
     if prepare is not None:
-        try:
+        # a failure here is met (and reported) by the step itself
+        with contextlib.suppress(Exception):
             prepare()
-        except Exception:  # noqa: BLE001 - the step itself meets (and reports) the problem
-            pass
     if receive() != _START:  # not started (the parent stops the child)
         raise SystemExit(1)
     wait_projection = receive

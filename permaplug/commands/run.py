@@ -448,7 +448,7 @@ def run(ctx: click.Context, **params) -> None:
                 job = ExplainAlongside(steps["explain"], out, "shap", prepare=_prepare("shap"))
                 ctx.call_on_close(job.close)
                 alongside.append(job)
-                on_trained = lambda run_dir: job.start()  # noqa: E731
+                on_trained = lambda run_dir: job.start()
     execute_run(cfg, out, resume=params["resume"], progress=not params["quiet"], echo=click.echo,
                 mark_complete=False, on_inputs=on_inputs, on_trained=on_trained)
     click.echo(f"Run written to {out} (comparison: {out / 'comparison.md'})")

@@ -37,6 +37,8 @@ from typing import Any
 
 import xarray as xr
 
+from permaplug.core.user_cache import cache_root
+
 MAX_BYTES = 64 * 2**20
 """Largest dataset kept (band tables are kilobytes; gridded reads stay lazy and uncached)."""
 MAX_ENTRIES = 64
@@ -50,9 +52,7 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    """``<cache root>/reads`` (:func:`permaplug.demo.cache.cache_root`)."""
-    from permaplug.demo.cache import cache_root
-
+    """``<cache root>/reads`` (:func:`permaplug.core.user_cache.cache_root`)."""
     return cache_root() / "reads"
 
 
@@ -142,15 +142,19 @@ def read_key(plugin: str, cls: type, options: dict[str, Any]) -> str | None:
 def cached_read(plugin: str, cls: type, options: dict[str, Any],
                 read: Callable[[], xr.Dataset]) -> xr.Dataset:
     """``read()``, or its stored copy when the key matches (see the module doc)."""
-    key = read_key(plugin, cls, options) if enabled() else None
-    if key is None:
+    try:
+        key = read_key(plugin, cls, options) if enabled() else None
+        path = cache_dir() / f"{plugin}-{key[:32]}.nc" if key else None
+    except OSError:  # a file gone while listing, an unusable cache folder: read as without
+        key = path = None
+    if path is None:
         return read()
-    path = cache_dir() / f"{plugin}-{key[:32]}.nc"
     if path.exists():
         try:
             ds = xr.load_dataset(path)
         except Exception:  # noqa: BLE001 - an unreadable copy: read again, replace it
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
         else:
             for var in ds.variables.values():  # as read: no encoding (see _store)
                 var.encoding = {}
@@ -175,8 +179,9 @@ def _store(ds: xr.Dataset, path: Path) -> None:
         if any(back[k].dtype != ds[k].dtype for k in ds.variables):
             raise AssertionError("dtype changed")
         os.replace(tmp, path)
-    except Exception:  # noqa: BLE001 - not storable faithfully (attrs, dtypes): not cached
-        tmp.unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - not storable faithfully (attrs, dtypes), no room: not cached
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         return
     prune(path.parent)
 
@@ -191,4 +196,5 @@ def prune(folder: Path, keep: int = MAX_ENTRIES) -> None:
 
     copies = sorted(folder.glob("*.nc"), key=used, reverse=True)
     for old in copies[keep:]:
-        old.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            old.unlink(missing_ok=True)

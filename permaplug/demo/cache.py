@@ -6,22 +6,13 @@ building one is :func:`permaplug.demo.build.ensure_demo_catalog`.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from permaplug.core.user_cache import cache_root
 
 DEMO_VERSION = "3"
 """Version of the demo data (emulator + formats) built by default; the cache folder is named after
 it. Earlier versions stay buildable by name (:data:`permaplug.demo.params.VERSIONS`)."""
-
-
-def cache_root() -> Path:
-    """The user cache folder: ``$PERMAPLUG_CACHE_DIR`` or platformdirs' user cache dir."""
-    env = os.environ.get("PERMAPLUG_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("permaplug"))
 
 
 def demo_dir(version: str = DEMO_VERSION) -> Path:
