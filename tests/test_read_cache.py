@@ -208,3 +208,30 @@ def test_a_damaged_copy_is_read_again_and_replaced(cache_on, tmp_path):
     xr.testing.assert_identical(again, fresh)
     xr.testing.assert_identical(_read(path), fresh)  # the replaced copy
     assert Counted.calls == 2
+
+
+def test_the_package_digest_covers_bundled_data_files(monkeypatch):
+    """Built-in sources read tables bundled with the package (the lithology unit table): the
+    digest reads them as well as the modules, and no compiled cache."""
+    from pathlib import Path
+
+    import permaplug
+
+    root = Path(permaplug.__file__).parent
+    opened = []
+    real = Path.read_bytes
+
+    def spy(self):
+        opened.append(self)
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", spy)
+    rc.package_digest.cache_clear()
+    digest = rc.package_digest()
+    monkeypatch.undo()
+    rc.package_digest.cache_clear()
+    names = {p.relative_to(root).as_posix() for p in opened}
+    assert "resources/lithology/unit_classes.csv" in names
+    assert "core/read_cache.py" in names
+    assert not any("__pycache__" in n for n in names)
+    assert digest == rc.package_digest()  # the same files, the same digest

@@ -6,9 +6,9 @@ result each time. :func:`cached_read` keeps the dataset in ``<cache>/reads/<key>
 (``$PERMAPLUG_CACHE_DIR`` or the user cache folder) under a key of everything the result
 depends on:
 
-* the plugin (name, class) and the code: a digest of every module of the permaplug package
-  (built-in sources call its helpers) and, for a third-party plugin, of its own module and its
-  distribution's version;
+* the plugin (name, class) and the code: a digest of every file of the permaplug package (built-in
+  sources call its helpers and read its bundled tables) and, for a third-party plugin, of its own
+  module and its distribution's version;
 * the source's options (paths resolved);
 * every local file the options name -- files, the files of a folder (recursively), the matches
   of a glob, a shapefile's side files -- by path, size and modification time (ns).
@@ -58,10 +58,13 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def package_digest() -> str:
-    """sha256 of every ``.py`` file of the permaplug package (names and bytes)."""
+    """sha256 of every file of the permaplug package (names and bytes): its modules and the
+    data they read (``resources/``, e.g. the lithology unit table); compiled caches aside."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(root.rglob("*")):
+        if "__pycache__" in path.parts or not path.is_file() or path.suffix == ".pyc":
+            continue
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
