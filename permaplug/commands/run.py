@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,15 +45,6 @@ def _step(name: str):
     except (ImportError, AttributeError) as exc:
         raise NotAvailableError(f"the {name} step is not available ({module}.{func}: {exc}); "
                                 f"run with --no-{name}") from None
-
-
-def _prepare(explainer: str):
-    """What the explanation process loads while the networks train (None: nothing)."""
-    try:
-        from permaplug.explain.pipeline import prepare_explainer
-    except ImportError:
-        return None
-    return lambda: prepare_explainer(explainer)
 
 
 def _site_steps(cfg, steps: dict) -> dict:
@@ -444,8 +436,11 @@ def run(ctx: click.Context, **params) -> None:
             from permaplug.training.loop import configure_threads
 
             configure_threads(cfg.threads)  # the child's torch on one thread, as execute_run's
+            from permaplug.explain.pipeline import prepare_explainer
+
             with contextlib.suppress(RuntimeError, OSError):  # else: explained after
-                job = ExplainAlongside(steps["explain"], out, "shap", prepare=_prepare("shap"))
+                job = ExplainAlongside(steps["explain"], out, "shap",
+                                       prepare=functools.partial(prepare_explainer, "shap"))
                 ctx.call_on_close(job.close)
                 alongside.append(job)
                 on_trained = lambda run_dir: job.start()

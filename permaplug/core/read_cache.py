@@ -17,10 +17,9 @@ A read is cached only when the key is complete and the copy is faithful: every p
 option (one holding a path separator) names existing local files, the dataset holds at most
 :data:`MAX_BYTES` in memory (not lazy) with no file encoding, and the NetCDF copy reads back
 identical (values, dtypes, coordinates, attributes; ``xarray.testing.assert_identical``);
-otherwise the source is read as without the
-cache. ``PERMAPLUG_READ_CACHE=0`` switches it off; the :data:`MAX_ENTRIES` most recently used
-copies are kept. Files are written to a temporary name and
-renamed: a cut-short write leaves no entry.
+otherwise the source is read as without the cache. ``PERMAPLUG_READ_CACHE=0`` switches it off;
+the :data:`MAX_ENTRIES` most recently used copies are kept. Copies are written to a temporary
+name and renamed: a cut-short write leaves no entry.
 """
 from __future__ import annotations
 
@@ -72,10 +71,9 @@ def package_digest() -> str:
 
 def code_digest(cls: type) -> str | None:
     """Digest of the code behind source class ``cls`` (None: its module file is unknown)."""
-    module = sys.modules.get(cls.__module__)
     if cls.__module__.split(".")[0] == "permaplug":
         return package_digest()
-    file = getattr(module, "__file__", None)
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
     if not file or not Path(file).is_file():
         return None
     from importlib.metadata import PackageNotFoundError, packages_distributions, version
