@@ -153,7 +153,9 @@ def step(T: np.ndarray, H: np.ndarray, col: Column, dt: float, t_surface: np.nda
     insulated) to the driving temperature ``t_surface`` (ncell,) degC; ``q_bottom`` W m-2
     enters through the bottom face (geothermal flux, >0 warms). Conductivity is lagged (taken at
     the old temperatures). ``h_guess`` (e.g. an extrapolation of the previous steps) starts
-    Newton's iterations (default: ``H``). Returns ``(T_new, H_new, flux_top)``, the last being
+    Newton's iterations (default: ``H``); each cell iterates until none of its temperatures
+    changes by ``tol`` K or more (at most ``newton`` times), so a cell's result never depends
+    on the other cells of the block. Returns ``(T_new, H_new, flux_top)``, the last being
     the heat flux into the ground (ncell,) W m-2 over the step.
     """
     dz = col.dz[:, None]
@@ -178,16 +180,21 @@ def step(T: np.ndarray, H: np.ndarray, col: Column, dt: float, t_surface: np.nda
 
     h = H.copy() if h_guess is None else h_guess
     t, slope = temperature(h, col)
+    active = np.ones(T.shape[1], dtype=bool)  # cells still iterating
     for _ in range(newton):
         resid = w * (h - H) - net_in(t)
         sub = np.zeros_like(t)
         sup = np.zeros_like(t)
         sub[1:] = -g_up[1:] * slope[:-1]
         sup[:-1] = -g_dn[:-1] * slope[1:]
-        h = h + _solve_tridiagonal(sub, w + diag * slope, sup, -resid)
-        t_prev = t
-        t, slope = temperature(h, col)
-        if np.max(np.abs(t - t_prev)) < tol:
+        h_new = h + _solve_tridiagonal(sub, w + diag * slope, sup, -resid)
+        t_new, slope_new = temperature(h_new, col)
+        moved = ~(np.max(np.abs(t_new - t), axis=0) < tol)  # NaN: not converged
+        h = np.where(active, h_new, h)
+        t = np.where(active, t_new, t)
+        slope = np.where(active, slope_new, slope)
+        active &= moved
+        if not active.any():
             break
     return t, h, g_top * (t_surface - t[0])
 

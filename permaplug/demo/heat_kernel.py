@@ -39,55 +39,109 @@ NEWTON, TOL = 8, 1e-3
 _JIT = {"cache": True, "error_model": "numpy"}  # numpy: x / 0 is inf (no Python check)
 
 
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+_ROUND = 6755399441055744.0  # 1.5 * 2**52: (x + _ROUND) - _ROUND rounds x to an integer
+_POW2 = np.array([2.0 ** n for n in range(-64, 65)])  # exact powers of two, 2**-64 .. 2**64
+_EXP_FAST = 40.0  # |x| up to this: the vectorised path below; beyond (or NaN): math.exp
+
+
+@njit(**_JIT)
+def _exp(x, out, n):
+    """``out[:n] = exp(x[:n])`` within 1 ulp of ``math.exp`` (which a loop cannot vectorise:
+    it is a scalar libm call, ~8 ns each): x = k ln2 + r, |r| <= ln2 / 2, exp(r) from its
+    Taylor series to r**13 / 13! (truncation < 1e-17 relative), times 2**k from a table.
+    Arguments beyond +-40 (none in the emulator's soils) or NaN go to ``math.exp``."""
+    slow = 0
+    for k in range(n):
+        v = x[k]
+        kf = (v * _INV_LN2 + _ROUND) - _ROUND
+        fast = abs(v) <= _EXP_FAST
+        kf = kf if fast else 0.0
+        r = (v - kf * _LN2_HI) - kf * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        out[k] = p * _POW2[int(kf) + 64]
+        slow += 0 if fast else 1
+    if slow:
+        for k in range(n):
+            if not abs(x[k]) <= _EXP_FAST:
+                out[k] = math.exp(x[k])
+
+
 @njit(**_JIT)
 def _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, width, dz,
-           r_top, t_top, g, g_top, src_top, kbuf):
-    """Start a step for every cell: Newton start ``h`` (``H + dh`` when ``use_dh``), its
+           r_top, t_top, g, g_top, src_top, kbuf, arg, j0, j1):
+    """Start a step for cells ``j0:j1``: Newton start ``h`` (``H + dh`` when ``use_dh``), its
     temperatures, the conductances at the old temperatures ``T`` (lagged, as the reference).
 
-    Loops run over whole rows from 0 (so LLVM vectorises them without index wrap-around).
+    ``kbuf`` (nz, >= j1 - j0) and ``arg`` (>= j1 - j0,) are scratch. Loops run over row views from 0 (so LLVM vectorises
+    them without index wrap-around).
     """
-    nz, ncell = T.shape
+    nz = T.shape[0]
+    nk = j1 - j0
     for i in range(nz):
-        Ti, wi, fi, kf, lr, kb = T[i], width[i], f_res[i], k_frozen[i], log_k_ratio[i], kbuf[i]
-        for j in range(ncell):
-            x = min(max(1.0 + Ti[j] / wi[j], 0.0), 1.0)
-            f = fi[j] + (1.0 - fi[j]) * x
-            kb[j] = kf[j] * math.exp(f * lr[j])
+        Ti, wi, fi, kf, lr, kb = T[i, j0:j1], width[i, j0:j1], f_res[i, j0:j1], \
+            k_frozen[i, j0:j1], log_k_ratio[i, j0:j1], kbuf[i]
+        for k in range(nk):
+            x = min(max(1.0 + Ti[k] / wi[k], 0.0), 1.0)
+            f = fi[k] + (1.0 - fi[k]) * x
+            arg[k] = f * lr[k]
+        _exp(arg, kb, nk)
+        for k in range(nk):
+            kb[k] = kf[k] * kb[k]
     half0 = 0.5 * dz[0]
     k0 = kbuf[0]
-    for j in range(ncell):
-        g_top[j] = 1.0 / (r_top[j] + half0 / k0[j])
-        src_top[j] = 0.0 + g_top[j] * t_top[j]
+    gt, st, rt, tt = g_top[j0:j1], src_top[j0:j1], r_top[j0:j1], t_top[j0:j1]
+    for k in range(nk):
+        gt[k] = 1.0 / (rt[k] + half0 / k0[k])
+        st[k] = 0.0 + gt[k] * tt[k]
     for i in range(nz - 1):
         a, b = 0.5 * dz[i], 0.5 * dz[i + 1]
-        gi, ka, kb_ = g[i], kbuf[i], kbuf[i + 1]
-        for j in range(ncell):
-            gi[j] = 1.0 / (a / ka[j] + b / kb_[j])
+        gi, ka, kb_ = g[i, j0:j1], kbuf[i], kbuf[i + 1]
+        for k in range(nk):
+            gi[k] = 1.0 / (a / ka[k] + b / kb_[k])
     for i in range(nz):
-        hi, ti, si = h[i], t[i], slope[i]
+        hi, ti, si = h[i, j0:j1], t[i, j0:j1], slope[i, j0:j1]
         if use_dh:
-            Hi, dhi = H[i], dh[i]
-            for j in range(ncell):
-                hi[j] = Hi[j] + dhi[j]
-        p0, p1, p2, p3, p4, p5 = props[0, i], props[1, i], props[2, i], props[3, i], \
-            props[4, i], props[5, i]
-        for j in range(ncell):
-            hv = hi[j]
-            deep = hv < p1[j]
-            slope_v = p3[j] if hv >= p0[j] else (p4[j] if deep else p5[j])
-            base = p2[j] if deep else p0[j]
-            ti[j] = (hv - base) * slope_v
-            si[j] = slope_v
+            Hi, dhi = H[i, j0:j1], dh[i, j0:j1]
+            for k in range(nk):
+                hi[k] = Hi[k] + dhi[k]
+        p0, p1, p2, p3, p4, p5 = props[0, i, j0:j1], props[1, i, j0:j1], props[2, i, j0:j1], \
+            props[3, i, j0:j1], props[4, i, j0:j1], props[5, i, j0:j1]
+        for k in range(nk):
+            hv = hi[k]
+            deep = hv < p1[k]
+            slope_v = p3[k] if hv >= p0[k] else (p4[k] if deep else p5[k])
+            base = p2[k] if deep else p0[k]
+            ti[k] = (hv - base) * slope_v
+            si[k] = slope_v
 
 
 @njit(**_JIT)
-def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, tol, j0, j1):
-    """One Newton iteration for cells j0:j1; returns how many changed by ``tol`` or more
-    (NaN counts as not converged). Residual ``w (h - H) - net_in(t)`` and Jacobian rows as the
-    reference, Thomas forward sweep, then back substitution fused with the update of h, t.
+def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, moved, tol,
+             j0, j1):
+    """One Newton iteration for the still active cells of ``j0:j1``; returns how many stay
+    active. ``act`` (int64, >= j1 - j0) flags them with 1 (cleared here for a cell whose
+    temperatures all changed by less than ``tol``; NaN counts as not converged); ``moved`` is
+    scratch of the same kind.
 
-    Inner loops run over ``k`` from 0 on row views ``[j0:j1]`` (vectorised, no wrap-around).
+    Residual ``w (h - H) - net_in(t)`` and Jacobian rows as the reference, Thomas forward
+    sweep, then back substitution fused with the update of h, t -- kept only where active, so a
+    cell's iterates never depend on the other cells. Inner loops run over ``k`` from 0 on row
+    views ``[j0:j1]`` (vectorised, no wrap-around).
     """
     nz = h.shape[0]
     nk = j1 - j0
@@ -139,7 +193,8 @@ def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, tol,
                 a = -gu * sm[k]
                 m = 1.0 / ((wi + diag * si[k]) - a * cm[k])
                 di[k] = (rhs - a * dm[k]) * m
-    bad = 0
+    for k in range(nk):
+        moved[k] = 0
     for i in range(nz - 1, -1, -1):
         hi, ti, si, di, ci = h[i, j0:j1], t[i, j0:j1], slope[i, j0:j1], dp[i], cp[i]
         dn = dp[i + 1] if i < nz - 1 else dp[i]
@@ -150,57 +205,65 @@ def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, tol,
             d = di[k] - ci[k] * dn[k] if inner else di[k]
             di[k] = d
             hv = hi[k] + d
-            hi[k] = hv
             deep = hv < p1[k]
             slope_v = p3[k] if hv >= p0[k] else (p4[k] if deep else p5[k])
             base = p2[k] if deep else p0[k]
             tv = (hv - base) * slope_v
-            bad += 0 if abs(tv - ti[k]) < tol else 1
-            ti[k] = tv
-            si[k] = slope_v
-    return bad
+            on = act[k]
+            far = 0 if abs(tv - ti[k]) < tol else 1  # NaN: far
+            moved[k] = moved[k] | (on & far)
+            keep = on == 0
+            hi[k] = hi[k] if keep else hv
+            ti[k] = ti[k] if keep else tv
+            si[k] = si[k] if keep else slope_v
+    left = 0
+    for k in range(nk):
+        on = act[k] & moved[k]
+        act[k] = on
+        left += on
+    return left
+
+
+@njit(**_JIT)
+def _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, moved, newton,
+           tol, j0, j1):
+    """Newton iterations for cells ``j0:j1``, each cell until its own temperatures change by
+    less than ``tol`` (at most ``newton``); returns the largest count in the range."""
+    for k in range(j1 - j0):
+        act[k] = 1
+    n = 0
+    while n < newton:
+        n += 1
+        if _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, moved,
+                    tol, j0, j1) == 0:
+            break
+    return n
 
 
 @njit(**_JIT)
 def advance(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, width, dz, dt,
             t_surface, r_surface, q_bottom, newton, tol, g, g_top, src_top):
-    """One implicit step of every cell of the block .
+    """One implicit step of every cell, tile by tile (start, then Newton iterations, in cache).
 
     ``h`` holds the Newton start (or it is ``H + dh`` when ``use_dh``) and receives ``H_new``;
     ``t`` receives ``T_new``; ``g`` (nz-1, ncell), ``g_top``/``src_top`` (ncell,) receive the
     step's conductances. State arrays are ``(nz, ncell)``; ``t_surface``/``r_surface``
-    (ncell,); ``props`` (6, nz, ncell): h0, h1, h_res, 1/c_u, 1/c_f, 1/c_m. Returns the
-    block's Newton iteration count (the reference's: the first at which every cell changed by
-    less than ``tol``, at most ``newton``).
+    (ncell,); ``props`` (6, nz, ncell): h0, h1, h_res, 1/c_u, 1/c_f, 1/c_m. Each cell stops at
+    its own convergence (the reference's rule, per cell); returns the largest count.
     """
     nz, ncell = T.shape
     w = dz / dt
-    ntile = (ncell + TILE - 1) // TILE
-    done = np.zeros(ntile, np.int64)  # iterations each tile has made
-    bad = np.zeros(ntile, np.int64)  # its cells not converged at its last iteration
-    _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, width, dz,
-           r_surface, t_surface, g, g_top, src_top, np.empty((nz, ncell)))
-    cp = np.empty((nz, TILE))
-    dp = np.empty((nz, TILE))
-    for p in range(ntile):  # pass 1: each tile to its own convergence (or the cap)
-        j0, j1 = p * TILE, min((p + 1) * TILE, ncell)
-        while done[p] < newton:
-            bad[p] = _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp,
-                              tol, j0, j1)
-            done[p] += 1
-            if bad[p] == 0:
-                break
-    target = done.max()
-    while True:  # the block's count: the first from target on at which every tile converged
-        for p in range(ntile):
-            j0, j1 = p * TILE, min((p + 1) * TILE, ncell)
-            while done[p] < target:
-                bad[p] = _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp,
-                                  dp, tol, j0, j1)
-                done[p] += 1
-        if target >= newton or bad.sum() == 0:
-            return target
-        target += 1
+    kbuf, cp, dp = np.empty((nz, TILE)), np.empty((nz, TILE)), np.empty((nz, TILE))
+    act, moved = np.empty(TILE, np.int64), np.empty(TILE, np.int64)
+    arg = np.empty(TILE)
+    most = 0
+    for j0 in range(0, ncell, TILE):
+        j1 = min(j0 + TILE, ncell)
+        _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, width, dz,
+               r_surface, t_surface, g, g_top, src_top, kbuf, arg, j0, j1)
+        most = max(most, _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp,
+                                act, moved, newton, tol, j0, j1))
+    return most
 
 
 def column_props(col: heat.Column) -> dict[str, np.ndarray]:
@@ -237,34 +300,38 @@ def step(T: np.ndarray, H: np.ndarray, col: heat.Column, dt: float, t_surface: n
 
 
 @njit(**_JIT)
-def _finish(T, H, h, dh, t, f_res, width, lw, wgt, m, record, stl, liquid, acc_t, acc_f):
-    """End a step: ``dh = h - H``, ``H = h``, ``T = t``; with ``record`` add the layer means of
-    T and of the liquid share into ``stl``/``liquid`` month ``m`` (reference order)."""
-    nz, ncell = T.shape
+def _finish(T, H, h, dh, t, f_res, width, lw, wgt, m, record, stl, liquid, acc_t, acc_f, j0,
+            j1):
+    """End a step for cells ``j0:j1``: ``dh = h - H``, ``H = h``, ``T = t``; with ``record`` add
+    the layer means of T and of the liquid share into ``stl``/``liquid`` month ``m`` (reference
+    order); ``acc_t``/``acc_f`` (>= j1 - j0,) are scratch."""
+    nz = T.shape[0]
+    nk = j1 - j0
     for i in range(nz):
-        Ti, Hi, hi, dhi, ti = T[i], H[i], h[i], dh[i], t[i]
-        for j in range(ncell):
-            dhi[j] = hi[j] - Hi[j]
-            Hi[j] = hi[j]
-            Ti[j] = ti[j]
+        Ti, Hi, hi, dhi, ti = T[i, j0:j1], H[i, j0:j1], h[i, j0:j1], dh[i, j0:j1], t[i, j0:j1]
+        for k in range(nk):
+            dhi[k] = hi[k] - Hi[k]
+            Hi[k] = hi[k]
+            Ti[k] = ti[k]
     if not record:
         return
     for la in range(lw.shape[0]):
-        acc_t[:] = 0.0
-        acc_f[:] = 0.0
+        for k in range(nk):
+            acc_t[k] = 0.0
+            acc_f[k] = 0.0
         for i in range(nz):
             wl = lw[la, i]
             if wl == 0.0:  # adding 0 x value changes nothing
                 continue
-            Ti, wi, fi = T[i], width[i], f_res[i]
-            for j in range(ncell):
-                x = min(max(1.0 + Ti[j] / wi[j], 0.0), 1.0)
-                acc_t[j] += wl * Ti[j]
-                acc_f[j] += wl * (fi[j] + (1.0 - fi[j]) * x)
-        out_t, out_f = stl[m, la], liquid[m, la]
-        for j in range(ncell):
-            out_t[j] = np.float32(out_t[j] + wgt * acc_t[j])
-            out_f[j] = np.float32(out_f[j] + wgt * acc_f[j])
+            Ti, wi, fi = T[i, j0:j1], width[i, j0:j1], f_res[i, j0:j1]
+            for k in range(nk):
+                x = min(max(1.0 + Ti[k] / wi[k], 0.0), 1.0)
+                acc_t[k] += wl * Ti[k]
+                acc_f[k] += wl * (fi[k] + (1.0 - fi[k]) * x)
+        out_t, out_f = stl[m, la, j0:j1], liquid[m, la, j0:j1]
+        for k in range(nk):
+            out_t[k] = np.float32(out_t[k] + wgt * acc_t[k])
+            out_f[k] = np.float32(out_f[k] + wgt * acc_f[k])
 
 
 @njit(**_JIT)
@@ -280,6 +347,10 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
     monthly means are accumulated into the float32 outputs ``stl``/``liquid`` (nt, 4, ncell) and
     the others (nt, ncell), in the reference's order; with ``do_profile`` the monthly mean
     temperatures of the top face and of every volume into ``profile`` (nt, nz + 1, ncell).
+
+    Cells are independent (each stops Newton at its own convergence), so each step runs tile by
+    tile: start, iterations, end of step and monthly means of :data:`TILE` cells while they are
+    in cache.
     """
     nz, ncell = T.shape
     drive = np.empty(ncell)
@@ -292,12 +363,16 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
     g = np.empty((nz - 1, ncell))
     g_top = np.empty(ncell)
     src_top = np.empty(ncell)
-    acc_t = np.empty(ncell)
-    acc_f = np.empty(ncell)
+    kbuf, cp, dp = np.empty((nz, TILE)), np.empty((nz, TILE)), np.empty((nz, TILE))
+    act, moved = np.empty(TILE, np.int64), np.empty(TILE, np.int64)
+    arg = np.empty(TILE)
+    acc_t = np.empty(TILE)
+    acc_f = np.empty(TILE)
     wgt = 1.0 / steps
     for m in range(m0, m1):
         dt_days = days[m] / steps
         dt = dt_days * heat.SECONDS_PER_DAY
+        w = dz / dt
         for s in range(steps):
             row = m * steps + s
             for j in range(ncell):
@@ -311,25 +386,31 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
                 depth[j] = d
                 r_snow[j] = d / k_snow[j]
                 drive[j] = n_thaw[j] * ta if (d < 0.01 and ta > 0) else ta
-            if not has_dh[0]:
-                h[:, :] = H
-            advance(T, H, h, dh, has_dh[0], t, slope, props, k_frozen, log_k_ratio, f_res,
-                    width, dz, dt, drive, r_snow, q_bottom, NEWTON, TOL, g, g_top, src_top)
-            _finish(T, H, h, dh, t, f_res, width, lw, wgt, m, record, stl, liquid, acc_t, acc_f)
-            has_dh[0] = True
-            if do_profile:
-                for j in range(ncell):
+            use_dh = has_dh[0]
+            for j0 in range(0, ncell, TILE):
+                j1 = min(j0 + TILE, ncell)
+                if not use_dh:
+                    h[:, j0:j1] = H[:, j0:j1]
+                _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res,
+                       width, dz, r_snow, drive, g, g_top, src_top, kbuf, arg, j0, j1)
+                _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act,
+                       moved, NEWTON, TOL, j0, j1)
+                _finish(T, H, h, dh, t, f_res, width, lw, wgt, m, record, stl, liquid, acc_t,
+                        acc_f, j0, j1)
+                if do_profile:
+                    for j in range(j0, j1):
+                        flux = g_top[j] * (drive[j] - T[0, j])
+                        profile[m, 0, j] += wgt * (drive[j] - flux * r_snow[j])
+                    for i in range(nz):
+                        pi, Ti = profile[m, i + 1], T[i]
+                        for j in range(j0, j1):
+                            pi[j] += wgt * Ti[j]
+                if not record:
+                    continue
+                for j in range(j0, j1):
                     flux = g_top[j] * (drive[j] - T[0, j])
-                    profile[m, 0, j] += wgt * (drive[j] - flux * r_snow[j])
-                for i in range(nz):
-                    pi, Ti = profile[m, i + 1], T[i]
-                    for j in range(ncell):
-                        pi[j] += wgt * Ti[j]
-            if not record:
-                continue
-            for j in range(ncell):
-                flux = g_top[j] * (drive[j] - T[0, j])
-                swe_out[m, j] = np.float32(swe_out[m, j] + wgt * swe[j])
-                depth_out[m, j] = np.float32(depth_out[m, j] + wgt * depth[j])
-                melt_out[m, j] = np.float32(melt_out[m, j] + melt[j])
-                flux_out[m, j] = np.float32(flux_out[m, j] + wgt * flux)
+                    swe_out[m, j] = np.float32(swe_out[m, j] + wgt * swe[j])
+                    depth_out[m, j] = np.float32(depth_out[m, j] + wgt * depth[j])
+                    melt_out[m, j] = np.float32(melt_out[m, j] + melt[j])
+                    flux_out[m, j] = np.float32(flux_out[m, j] + wgt * flux)
+            has_dh[0] = True
