@@ -43,6 +43,10 @@ class State:
         """The state repeated ``n`` times along cells (to run several scenarios at once)."""
         return State(np.tile(self.T, (1, n)), np.tile(self.H, (1, n)), np.tile(self.swe, n))
 
+    def cells(self, part: slice) -> State:
+        """The state of cells ``part`` (views)."""
+        return State(self.T[:, part], self.H[:, part], self.swe[part])
+
 
 @dataclass
 class Surface:
@@ -61,6 +65,10 @@ class Surface:
 
     def tile(self, n: int) -> Surface:
         return Surface(*(np.tile(self.per_cell(k), n) for k in Surface.__dataclass_fields__))
+
+    def cells(self, part: slice) -> Surface:
+        """The parameters of cells ``part`` (per-cell arrays)."""
+        return Surface(*(self.per_cell(k)[part] for k in Surface.__dataclass_fields__))
 
 
 @dataclass

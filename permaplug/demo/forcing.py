@@ -54,6 +54,10 @@ class CellForcing:
         keep = (self.time >= pd.Timestamp(start)) & (self.time <= pd.Timestamp(end))
         return CellForcing(self.time[keep], self.t2m[keep], self.d2m[keep], self.tp[keep])
 
+    def cells(self, part: slice) -> CellForcing:
+        """The forcing of cells ``part`` (views)."""
+        return CellForcing(self.time, self.t2m[:, part], self.d2m[:, part], self.tp[:, part])
+
 
 @dataclass
 class Gradients:

@@ -89,6 +89,12 @@ class Column:
         return Column(rep(self.c_solid), rep(self.theta), rep(self.k_thawed),
                       rep(self.k_frozen), rep(self.width), rep(self.f_res), self.faces)
 
+    def cells(self, part: slice) -> Column:
+        """The columns of cells ``part`` (views)."""
+        return Column(self.c_solid[:, part], self.theta[:, part], self.k_thawed[:, part],
+                      self.k_frozen[:, part], self.width[:, part], self.f_res[:, part],
+                      self.faces)
+
 
 def liquid_fraction(T: np.ndarray, col: Column) -> np.ndarray:
     """Liquid share of the soil water at ``T`` degC (1 above 0 degC, ``f_res`` below ``-w``)."""

@@ -163,17 +163,62 @@ def spin_up(s: Setup, steps_per_month: int = E.STEPS_PER_MONTH, progress: bool =
             engine: str = "compiled") -> E.State:
     """The state at the end of 2000: 1940-1959 cycled once, then 1940-2000 (15-day steps
     through 1990, ``steps_per_month`` after), from a conductive steady state."""
-    col = s.soil.column
-    state = E.initial_state(col, s.forcing.sel("1940-01", "1969-12").t2m.mean(axis=0))
+    return _spin_up(s.soil.column, s.surface, s.forcing, steps_per_month, progress, engine)
+
+
+def _spin_up(col, surface: E.Surface, forcing: CellForcing, steps_per_month: int,
+             progress: bool, engine: str) -> E.State:
+    """:func:`spin_up` of the cells of ``col``, ``surface`` and ``forcing`` (1940-2023)."""
+    state = E.initial_state(col, forcing.sel("1940-01", "1969-12").t2m.mean(axis=0))
     spin = min(SPINUP_STEPS_PER_MONTH, steps_per_month)
     stages = [("1940-01", "1959-12", spin, "spin-up (cycle)"),
               ("1940-01", "1990-12", spin, "spin-up 1940-1990"),
               ("1991-01", "2000-12", steps_per_month, "spin-up 1991-2000")]
     for start, end, steps, desc in stages:
-        f = s.forcing.sel(start, end)
-        state, _ = E.run(state, col, s.surface, f.t2m, snowfall(f), month_days(f), steps,
+        f = forcing.sel(start, end)
+        state, _ = E.run(state, col, surface, f.t2m, snowfall(f), month_days(f), steps,
                          record=False, progress=progress, desc=desc, engine=engine)
     return state
+
+
+def _history(col, surface: E.Surface, forcing: CellForcing, steps_per_month: int,
+             progress: bool, engine: str) -> tuple[E.State, E.MonthlyOutput]:
+    """Spin-up, then the recorded 2001-2023 run: the end-2023 state and the monthly means."""
+    state = _spin_up(col, surface, forcing, steps_per_month, progress, engine)
+    obs = forcing.sel("2001-01", "2023-12")
+    return E.run(state, col, surface, obs.t2m, snowfall(obs), month_days(obs), steps_per_month,
+                 progress=progress, desc="2001-2023", engine=engine)
+
+
+def _history_forked(s: Setup, steps_per_month: int, progress: bool, engine: str,
+                    parts: int) -> tuple[E.State, E.MonthlyOutput]:
+    """:func:`_history` of ``parts`` contiguous groups of cells, each in a forked child writing
+    its end state and monthly means into shared memory. Each cell's result does not depend on
+    the others (its Newton iterations stop at its own convergence), so this equals one run of
+    all cells to the last bit; only the first child shows progress bars."""
+    col, ncell = s.soil.column, s.grid.ncell
+    nz = col.dz.size
+    nt = len(s.forcing.sel("2001-01", "2023-12").time)
+    T, H = forked.shared_zeros((nz, ncell), float), forked.shared_zeros((nz, ncell), float)
+    swe = forked.shared_zeros((ncell,), float)
+    out = E.MonthlyOutput(
+        *(forked.shared_zeros((nt, schema.N_LAYERS, ncell), np.float32) for _ in range(2)),
+        *(forked.shared_zeros((nt, ncell), np.float32) for _ in range(4)))
+    edges = np.linspace(0, ncell, parts + 1).round().astype(int)
+
+    def task(i: int) -> Callable[[], None]:
+        part = slice(edges[i], edges[i + 1])
+
+        def run() -> None:
+            state, res = _history(col.cells(part), s.surface.cells(part), s.forcing.cells(part),
+                                  steps_per_month, progress and i == 0, engine)
+            T[:, part], H[:, part], swe[part] = state.T, state.H, state.swe
+            for k in E.MonthlyOutput.__dataclass_fields__:
+                getattr(out, k)[..., part] = getattr(res, k)
+        return run
+
+    forked.run_forked([task(i) for i in range(parts)], "demo emulator spin-up and 2001-2023")
+    return E.State(T, H, swe), out
 
 
 def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
@@ -181,8 +226,9 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
              params: EmulatorParams | None = None, engine: str = "compiled") -> Simulation:
     """Spin up (1940-1959 cycled once, then 1940-2000), run 2001-2023, then each RCP to 2100.
 
-    The four truth runs start from the end-2023 state; they run as two stacked batches in two
-    forked child processes (:mod:`permaplug.demo.forked`; ``python -m permaplug.demo.worker``
+    With ``workers`` > 1 (and ``fork``), spin-up and 2001-2023 run on that many groups of cells
+    in forked children. The four truth runs start from the end-2023 state; they run as two
+    stacked batches in two forked child processes (:mod:`permaplug.demo.forked`; ``python -m permaplug.demo.worker``
     processes where the platform cannot fork) when ``workers`` (default: up to 2 CPUs) allows,
     else as one batch in this process. ``params``: the emulator's uncertain
     parameters (default: the current demo version's, :mod:`permaplug.demo.params`). ``engine``:
@@ -192,16 +238,17 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     statics, soil, surface = inputs.statics, inputs.soil, inputs.surface
     forcing, grad = inputs.forcing, inputs.gradients
     col = soil.column
-    state = spin_up(inputs, steps_per_month, progress, engine)
+    if workers is None:
+        workers = default_workers(grid.ncell)
+    if workers > 1 and forked.can_fork() and grid.ncell >= workers:
+        state, output = _history_forked(inputs, steps_per_month, progress, engine, workers)
+    else:
+        state, output = _history(col, surface, forcing, steps_per_month, progress, engine)
     obs = forcing.sel("2001-01", "2023-12")
-    state, output = E.run(state, col, surface, obs.t2m, snowfall(obs), month_days(obs),
-                          steps_per_month, progress=progress, desc="2001-2023", engine=engine)
 
     box = ipsl_box_series()
     names = [s for s in box if s != "historical"]
     scen_forcing = {s: scenario_forcing(forcing, box, s, *TRUTH_YEARS) for s in names}
-    if workers is None:
-        workers = default_workers(grid.ncell)
     half = (len(names) + 1) // 2
     batches = [names[:half], names[half:]] if workers > 1 and len(names) > 1 else [names]
     jobs = []
