@@ -30,6 +30,13 @@ def test_quantize_equals_the_netcdf4_librarys_rounding(tmp_path, digits):
     assert not np.array_equal(ours, values, equal_nan=True)  # it did round
 
 
+def test_chunks_hold_whole_years_of_about_a_megabyte():
+    assert formats._months_per_chunk(1200, 96 * 215) == 12  # the 16,001-cell grid
+    assert formats._months_per_chunk(1200, 24 * 54) == 12 * 17  # the default 0.5 deg grid
+    assert formats._months_per_chunk(30, 6) == 30  # never more than the series
+    assert formats._months_per_chunk(1200, 10**6) == 12  # at least a year
+
+
 def test_era5land_file_rounds_the_temperatures_and_chunks_by_year(tmp_path):
     time = pd.date_range("2001-01-01", periods=30, freq="MS")
     lat, lon = np.array([65.5, 65.0, 64.5]), np.array([-150.0, -149.5])
@@ -41,7 +48,7 @@ def test_era5land_file_rounds_the_temperatures_and_chunks_by_year(tmp_path):
                                   np.ones((lat.size, lon.size), bool), "test")
     with netCDF4.Dataset(path) as ds:
         for name in fields:
-            assert ds[name].chunking() == [12, lat.size, lon.size], name
+            assert ds[name].chunking() == [time.size, lat.size, lon.size], name  # tiny grid
             assert ds[name].filters()["zlib"] and ds[name].filters()["shuffle"]
         assert ds["t2m"].getncattr("least_significant_digit") == 3
         assert "least_significant_digit" not in ds["swvl1"].ncattrs()
