@@ -83,15 +83,18 @@ def _exp(x, out, n):
 
 @njit(**_JIT)
 def _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, width, dz,
-           r_top, t_top, g, g_top, src_top, kbuf, arg, j0, j1):
+           r_top, t_top, g, g_top, src_top, kbuf, arg, j0, j1, s0):
     """Start a step for cells ``j0:j1``: Newton start ``h`` (``H + dh`` when ``use_dh``), its
     temperatures, the conductances at the old temperatures ``T`` (lagged, as the reference).
 
-    ``kbuf`` (nz, >= j1 - j0) and ``arg`` (>= j1 - j0,) are scratch. Loops run over row views from 0 (so LLVM vectorises
-    them without index wrap-around).
+    The work arrays ``h``, ``t``, ``slope``, ``g``, ``g_top``, ``src_top`` hold these cells at
+    ``s0:s0 + j1 - j0`` (``s0 = j0`` for whole-block arrays, 0 for a tile's own); ``kbuf``
+    (nz, >= j1 - j0) and ``arg`` (>= j1 - j0,) are scratch. Loops run over row views from 0
+    (so LLVM vectorises them without index wrap-around).
     """
     nz = T.shape[0]
     nk = j1 - j0
+    s1 = s0 + nk
     for i in range(nz):
         Ti, wi, fi, kf, lr, kb = T[i, j0:j1], width[i, j0:j1], f_res[i, j0:j1], \
             k_frozen[i, j0:j1], log_k_ratio[i, j0:j1], kbuf[i]
@@ -104,17 +107,17 @@ def _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, w
             kb[k] = kf[k] * kb[k]
     half0 = 0.5 * dz[0]
     k0 = kbuf[0]
-    gt, st, rt, tt = g_top[j0:j1], src_top[j0:j1], r_top[j0:j1], t_top[j0:j1]
+    gt, st, rt, tt = g_top[s0:s1], src_top[s0:s1], r_top[j0:j1], t_top[j0:j1]
     for k in range(nk):
         gt[k] = 1.0 / (rt[k] + half0 / k0[k])
         st[k] = 0.0 + gt[k] * tt[k]
     for i in range(nz - 1):
         a, b = 0.5 * dz[i], 0.5 * dz[i + 1]
-        gi, ka, kb_ = g[i, j0:j1], kbuf[i], kbuf[i + 1]
+        gi, ka, kb_ = g[i, s0:s1], kbuf[i], kbuf[i + 1]
         for k in range(nk):
             gi[k] = 1.0 / (a / ka[k] + b / kb_[k])
     for i in range(nz):
-        hi, ti, si = h[i, j0:j1], t[i, j0:j1], slope[i, j0:j1]
+        hi, ti, si = h[i, s0:s1], t[i, s0:s1], slope[i, s0:s1]
         if use_dh:
             Hi, dhi = H[i, j0:j1], dh[i, j0:j1]
             for k in range(nk):
@@ -132,9 +135,9 @@ def _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, w
 
 @njit(**_JIT)
 def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, moved, tol,
-             j0, j1):
+             j0, j1, s0):
     """One Newton iteration for the still active cells of ``j0:j1``; returns how many stay
-    active. ``act`` (int64, >= j1 - j0) flags them with 1 (cleared here for a cell whose
+    active (work arrays at ``s0:``, see :func:`_start`). ``act`` (int64, >= j1 - j0) flags them with 1 (cleared here for a cell whose
     temperatures all changed by less than ``tol``; NaN counts as not converged); ``moved`` is
     scratch of the same kind.
 
@@ -145,9 +148,10 @@ def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act,
     """
     nz = h.shape[0]
     nk = j1 - j0
-    gd_, t0, t1, h0_, H0, s0, s1 = g[0, j0:j1], t[0, j0:j1], t[1, j0:j1], h[0, j0:j1], \
-        H[0, j0:j1], slope[0, j0:j1], slope[1, j0:j1]
-    gt, st = g_top[j0:j1], src_top[j0:j1]
+    s1 = s0 + nk
+    gd_, t0, t1, h0_, H0, sl0, sl1 = g[0, s0:s1], t[0, s0:s1], t[1, s0:s1], h[0, s0:s1], \
+        H[0, j0:j1], slope[0, s0:s1], slope[1, s0:s1]
+    gt, st = g_top[s0:s1], src_top[s0:s1]
     c0, d0 = cp[0], dp[0]
     w0 = w[0]
     for k in range(nk):
@@ -156,18 +160,18 @@ def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act,
         net = st[k] - diag * t0[k]
         net = net + gd * t1[k]
         rhs = -(w0 * (h0_[k] - H0[k]) - net)
-        m = 1.0 / (w0 + diag * s0[k])
-        c0[k] = (-gd * s1[k]) * m
+        m = 1.0 / (w0 + diag * sl0[k])
+        c0[k] = (-gd * sl1[k]) * m
         d0[k] = rhs * m
     for i in range(1, nz):
         wi = w[i]
         last = i == nz - 1
-        gu_ = g[i - 1, j0:j1]
-        gd_ = g[i, j0:j1] if not last else g[i - 1, j0:j1]
-        tm, ti, hi, Hi = t[i - 1, j0:j1], t[i, j0:j1], h[i, j0:j1], H[i, j0:j1]
-        tp = t[i + 1, j0:j1] if not last else ti
-        sm, si = slope[i - 1, j0:j1], slope[i, j0:j1]
-        sp = slope[i + 1, j0:j1] if not last else si
+        gu_ = g[i - 1, s0:s1]
+        gd_ = g[i, s0:s1] if not last else g[i - 1, s0:s1]
+        tm, ti, hi, Hi = t[i - 1, s0:s1], t[i, s0:s1], h[i, s0:s1], H[i, j0:j1]
+        tp = t[i + 1, s0:s1] if not last else ti
+        sm, si = slope[i - 1, s0:s1], slope[i, s0:s1]
+        sp = slope[i + 1, s0:s1] if not last else si
         cm, dm, ci, di = cp[i - 1], dp[i - 1], cp[i], dp[i]
         if not last:
             for k in range(nk):
@@ -196,7 +200,7 @@ def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act,
     for k in range(nk):
         moved[k] = 0
     for i in range(nz - 1, -1, -1):
-        hi, ti, si, di, ci = h[i, j0:j1], t[i, j0:j1], slope[i, j0:j1], dp[i], cp[i]
+        hi, ti, si, di, ci = h[i, s0:s1], t[i, s0:s1], slope[i, s0:s1], dp[i], cp[i]
         dn = dp[i + 1] if i < nz - 1 else dp[i]
         p0, p1, p2, p3, p4, p5 = props[0, i, j0:j1], props[1, i, j0:j1], props[2, i, j0:j1], \
             props[3, i, j0:j1], props[4, i, j0:j1], props[5, i, j0:j1]
@@ -226,7 +230,7 @@ def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act,
 
 @njit(**_JIT)
 def _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, moved, newton,
-           tol, j0, j1):
+           tol, j0, j1, s0):
     """Newton iterations for cells ``j0:j1``, each cell until its own temperatures change by
     less than ``tol`` (at most ``newton``); returns the largest count in the range."""
     for k in range(j1 - j0):
@@ -235,7 +239,7 @@ def _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, m
     while n < newton:
         n += 1
         if _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, moved,
-                    tol, j0, j1) == 0:
+                    tol, j0, j1, s0) == 0:
             break
     return n
 
@@ -260,9 +264,9 @@ def advance(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, 
     for j0 in range(0, ncell, TILE):
         j1 = min(j0 + TILE, ncell)
         _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, width, dz,
-               r_surface, t_surface, g, g_top, src_top, kbuf, arg, j0, j1)
+               r_surface, t_surface, g, g_top, src_top, kbuf, arg, j0, j1, j0)
         most = max(most, _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp,
-                                act, moved, newton, tol, j0, j1))
+                                act, moved, newton, tol, j0, j1, j0))
     return most
 
 
@@ -301,14 +305,16 @@ def step(T: np.ndarray, H: np.ndarray, col: heat.Column, dt: float, t_surface: n
 
 @njit(**_JIT)
 def _finish(T, H, h, dh, t, f_res, width, lw, wgt, m, record, stl, liquid, acc_t, acc_f, j0,
-            j1):
+            j1, s0):
     """End a step for cells ``j0:j1``: ``dh = h - H``, ``H = h``, ``T = t``; with ``record`` add
     the layer means of T and of the liquid share into ``stl``/``liquid`` month ``m`` (reference
-    order); ``acc_t``/``acc_f`` (>= j1 - j0,) are scratch."""
+    order); ``h``, ``t`` at ``s0:`` (see :func:`_start`); ``acc_t``/``acc_f`` (>= j1 - j0,) are
+    scratch."""
     nz = T.shape[0]
     nk = j1 - j0
+    s1 = s0 + nk
     for i in range(nz):
-        Ti, Hi, hi, dhi, ti = T[i, j0:j1], H[i, j0:j1], h[i, j0:j1], dh[i, j0:j1], t[i, j0:j1]
+        Ti, Hi, hi, dhi, ti = T[i, j0:j1], H[i, j0:j1], h[i, s0:s1], dh[i, j0:j1], t[i, s0:s1]
         for k in range(nk):
             dhi[k] = hi[k] - Hi[k]
             Hi[k] = hi[k]
@@ -350,19 +356,18 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
 
     Cells are independent (each stops Newton at its own convergence), so each step runs tile by
     tile: start, iterations, end of step and monthly means of :data:`TILE` cells while they are
-    in cache.
+    in cache, the Newton iterate and conductances in the tile's own arrays (only the state and
+    the soil parameters travel from memory each step).
     """
     nz, ncell = T.shape
     drive = np.empty(ncell)
     r_snow = np.empty(ncell)
     depth = np.empty(ncell)
     melt = np.empty(ncell)
-    h = np.empty_like(H)
-    t = np.empty_like(H)
-    slope = np.empty_like(H)
-    g = np.empty((nz - 1, ncell))
-    g_top = np.empty(ncell)
-    src_top = np.empty(ncell)
+    h, t, slope = np.empty((nz, TILE)), np.empty((nz, TILE)), np.empty((nz, TILE))
+    g = np.empty((nz - 1, TILE))
+    g_top = np.empty(TILE)
+    src_top = np.empty(TILE)
     kbuf, cp, dp = np.empty((nz, TILE)), np.empty((nz, TILE)), np.empty((nz, TILE))
     act, moved = np.empty(TILE, np.int64), np.empty(TILE, np.int64)
     arg = np.empty(TILE)
@@ -390,16 +395,16 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
             for j0 in range(0, ncell, TILE):
                 j1 = min(j0 + TILE, ncell)
                 if not use_dh:
-                    h[:, j0:j1] = H[:, j0:j1]
+                    h[:, :j1 - j0] = H[:, j0:j1]
                 _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res,
-                       width, dz, r_snow, drive, g, g_top, src_top, kbuf, arg, j0, j1)
+                       width, dz, r_snow, drive, g, g_top, src_top, kbuf, arg, j0, j1, 0)
                 _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act,
-                       moved, NEWTON, TOL, j0, j1)
+                       moved, NEWTON, TOL, j0, j1, 0)
                 _finish(T, H, h, dh, t, f_res, width, lw, wgt, m, record, stl, liquid, acc_t,
-                        acc_f, j0, j1)
+                        acc_f, j0, j1, 0)
                 if do_profile:
                     for j in range(j0, j1):
-                        flux = g_top[j] * (drive[j] - T[0, j])
+                        flux = g_top[j - j0] * (drive[j] - T[0, j])
                         profile[m, 0, j] += wgt * (drive[j] - flux * r_snow[j])
                     for i in range(nz):
                         pi, Ti = profile[m, i + 1], T[i]
@@ -408,7 +413,7 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
                 if not record:
                     continue
                 for j in range(j0, j1):
-                    flux = g_top[j] * (drive[j] - T[0, j])
+                    flux = g_top[j - j0] * (drive[j] - T[0, j])
                     swe_out[m, j] = np.float32(swe_out[m, j] + wgt * swe[j])
                     depth_out[m, j] = np.float32(depth_out[m, j] + wgt * depth[j])
                     melt_out[m, j] = np.float32(melt_out[m, j] + melt[j])
