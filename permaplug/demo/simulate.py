@@ -190,12 +190,13 @@ def _history(col, surface: E.Surface, forcing: CellForcing, steps_per_month: int
                  progress=progress, desc="2001-2023", engine=engine)
 
 
-def _history_forked(s: Setup, steps_per_month: int, progress: bool, engine: str,
-                    parts: int) -> tuple[E.State, E.MonthlyOutput]:
-    """:func:`_history` of ``parts`` contiguous groups of cells, each in a forked child writing
-    its end state and monthly means into shared memory. Each cell's result does not depend on
-    the others (its Newton iterations stop at its own convergence), so this equals one run of
-    all cells to the last bit; only the first child shows progress bars."""
+def _start_history(s: Setup, steps_per_month: int, progress: bool, engine: str,
+                   parts: int) -> tuple[forked.Forked, E.State, E.MonthlyOutput]:
+    """Start :func:`_history` of ``parts`` contiguous groups of cells, each in a forked child
+    writing its end state and monthly means into shared memory; returns the children (to
+    :meth:`~permaplug.demo.forked.Forked.join`) and the arrays they fill. Each cell's result
+    does not depend on the others (its Newton iterations stop at its own convergence), so this
+    equals one run of all cells to the last bit; only the first child shows progress bars."""
     col, ncell = s.soil.column, s.grid.ncell
     nz = col.dz.size
     nt = len(s.forcing.sel("2001-01", "2023-12").time)
@@ -217,8 +218,9 @@ def _history_forked(s: Setup, steps_per_month: int, progress: bool, engine: str,
                 getattr(out, k)[..., part] = getattr(res, k)
         return run
 
-    forked.run_forked([task(i) for i in range(parts)], "demo emulator spin-up and 2001-2023")
-    return E.State(T, H, swe), out
+    children = forked.Forked([task(i) for i in range(parts)],
+                             "demo emulator spin-up and 2001-2023")
+    return children, E.State(T, H, swe), out
 
 
 def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
@@ -240,15 +242,19 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
     col = soil.column
     if workers is None:
         workers = default_workers(grid.ncell)
+    children = None
     if workers > 1 and forked.can_fork() and grid.ncell >= workers:
-        state, output = _history_forked(inputs, steps_per_month, progress, engine, workers)
+        children, state, output = _start_history(inputs, steps_per_month, progress, engine,
+                                                 workers)
     else:
         state, output = _history(col, surface, forcing, steps_per_month, progress, engine)
     obs = forcing.sel("2001-01", "2023-12")
 
-    box = ipsl_box_series()
+    box = ipsl_box_series()  # the scenarios' forcing, while the children run
     names = [s for s in box if s != "historical"]
     scen_forcing = {s: scenario_forcing(forcing, box, s, *TRUTH_YEARS) for s in names}
+    if children is not None:
+        children.join()
     half = (len(names) + 1) // 2
     batches = [names[:half], names[half:]] if workers > 1 and len(names) > 1 else [names]
     jobs = []
