@@ -170,8 +170,10 @@ print(json.dumps({"cells": meta["land_cells"], "wall": wall, "cpu": meta["build_
 def build_in_process(package: Path, out: Path, cells: int) -> dict:
     """``build_demo(out, n_cells=cells)`` in a fresh process importing ``package``'s permaplug."""
     env = dict(os.environ, PYTHONPATH=str(package))
+    # run in the output's folder: ``python -c`` puts the working directory first on sys.path,
+    # which would shadow PYTHONPATH when started from a checkout
     proc = subprocess.run([sys.executable, "-c", CHILD, str(out), str(cells)], env=env,
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, cwd=out.parent)
     if proc.returncode:
         raise SystemExit(f"build with {package} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
