@@ -112,6 +112,9 @@ def initial_state(col: heat.Column, t_mean: np.ndarray) -> State:
     return State(T=T, H=heat.enthalpy(T, col), swe=np.zeros(t_mean.size))
 
 
+MONTHS_PER_CALL = 12
+"""Months each call of the compiled loop runs (the progress bar moves a year at a time)."""
+
 ENGINES = ("compiled", "numpy")
 """``compiled``: :mod:`permaplug.demo.heat_kernel` (numba, the default); ``numpy``: the NumPy
 reference (:func:`permaplug.demo.heat.step`), same results within rounding, ~10-20x slower."""
@@ -212,10 +215,11 @@ def _run_compiled(state: State, col: heat.Column, surface: Surface, t2m: np.ndar
                 getattr(out, k) for k in MonthlyOutput.__dataclass_fields__), bool(record),
             prof, profile is not None)
     bar = tqdm(total=nt, desc=desc, unit="month", disable=bars.disabled(progress), leave=False)
-    for m in range(nt):
-        K.run_months(m, m + 1, T, H, dh, has_dh, swe, p["props"], p["k_frozen"],
+    for m in range(0, nt, MONTHS_PER_CALL):  # a tile stays in cache through these months
+        m1 = min(m + MONTHS_PER_CALL, nt)
+        K.run_months(m, m1, T, H, dh, has_dh, swe, p["props"], p["k_frozen"],
                      p["log_k_ratio"], p["f_res"], p["width"], p["dz"], lw, t_sub, *args)
-        bar.update()
+        bar.update(m1 - m)
     bar.close()
     final = State(T, H, swe)
     return final, (out if record else None)

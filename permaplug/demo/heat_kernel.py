@@ -356,10 +356,10 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
     the others (nt, ncell), in the reference's order; with ``do_profile`` the monthly mean
     temperatures of the top face and of every volume into ``profile`` (nt, nz + 1, ncell).
 
-    Cells are independent (each stops Newton at its own convergence), so each step runs tile by
-    tile: start, iterations, end of step and monthly means of :data:`TILE` cells while they are
-    in cache, the Newton iterate and conductances in the tile's own arrays (only the state and
-    the soil parameters travel from memory each step).
+    Cells are independent (each stops Newton at its own convergence), so the work runs tile by
+    tile: each tile of :data:`TILE` cells goes through every step of the months (snow, start,
+    iterations, end of step, monthly means) while its state, soil parameters and the Newton
+    iterate stay in cache; the rest of the block is not touched meanwhile.
     """
     nz, ncell = T.shape
     drive = np.empty(ncell)
@@ -376,34 +376,37 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
     acc_t = np.empty(TILE)
     acc_f = np.empty(TILE)
     wgt = 1.0 / steps
-    for m in range(m0, m1):
-        dt_days = days[m] / steps
-        dt = dt_days * heat.SECONDS_PER_DAY
-        w = dz / dt
-        for s in range(steps):
-            row = m * steps + s
-            for j in range(ncell):
-                ta = t_sub[row, j]
-                sw = swe[j] + sf[m, j] / steps
-                mj = min(sw, ddf[j] * max(ta, 0.0) * dt_days)
-                sw = sw - mj
-                swe[j] = sw
-                melt[j] = mj
-                d = sw / density[j]
-                depth[j] = d
-                r_snow[j] = d / k_snow[j]
-                drive[j] = n_thaw[j] * ta if (d < 0.01 and ta > 0) else ta
-            use_dh = has_dh[0]
-            for j0 in range(0, ncell, TILE):
-                j1 = min(j0 + TILE, ncell)
+    first_dh = has_dh[0]
+    for j0 in range(0, ncell, TILE):  # each tile through all the months while it is in cache
+        j1 = min(j0 + TILE, ncell)
+        nk = j1 - j0
+        use_dh = first_dh
+        for m in range(m0, m1):
+            dt_days = days[m] / steps
+            dt = dt_days * heat.SECONDS_PER_DAY
+            w = dz / dt
+            for s in range(steps):
+                row = m * steps + s
+                for j in range(j0, j1):
+                    ta = t_sub[row, j]
+                    sw = swe[j] + sf[m, j] / steps
+                    mj = min(sw, ddf[j] * max(ta, 0.0) * dt_days)
+                    sw = sw - mj
+                    swe[j] = sw
+                    melt[j] = mj
+                    d = sw / density[j]
+                    depth[j] = d
+                    r_snow[j] = d / k_snow[j]
+                    drive[j] = n_thaw[j] * ta if (d < 0.01 and ta > 0) else ta
                 if not use_dh:
-                    h[:, :j1 - j0] = H[:, j0:j1]
+                    h[:, :nk] = H[:, j0:j1]
                 _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res,
                        width, dz, r_snow, drive, g, g_top, src_top, kbuf, arg, j0, j1, 0)
                 _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act,
                        moved, NEWTON, TOL, j0, j1, 0)
                 _finish(T, H, h, dh, t, f_res, width, lw, wgt, m, record, stl, liquid, acc_t,
                         acc_f, j0, j1, 0)
+                use_dh = True
                 if do_profile:
                     for j in range(j0, j1):
                         flux = g_top[j - j0] * (drive[j] - T[0, j])
@@ -420,4 +423,4 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
                     depth_out[m, j] = np.float32(depth_out[m, j] + wgt * depth[j])
                     melt_out[m, j] = np.float32(melt_out[m, j] + melt[j])
                     flux_out[m, j] = np.float32(flux_out[m, j] + wgt * flux)
-            has_dh[0] = True
+    has_dh[0] = True
