@@ -244,6 +244,11 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
         workers = default_workers(grid.ncell)
     children = None
     if workers > 1 and forked.can_fork() and grid.ncell >= workers:
+        if engine == "compiled":  # load (or compile) the kernel once, before the children fork
+            one = slice(0, 1)
+            f = forcing.sel("2001-01", "2001-01").cells(one)
+            E.run(E.initial_state(col.cells(one), f.t2m[0]), col.cells(one),
+                  surface.cells(one), f.t2m, snowfall(f), month_days(f), steps_per_month)
         children, state, output = _start_history(inputs, steps_per_month, progress, engine,
                                                  workers)
     else:
