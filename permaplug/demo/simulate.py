@@ -101,19 +101,21 @@ def _run_jobs(jobs: list[tuple]) -> list[E.MonthlyOutput]:
     return results
 
 
-def _run_forked(jobs: list[tuple]) -> list[E.MonthlyOutput]:
-    """Run each job in its own forked child (:mod:`permaplug.demo.forked`): the children see
-    the inputs without copying and write their monthly means into shared memory."""
+def _run_forked(jobs: list[Callable[[], tuple]], shapes: list[tuple[int, int]]
+                ) -> list[E.MonthlyOutput]:
+    """Run each job (a function returning :func:`_truth_worker`'s arguments, called in the
+    child, so both children stack their inputs at once) in its own forked child
+    (:mod:`permaplug.demo.forked`) whose monthly means, ``shapes`` (nt, ncell), go into shared
+    memory; the children see the parent's arrays without copying."""
     outs = []
-    for job in jobs:
-        nt, ncell = job[3].shape  # t2m (nt, ncell)
+    for nt, ncell in shapes:
         outs.append(E.MonthlyOutput(
             *(forked.shared_zeros((nt, schema.N_LAYERS, ncell), np.float32) for _ in range(2)),
             *(forked.shared_zeros((nt, ncell), np.float32) for _ in range(4))))
 
-    def task(job: tuple, out: E.MonthlyOutput) -> Callable[[], None]:
+    def task(job: Callable[[], tuple], out: E.MonthlyOutput) -> Callable[[], None]:
         def run() -> None:
-            res = _truth_worker(*job)
+            res = _truth_worker(*job())
             for k in E.MonthlyOutput.__dataclass_fields__:
                 getattr(out, k)[...] = getattr(res, k)
         return run
@@ -262,20 +264,26 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
         children.join()
     half = (len(names) + 1) // 2
     batches = [names[:half], names[half:]] if workers > 1 and len(names) > 1 else [names]
-    jobs = []
-    for batch in batches:
-        fs = [scen_forcing[s] for s in batch]
-        jobs.append((state.tile(len(batch)), col.tile(len(batch)), surface.tile(len(batch)),
-                     np.concatenate([f.t2m for f in fs], axis=1),
-                     np.concatenate([snowfall(f) for f in fs], axis=1), month_days(fs[0]),
-                     steps_per_month, engine))
+    def job(batch: list[str]) -> Callable[[], tuple]:
+        """The stacked inputs of ``batch``'s truth runs, built when called."""
+        def make() -> tuple:
+            fs = [scen_forcing[s] for s in batch]
+            return (state.tile(len(batch)), col.tile(len(batch)), surface.tile(len(batch)),
+                    np.concatenate([f.t2m for f in fs], axis=1),
+                    np.concatenate([snowfall(f) for f in fs], axis=1), month_days(fs[0]),
+                    steps_per_month, engine)
+        return make
+
+    jobs = [job(batch) for batch in batches]
+    shapes = [(len(scen_forcing[batch[0]].time), grid.ncell * len(batch)) for batch in batches]
     truth_out: dict[str, E.MonthlyOutput] = {}
     bar = tqdm(total=len(names), desc="scenario truth runs", unit="run",
                disable=bars.disabled(progress), leave=False)
     if workers > 1:  # forked children where the platform forks, else python -m workers
-        results = _run_forked(jobs) if forked.can_fork() else _run_jobs(jobs)
+        results = (_run_forked(jobs, shapes) if forked.can_fork()
+                   else _run_jobs([make() for make in jobs]))
     else:
-        results = [_truth_worker(*job) for job in jobs]
+        results = [_truth_worker(*make()) for make in jobs]
     for batch, res in zip(batches, results):
         for s, part in zip(batch, _split(res, len(batch))):
             truth_out[s] = part
