@@ -232,9 +232,10 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
 
     With ``workers`` > 1 (and ``fork``), spin-up and 2001-2023 run on that many groups of cells
     in forked children. The four truth runs start from the end-2023 state; they run as two
-    stacked batches in two forked child processes (:mod:`permaplug.demo.forked`; ``python -m permaplug.demo.worker``
-    processes where the platform cannot fork) when ``workers`` (default: up to 2 CPUs) allows,
-    else as one batch in this process. ``params``: the emulator's uncertain
+    stacked batches in two forked child processes (:mod:`permaplug.demo.forked`;
+    ``python -m permaplug.demo.worker`` processes where the platform cannot fork) when
+    ``workers`` (default: up to 2 CPUs) allows, else as one batch in this process. Cells are
+    independent, so the numbers do not depend on ``workers``. ``params``: the emulator's uncertain
     parameters (default: the current demo version's, :mod:`permaplug.demo.params`). ``engine``:
     see :data:`permaplug.demo.emulator.ENGINES` (both give the same data within rounding).
     """
