@@ -139,9 +139,9 @@ def _start(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, w
 def _iterate(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, moved, tol,
              j0, j1, s0):
     """One Newton iteration for the still active cells of ``j0:j1``; returns how many stay
-    active (work arrays at ``s0:``, see :func:`_start`). ``act`` (int64, >= j1 - j0) flags them with 1 (cleared here for a cell whose
-    temperatures all changed by less than ``tol``; NaN counts as not converged); ``moved`` is
-    scratch of the same kind.
+    active (work arrays at ``s0:``, see :func:`_start`). ``act`` (int64, >= j1 - j0) flags them
+    with 1 (cleared here for a cell whose temperatures all changed by less than ``tol``; NaN
+    counts as not converged); ``moved`` is scratch of the same kind.
 
     Residual ``w (h - H) - net_in(t)`` and Jacobian rows as the reference, Thomas forward
     sweep, then back substitution fused with the update of h, t -- kept only where active, so a
