@@ -58,3 +58,28 @@ def test_era5land_file_rounds_the_temperatures_and_chunks_by_year(tmp_path):
             np.testing.assert_array_equal(ds[name].values, formats.quantize(kelvin, 3))
             assert np.all(np.abs(ds[name].values - kelvin) <= 0.5 / 1024 + 1e-4)
         np.testing.assert_array_equal(ds["swvl1"].values, fields["swvl1"].astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unit_conversions_round_once_into_float32(tmp_path, dtype):
+    """Each variable is converted at its input's precision and rounded once to float32: the
+    numbers of ``(converted).astype(float32)`` (the writer's former two-step form)."""
+    time = pd.date_range("2001-01-01", periods=14, freq="MS")
+    lat, lon = np.array([65.5, 65.0]), np.array([-150.0, -149.5, -149.0])
+    rng = np.random.default_rng(1)
+    shape = (time.size, lat.size, lon.size)
+    fields = {name: rng.gamma(2.0, 40.0, shape).astype(dtype)
+              for name in ("tp", "sf", "sd", "ssrd", "slhf", "swvl2")}
+    fields["skt"] = rng.normal(-3.0, 9.0, shape).astype(dtype)
+    path = formats.write_era5land(tmp_path / "u.nc", time, lat, lon, fields,
+                                  np.ones((lat.size, lon.size), bool), "test")
+    days = time.days_in_month.to_numpy(float)[:, None, None]
+    expected = {"tp": fields["tp"] / days / 1000.0, "sf": fields["sf"] / days / 1000.0,
+                "sd": fields["sd"] / 1000.0, "ssrd": fields["ssrd"] * 86400.0,
+                "slhf": fields["slhf"] * 86400.0, "swvl2": fields["swvl2"]}
+    with xr.open_dataset(path) as ds:
+        for name, values in expected.items():
+            np.testing.assert_array_equal(ds[name].values, values.astype(np.float32),
+                                          err_msg=name)
+        skt = formats.quantize((fields["skt"] + 273.15).astype(np.float32), 3)
+        np.testing.assert_array_equal(ds["skt"].values, skt)

@@ -114,17 +114,20 @@ def write_era5land(path: Path, time: pd.DatetimeIndex, lat: np.ndarray, lon: np.
         days = days[:, :, 0]  # (nt, 1) against (nt, ncell)
     data_vars = {}
     for name, values in fields.items():
+        values = np.asarray(values)
+        # each conversion computed at the input's precision and rounded straight into float32
+        # (the same numbers as converting, then astype; no full-size temporary)
+        v = np.empty(values.shape, np.float32)
         if name in ("t2m", "skt") or name.startswith("stl"):
-            v = values + 273.15
+            np.add(values, 273.15, out=v)
         elif name == "sd":
-            v = values / 1000.0  # mm -> m of water equivalent (a state: monthly mean)
+            np.divide(values, 1000.0, out=v)  # mm -> m of water equivalent (monthly mean)
         elif name in ("tp", "sf"):
-            v = values / days / 1000.0  # mm per month -> m per day (mean daily accumulation)
+            np.divide(values / days, 1000.0, out=v)  # mm per month -> m per day
         elif name in ("strd", "ssrd", "slhf", "sshf"):
-            v = values * 86400.0  # W m-2 -> J m-2 per day (mean daily accumulation)
+            np.multiply(values, 86400.0, out=v)  # W m-2 -> J m-2 per day (mean daily accumulation)
         else:
-            v = values
-        v = v.astype("float32")  # always a new array: rounded in place below
+            v[...] = values
         attrs = {"units": ERA5_UNITS[name], "long_name": ERA5_LONG[name], "GRIB_shortName": name}
         if _quantized(name):  # rounded here (the attribute says so), not by the library
             v = quantize(v, TEMPERATURE_DIGITS)
