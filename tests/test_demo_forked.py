@@ -73,3 +73,30 @@ def test_truth_files_written_by_forked_children_equal_the_serial_ones(sims, tmp_
                 np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=f"{s} {v}")
                 assert a[v].encoding["zlib"] == b[v].encoding["zlib"]
     assert B._start_truth_writers(sim, tmp_path / "one", "test", True, 1) is None
+
+
+def test_truth_fields_continue_the_observed_derivation(sims):
+    """The truth files' 2001-2023 part is derived once (it is the reanalysis file's) and the
+    truth run's part continues its soil-water bucket: the same numbers, keys and dtypes as
+    deriving 2001-2100 at once."""
+    from permaplug.demo import derive
+    from permaplug.demo.forcing import CellForcing
+
+    sim = sims[2]
+    for s in list(sim.truth)[:2]:
+        forcing, output = sim.truth[s]
+        def both(a, b, k):
+            return np.concatenate([getattr(a, k), getattr(b, k)])
+
+        whole_forcing = CellForcing(sim.forcing.time.append(forcing.time),
+                                    *(both(sim.forcing, forcing, k) for k in ("t2m", "d2m", "tp")))
+        whole_output = E.MonthlyOutput(*(both(sim.output, output, k)
+                                         for k in E.MonthlyOutput.__dataclass_fields__))
+        at_once = derive.era5land_fields(sim.grid.cell_lat, whole_forcing, whole_output, sim.soil)
+        fields = B.truth_fields(sim, s, True)
+        assert list(fields) == [k for k in at_once if not k.startswith("_")]
+        for k, v in fields.items():
+            expected = np.asarray(at_once[k])
+            assert v.dtype == expected.dtype, k
+            np.testing.assert_array_equal(v, expected, err_msg=f"{s} {k}")
+        assert fields["swvl1"].shape[0] == len(whole_forcing.time)

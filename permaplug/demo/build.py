@@ -34,9 +34,8 @@ from permaplug.demo.cache import (  # noqa: F401 - cache_root, demo_catalog_name
     demo_catalog_names,
     demo_dir,
 )
-from permaplug.demo.emulator import ENGINES, STEPS_PER_MONTH, MonthlyOutput
+from permaplug.demo.emulator import ENGINES, STEPS_PER_MONTH
 from permaplug.demo.forcing import (
-    CellForcing,
     box_scenarios,
     model_cell_fields,
     read_era5_points,
@@ -116,42 +115,40 @@ def catalog_dict(seed: int, resolution: float, ncell: int, version: str = DEMO_V
     })
 
 
-def _write_reanalysis(sim: Simulation, out: Path, history: str) -> None:
+def observed_fields(sim: Simulation) -> dict[str, np.ndarray]:
+    """The 2001-2023 ERA5-Land fields on cells (:func:`permaplug.demo.derive.era5land_fields`,
+    private keys included): the reanalysis file, and the first 276 months of every full truth
+    file (derived once, then continued)."""
+    return derive.era5land_fields(sim.grid.cell_lat, sim.forcing, sim.output, sim.soil)
+
+
+def _write_reanalysis(sim: Simulation, out: Path, history: str,
+                      observed: dict[str, np.ndarray] | None = None) -> None:
     g = sim.grid
-    fields = derive.era5land_fields(g.cell_lat, sim.forcing, sim.output, sim.soil)
-    fields.pop("_days")
+    fields = observed_fields(sim) if observed is None else observed
     formats.write_era5land(out / ERA5_FILE, sim.forcing.time, g.lat, g.lon,
-                           {k: np.asarray(v) for k, v in fields.items()}, g.mask, history,
-                           to_grid=g.to_grid)
+                           {k: np.asarray(v) for k, v in fields.items() if k[0] != "_"}, g.mask,
+                           history, to_grid=g.to_grid)
 
 
-def _concat_forcing(a: CellForcing, b: CellForcing) -> CellForcing:
-    """``a`` followed in time by ``b`` (same cells)."""
-    return CellForcing(a.time.append(b.time), np.concatenate([a.t2m, b.t2m]),
-                       np.concatenate([a.d2m, b.d2m]), np.concatenate([a.tp, b.tp]))
-
-
-def _concat_output(a: MonthlyOutput, b: MonthlyOutput) -> MonthlyOutput:
-    """``a`` followed in time by ``b`` (same cells)."""
-    return MonthlyOutput(*(np.concatenate([getattr(a, k), getattr(b, k)])
-                           for k in MonthlyOutput.__dataclass_fields__))
-
-
-def truth_fields(sim: Simulation, scenario: str, full: bool = True) -> dict[str, np.ndarray]:
+def truth_fields(sim: Simulation, scenario: str, full: bool = True,
+                 observed: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Fields of one scenario-truth file on cells, canonical units, each (nt, ncell), 2001-2100.
 
     ``full`` (demo v3 on): every ERA5-Land variable of the reanalysis file, from
     :func:`permaplug.demo.derive.era5land_fields` over the 2001-2023 run followed by the truth
     run (the derivation is causal, so 2001-2023 equals the reanalysis file), i.e. the very forcing
-    the truth run used; else (v1, v2) only ``t2m``, ``tp`` and ``stl1..4``.
+    the truth run used; else (v1, v2) only ``t2m``, ``tp`` and ``stl1..4``. ``observed``: the
+    2001-2023 part (:func:`observed_fields`, computed here when not given); the truth run's part
+    continues its soil-water bucket, so the result equals deriving 2001-2100 at once.
     """
     forcing, output = sim.truth[scenario]
     if full:
-        fields = derive.era5land_fields(sim.grid.cell_lat,
-                                        _concat_forcing(sim.forcing, forcing),
-                                        _concat_output(sim.output, output), sim.soil)
-        fields.pop("_days")
-        return {k: np.asarray(v) for k, v in fields.items()}
+        obs = observed_fields(sim) if observed is None else observed
+        future = derive.era5land_fields(sim.grid.cell_lat, forcing, output, sim.soil,
+                                        bucket=obs["_bucket"])
+        return {k: np.concatenate([np.asarray(obs[k]), np.asarray(v)])
+                for k, v in future.items() if k[0] != "_"}
     fields = {"t2m": np.concatenate([sim.forcing.t2m, forcing.t2m]),
               "tp": np.concatenate([sim.forcing.tp, forcing.tp])}
     for i in range(schema.N_LAYERS):
@@ -160,28 +157,33 @@ def truth_fields(sim: Simulation, scenario: str, full: bool = True) -> dict[str,
 
 
 def _write_truth(sim: Simulation, out: Path, history: str, full: bool = True,
-                 scenarios: list[str] | None = None) -> None:
-    """Write the truth file of each of ``scenarios`` (default: all of ``sim.truth``)."""
+                 scenarios: list[str] | None = None,
+                 observed: dict[str, np.ndarray] | None = None) -> None:
+    """Write the truth file of each of ``scenarios`` (default: all of ``sim.truth``);
+    ``observed``: see :func:`truth_fields`."""
     g = sim.grid
     for s in sim.truth if scenarios is None else scenarios:
         forcing, _output = sim.truth[s]
         time = sim.forcing.time.append(forcing.time)
         formats.write_era5land(out / truth_file(s), time, g.lat, g.lon,
-                               truth_fields(sim, s, full), g.mask,
+                               truth_fields(sim, s, full, observed), g.mask,
                                f"{history}; emulator truth under {s}", to_grid=g.to_grid)
 
 
 def _start_truth_writers(sim: Simulation, out: Path, history: str, full: bool,
-                         processes: int) -> forked.Forked | None:
+                         processes: int, observed: dict[str, np.ndarray] | None = None
+                         ) -> forked.Forked | None:
     """Start writing the truth files in ``processes`` forked children (scenarios dealt out in
     turn) and return them to join; ``None`` (nothing started) when ``processes`` < 2 or the
-    platform cannot fork: the caller then writes them with :func:`_write_truth`."""
+    platform cannot fork: the caller then writes them with :func:`_write_truth`.
+    ``observed``: see :func:`truth_fields`."""
     names = list(sim.truth)
     if processes < 2 or len(names) < 2 or not forked.can_fork():
         return None
     parts = [names[i::processes] for i in range(min(processes, len(names)))]
-    return forked.Forked([functools.partial(_write_truth, sim, out, history, full, part)
-                          for part in parts], "writing the demo truth files")
+    return forked.Forked([functools.partial(_write_truth, sim, out, history, full, part,
+                                            observed) for part in parts],
+                         "writing the demo truth files")
 
 
 def _dew_depression() -> np.ndarray:
@@ -291,12 +293,13 @@ def build_demo(out_dir: Path, seed: int = 0, resolution: float = 0.5, n_cells: i
         tmp.mkdir(parents=True)
         # the truth files (the bulk of the writing) in two forked children on real grids, while
         # this process writes the others
+        observed = observed_fields(sim)  # derived once: reanalysis file and truth files
         writers = _start_truth_writers(sim, tmp, history, full_truth(version),
-                                       default_workers(grid.ncell))
+                                       default_workers(grid.ncell), observed)
         try:
-            _write_reanalysis(sim, tmp, history)
+            _write_reanalysis(sim, tmp, history, observed)
             if writers is None:
-                _write_truth(sim, tmp, history, full_truth(version))
+                _write_truth(sim, tmp, history, full_truth(version), observed=observed)
             _write_cmip(sim, tmp, history)
             _write_static(sim, tmp, seed)
         finally:

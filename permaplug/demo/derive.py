@@ -36,17 +36,23 @@ def radiation(lat: np.ndarray, time: pd.DatetimeIndex, t2m: np.ndarray, d2m: np.
     return cloud, ssrd, strd
 
 
-def era5land_fields(lat: np.ndarray, forcing: CellForcing, out: MonthlyOutput, soil: Soil
-                    ) -> dict[str, np.ndarray]:
-    """Every ERA5-Land variable on cells, canonical units, each (nt, n) (stl/swvl per layer)."""
+def era5land_fields(lat: np.ndarray, forcing: CellForcing, out: MonthlyOutput, soil: Soil,
+                    bucket: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every ERA5-Land variable on cells, canonical units, each (nt, n) (stl/swvl per layer).
+
+    Every variable is a function of its month's inputs, except the soil-water bucket, which
+    starts from ``bucket`` (n,) mm when given (else 60 % full). Private keys: ``_days`` (days in
+    each month, (nt, n)) and ``_bucket`` (the bucket's water after the last month, to continue
+    the series: the fields of two consecutive periods equal those of both at once)."""
     t2m, d2m, tp = forcing.t2m, forcing.d2m, forcing.tp
     days = forcing.time.days_in_month.to_numpy(float)[:, None]
     sf = tp * S.snowfall_share(t2m)
     _, ssrd, strd = radiation(lat, forcing.time, t2m, d2m)
     snow_cover = np.clip(out.snow_depth / 0.10, 0.0, 1.0)
     skt = S.skin_temperature(t2m, ssrd, strd, snow_cover)
+    bucket_end = np.empty(t2m.shape[1])
     wetness = S.bucket_wetness(tp - sf + out.melt, S.potential_evaporation(t2m, ssrd),
-                               soil.bucket_mm)
+                               soil.bucket_mm, start=bucket, end=bucket_end)
     wet = wetness * out.liquid[:, 0] * (1 - snow_cover)
     sshf, slhf = S.turbulent_fluxes(t2m, d2m, skt, ssrd, strd, snow_cover, wet)
     fields = {"t2m": t2m, "skt": skt, "tp": tp, "sf": sf, "strd": strd, "ssrd": ssrd,
@@ -59,6 +65,7 @@ def era5land_fields(lat: np.ndarray, forcing: CellForcing, out: MonthlyOutput, s
         fields[f"stl{i + 1}"] = out.stl[:, i]
     fields["sd"] = out.swe  # snow depth water equivalent, mm (ERA5-Land writes m)
     fields["_days"] = np.broadcast_to(days, t2m.shape)
+    fields["_bucket"] = bucket_end
     return fields
 
 

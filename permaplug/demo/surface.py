@@ -108,14 +108,18 @@ def potential_evaporation(t2m: np.ndarray, ssrd: np.ndarray) -> np.ndarray:
     return np.clip(0.12 * ssrd * np.sqrt(np.clip(t2m, 0.0, None)), 0.0, 120.0)
 
 
-def bucket_wetness(inflow: np.ndarray, pet: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+def bucket_wetness(inflow: np.ndarray, pet: np.ndarray, capacity: np.ndarray,
+                   start: np.ndarray | None = None, end: np.ndarray | None = None
+                   ) -> np.ndarray:
     """Relative wetness (0..1) of a soil-water bucket, monthly, (nt, ncell).
 
     ``inflow`` (rain + snowmelt) and ``pet`` in mm per month (nt, ncell); ``capacity`` mm (ncell,).
     Each month: ``W += inflow``; evaporation ``pet W / capacity``; drainage of 30 % of the water
-    above 70 % of capacity; ``W`` kept within [5 %, 100 %] of capacity. Starts at 60 %.
+    above 70 % of capacity; ``W`` kept within [5 %, 100 %] of capacity. Starts at 60 %, or at
+    ``start`` (ncell,) mm; ``end`` (ncell,), if given, receives ``W`` after the last month, so a
+    later call with ``start=end`` continues the series exactly.
     """
-    w = 0.6 * capacity
+    w = 0.6 * capacity if start is None else start
     out = np.empty_like(inflow)
     for m in range(inflow.shape[0]):
         w = w + inflow[m]
@@ -123,6 +127,8 @@ def bucket_wetness(inflow: np.ndarray, pet: np.ndarray, capacity: np.ndarray) ->
         w = w - 0.3 * np.maximum(w - 0.7 * capacity, 0.0)
         w = np.clip(w, 0.05 * capacity, capacity)
         out[m] = w / capacity
+    if end is not None:
+        end[...] = w
     return out
 
 
