@@ -247,6 +247,14 @@ def _solve(H, h, t, slope, g, g_top, src_top, q_bottom, w, props, cp, dp, act, m
 
 
 @njit(**_JIT)
+def _tile_scratch(nz):
+    """A tile's scratch arrays: ``kbuf``, ``cp``, ``dp`` (nz, TILE) float64, ``act``, ``moved``
+    (TILE,) int64 and ``arg`` (TILE,) float64."""
+    return (np.empty((nz, TILE)), np.empty((nz, TILE)), np.empty((nz, TILE)),
+            np.empty(TILE, np.int64), np.empty(TILE, np.int64), np.empty(TILE))
+
+
+@njit(**_JIT)
 def advance(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, width, dz, dt,
             t_surface, r_surface, q_bottom, newton, tol, g, g_top, src_top):
     """One implicit step of every cell, tile by tile (start, then Newton iterations, in cache).
@@ -259,9 +267,7 @@ def advance(T, H, h, dh, use_dh, t, slope, props, k_frozen, log_k_ratio, f_res, 
     """
     nz, ncell = T.shape
     w = dz / dt
-    kbuf, cp, dp = np.empty((nz, TILE)), np.empty((nz, TILE)), np.empty((nz, TILE))
-    act, moved = np.empty(TILE, np.int64), np.empty(TILE, np.int64)
-    arg = np.empty(TILE)
+    kbuf, cp, dp, act, moved, arg = _tile_scratch(nz)
     most = 0
     for j0 in range(0, ncell, TILE):
         j1 = min(j0 + TILE, ncell)
@@ -370,9 +376,7 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
     g = np.empty((nz - 1, TILE))
     g_top = np.empty(TILE)
     src_top = np.empty(TILE)
-    kbuf, cp, dp = np.empty((nz, TILE)), np.empty((nz, TILE)), np.empty((nz, TILE))
-    act, moved = np.empty(TILE, np.int64), np.empty(TILE, np.int64)
-    arg = np.empty(TILE)
+    kbuf, cp, dp, act, moved, arg = _tile_scratch(nz)
     acc_t = np.empty(TILE)
     acc_f = np.empty(TILE)
     wgt = 1.0 / steps

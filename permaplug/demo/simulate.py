@@ -192,6 +192,16 @@ def _history(col, surface: E.Surface, forcing: CellForcing, steps_per_month: int
                  progress=progress, desc="2001-2023", engine=engine)
 
 
+def _load_kernel(s: Setup, steps_per_month: int) -> None:
+    """Load (or, on a fresh installation, compile) the compiled heat kernel in this process by
+    running one cell for one month, so forked children inherit it instead of each loading it."""
+    one = slice(0, 1)
+    col = s.soil.column.cells(one)
+    f = s.forcing.sel("2001-01", "2001-01").cells(one)
+    E.run(E.initial_state(col, f.t2m[0]), col, s.surface.cells(one), f.t2m, snowfall(f),
+          month_days(f), steps_per_month)
+
+
 def _start_history(s: Setup, steps_per_month: int, progress: bool, engine: str,
                    parts: int) -> tuple[forked.Forked, E.State, E.MonthlyOutput]:
     """Start :func:`_history` of ``parts`` contiguous groups of cells, each in a forked child
@@ -247,11 +257,8 @@ def simulate(grid: DemoGrid, seed: int = 0, progress: bool = True,
         workers = default_workers(grid.ncell)
     children = None
     if workers > 1 and forked.can_fork() and grid.ncell >= workers:
-        if engine == "compiled":  # load (or compile) the kernel once, before the children fork
-            one = slice(0, 1)
-            f = forcing.sel("2001-01", "2001-01").cells(one)
-            E.run(E.initial_state(col.cells(one), f.t2m[0]), col.cells(one),
-                  surface.cells(one), f.t2m, snowfall(f), month_days(f), steps_per_month)
+        if engine == "compiled":
+            _load_kernel(inputs, steps_per_month)
         children, state, output = _start_history(inputs, steps_per_month, progress, engine,
                                                  workers)
     else:
