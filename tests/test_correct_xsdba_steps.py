@@ -113,9 +113,10 @@ def test_xsdba_quantile_kernel_is_cached_with_the_same_results():
     interpolation and the uncached original."""
     from xsdba import nbutils
 
-    import permaplug.correction.xsdba_corrector  # noqa: F401 - applies the cache
     from permaplug.correction.xsdba_cache import cache_quantile_kernel
+    from permaplug.correction.xsdba_corrector import xsdba_class
 
+    xsdba_class("EmpiricalQuantileMapping")  # the first use of xsdba applies the cache
     func = nbutils._wrapper_quantile1d
     assert type(func._cache).__name__ != "NullCache"
     assert cache_quantile_kernel() is False  # idempotent

@@ -295,6 +295,51 @@ def test_a_cells_result_does_not_depend_on_its_block(engine):
                                           err_msg=name)
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 7])
+def test_substep_temperature_a_stretch_at_a_time_equals_the_whole_series(steps):
+    """The emulator makes the sub-monthly air temperature a year at a time (no
+    (nt * steps, ncell) array): any stretch of months equals the same rows of the whole series
+    to the last bit, edges (held flat) included, and every month keeps its mean."""
+    rng = np.random.default_rng(3)
+    t2m = rng.normal(-5.0, 12.0, (30, 17))
+    whole = E.substep_temperature(t2m, steps)
+    assert whole.shape == (30 * steps, 17)
+    np.testing.assert_allclose(whole.reshape(30, steps, 17).mean(axis=1), t2m, atol=1e-12)
+    for start, stop in [(0, 12), (12, 24), (24, 30), (5, 6), (0, 30), (29, 30)]:
+        part = E.substep_temperature(t2m, steps, start, stop)
+        np.testing.assert_array_equal(part, whole[start * steps:stop * steps])
+
+
+@pytest.mark.parametrize("engine", E.ENGINES)
+def test_run_records_into_given_arrays(engine):
+    """``out`` (e.g. shared memory a parent reads) receives the same monthly means as new
+    arrays; arrays of the wrong shape, type or layout are refused, naming the field."""
+    ncell, months = 40, 14  # more than one compiled call (12 months each)
+    col, T, H = _freezing_block(ncell, 5)
+    rng = np.random.default_rng(8)
+    t2m = rng.normal(-2.0, 12.0, (months, ncell))
+    sf = rng.uniform(0.0, 40.0, (months, ncell))
+    surface = E.Surface(density=np.full(ncell, 300.0), n_thaw=np.full(ncell, 0.9))
+    state = E.State(T=T, H=H, swe=np.zeros(ncell))
+    args = (state, col, surface, t2m, sf, np.full(months, 30.4), 4)
+    _, fresh = E.run(*args, engine=engine)
+    given = E.MonthlyOutput(*(np.zeros_like(getattr(fresh, k))
+                              for k in E.MonthlyOutput.__dataclass_fields__))
+    _, got = E.run(*args, engine=engine, out=given)
+    assert got is given
+    assert np.ptp(given.stl) > 1.0
+    for name in E.MonthlyOutput.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(given, name), getattr(fresh, name), err_msg=name)
+    wrong = E.MonthlyOutput(*(np.zeros_like(getattr(fresh, k))
+                              for k in E.MonthlyOutput.__dataclass_fields__))
+    wrong.melt = np.zeros((months, ncell))  # float64
+    with pytest.raises(ValueError, match="out.melt"):
+        E.run(*args, engine=engine, out=wrong)
+    wrong.melt = np.zeros((months + 1, ncell), np.float32)
+    with pytest.raises(ValueError, match=r"out.melt.*\(14, 40\)"):
+        E.run(*args, engine=engine, out=wrong)
+
+
 @njit
 def _libm_exp(x: np.ndarray) -> np.ndarray:
     """``math.exp`` in compiled code (the C library's exp; NumPy's own differs by an ulp)."""

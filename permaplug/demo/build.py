@@ -132,7 +132,8 @@ def _write_reanalysis(sim: Simulation, out: Path, history: str,
 
 
 def truth_fields(sim: Simulation, scenario: str, full: bool = True,
-                 observed: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                 observed: dict[str, np.ndarray] | None = None, pieces: bool = False
+                 ) -> dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]]:
     """Fields of one scenario-truth file on cells, canonical units, each (nt, ncell), 2001-2100.
 
     ``full`` (demo v3 on): every ERA5-Land variable of the reanalysis file, from
@@ -141,18 +142,20 @@ def truth_fields(sim: Simulation, scenario: str, full: bool = True,
     the truth run used; else (v1, v2) only ``t2m``, ``tp`` and ``stl1..4``. ``observed``: the
     2001-2023 part (:func:`observed_fields`, computed here when not given); the truth run's part
     continues its soil-water bucket, so the result equals deriving 2001-2100 at once.
+    ``pieces``: each field as its (2001-2023, 2024-2100) arrays, not joined (what
+    :func:`permaplug.demo.formats.write_era5land` takes, without a copy of the whole series).
     """
+    join = (lambda a, b: (np.asarray(a), np.asarray(b))) if pieces else \
+        (lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)]))
     forcing, output = sim.truth[scenario]
     if full:
         obs = observed_fields(sim) if observed is None else observed
         future = derive.era5land_fields(sim.grid.cell_lat, forcing, output, sim.soil,
                                         bucket=obs["_bucket"])
-        return {k: np.concatenate([np.asarray(obs[k]), np.asarray(v)])
-                for k, v in future.items() if k[0] != "_"}
-    fields = {"t2m": np.concatenate([sim.forcing.t2m, forcing.t2m]),
-              "tp": np.concatenate([sim.forcing.tp, forcing.tp])}
+        return {k: join(obs[k], v) for k, v in future.items() if k[0] != "_"}
+    fields = {"t2m": join(sim.forcing.t2m, forcing.t2m), "tp": join(sim.forcing.tp, forcing.tp)}
     for i in range(schema.N_LAYERS):
-        fields[f"stl{i + 1}"] = np.concatenate([sim.output.stl[:, i], output.stl[:, i]])
+        fields[f"stl{i + 1}"] = join(sim.output.stl[:, i], output.stl[:, i])
     return fields
 
 
@@ -166,7 +169,7 @@ def _write_truth(sim: Simulation, out: Path, history: str, full: bool = True,
         forcing, _output = sim.truth[s]
         time = sim.forcing.time.append(forcing.time)
         formats.write_era5land(out / truth_file(s), time, g.lat, g.lon,
-                               truth_fields(sim, s, full, observed), g.mask,
+                               truth_fields(sim, s, full, observed, pieces=True), g.mask,
                                f"{history}; emulator truth under {s}", to_grid=g.to_grid)
 
 

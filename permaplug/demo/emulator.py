@@ -85,21 +85,42 @@ class MonthlyOutput:
     ground_flux: np.ndarray
 
 
-def substep_temperature(t_month: np.ndarray, steps: int) -> np.ndarray:
-    """Sub-monthly air temperature (nt * steps, ncell) from monthly means (nt, ncell).
+def substep_temperature(t_month: np.ndarray, steps: int, start: int = 0,
+                        stop: int | None = None) -> np.ndarray:
+    """Sub-monthly air temperature ((stop - start) * steps, ncell) of months ``start`` to
+    ``stop - 1`` (default: all) from the monthly means ``t_month`` (nt, ncell).
 
     Linear between month centres (held flat beyond the first and last), then each month's
-    steps are shifted so that their mean equals the monthly mean.
+    steps are shifted so that their mean equals the monthly mean. Each month depends only on
+    its neighbours, so computing the series a stretch at a time (what the emulator does, to
+    keep memory small) gives the same numbers to the last bit.
     """
     nt = t_month.shape[0]
-    x = (np.arange(nt * steps) + 0.5) / steps - 0.5  # in months, 0 = centre of month 0
+    stop = nt if stop is None else stop
+    x = (np.arange(start * steps, stop * steps) + 0.5) / steps - 0.5  # months, 0 = month 0's centre
     i0 = np.clip(np.floor(x).astype(int), 0, nt - 1)
     i1 = np.clip(i0 + 1, 0, nt - 1)
     w = np.clip(x - np.floor(x), 0, 1)[:, None]
     t = (1 - w) * t_month[i0] + w * t_month[i1]
-    t = t.reshape(nt, steps, -1)
-    t += (t_month - t.mean(axis=1))[:, None, :]
-    return t.reshape(nt * steps, -1)
+    t = t.reshape(stop - start, steps, -1)
+    t += (t_month[start:stop] - t.mean(axis=1))[:, None, :]
+    return t.reshape((stop - start) * steps, -1)
+
+
+def _output_arrays(nt: int, ncell: int, out: MonthlyOutput | None) -> MonthlyOutput:
+    """``out`` checked against the shapes of ``nt`` months of ``ncell`` cells (float32), or new
+    zero-filled arrays (monthly means in float32, as the files: half the memory)."""
+    shapes = {"stl": (nt, schema.N_LAYERS, ncell), "liquid": (nt, schema.N_LAYERS, ncell)}
+    if out is None:
+        return MonthlyOutput(*(np.zeros(shapes.get(k, (nt, ncell)), np.float32)
+                               for k in MonthlyOutput.__dataclass_fields__))
+    for k in MonthlyOutput.__dataclass_fields__:
+        a = getattr(out, k)
+        want = shapes.get(k, (nt, ncell))
+        if a.shape != want or a.dtype != np.float32 or not a.flags.c_contiguous:
+            raise ValueError(f"out.{k}: expected a C-contiguous float32 array of shape {want}, "
+                             f"not {a.dtype} {a.shape}")
+    return out
 
 
 def initial_state(col: heat.Column, t_mean: np.ndarray) -> State:
@@ -123,7 +144,7 @@ reference (:func:`permaplug.demo.heat.step`), same results within rounding, ~10-
 def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: np.ndarray,
         days: np.ndarray, steps_per_month: int = STEPS_PER_MONTH, record: bool = True,
         progress: bool = False, desc: str = "emulator", profile: np.ndarray | None = None,
-        engine: str = "compiled"
+        engine: str = "compiled", out: MonthlyOutput | None = None
         ) -> tuple[State, MonthlyOutput | None]:
     """Run the emulator over ``nt`` months of forcing; returns the final state and monthly means.
 
@@ -132,30 +153,30 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
     (nt, nz + 1, ncell) array, receives the monthly mean temperature (degC) of the ground
     surface (row 0: the top face, under the snow) and of every volume centre (rows 1..nz). ``engine`` is one of
     :data:`ENGINES`; both advance all cells of the block together with the same physics and the
-    same Newton stopping rule (largest change over the block).
+    same Newton stopping rule (largest change over the block). ``out``: zero-filled arrays of
+    :class:`MonthlyOutput`'s shapes to record into (e.g. shared memory a parent process reads);
+    default: new arrays.
     """
+    nt, ncell = t2m.shape
+    if record:
+        out = _output_arrays(nt, ncell, out)
     if engine == "compiled":
         return _run_compiled(state, col, surface, t2m, sf, days, steps_per_month, record,
-                             progress, desc, profile)
+                             progress, desc, profile, out)
     if engine != "numpy":
         raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
-    nt, ncell = t2m.shape
-    t_sub = substep_temperature(t2m, steps_per_month)
     k_snow = snow_conductivity(surface.density) * surface.snow_k_factor
     lw = heat.layer_weights(col.faces, schema.LAYERS)  # (4, nz)
     T, H, swe = state.T, state.H, state.swe.copy()
-    out = None
-    if record:
-        # monthly means kept in float32 (the files are float32): halves memory on big grids
-        out = MonthlyOutput(*(np.zeros((nt, schema.N_LAYERS, ncell), np.float32) for _ in range(2)),
-                            *(np.zeros((nt, ncell), np.float32) for _ in range(4)))
+    out = out if record else None
     dh = None  # last step's enthalpy change: Newton starts from its extrapolation
     bar = tqdm(total=nt, desc=desc, unit="month", disable=bars.disabled(progress), leave=False)
     for m in range(nt):
         dt_days = days[m] / steps_per_month
         dt = dt_days * heat.SECONDS_PER_DAY
+        t_sub = substep_temperature(t2m, steps_per_month, m, m + 1)
         for s in range(steps_per_month):
-            ta = t_sub[m * steps_per_month + s]
+            ta = t_sub[s]
             swe = swe + sf[m] / steps_per_month
             melt = np.minimum(swe, surface.ddf * np.maximum(ta, 0.0) * dt_days)
             swe = swe - melt
@@ -185,13 +206,13 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
 
 def _run_compiled(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray,
                   sf: np.ndarray, days: np.ndarray, steps_per_month: int, record: bool,
-                  progress: bool, desc: str, profile: np.ndarray | None
-                  ) -> tuple[State, MonthlyOutput | None]:
-    """:func:`run` through :func:`permaplug.demo.heat_kernel.run_months`."""
+                  progress: bool, desc: str, profile: np.ndarray | None,
+                  out: MonthlyOutput | None) -> tuple[State, MonthlyOutput | None]:
+    """:func:`run` through :func:`permaplug.demo.heat_kernel.run_months`; the sub-monthly air
+    temperature is made a call's months at a time (no (nt * steps, ncell) array)."""
     from permaplug.demo import heat_kernel as K
 
     nt, ncell = t2m.shape
-    t_sub = np.ascontiguousarray(substep_temperature(t2m, steps_per_month), dtype=float)
     k_snow = snow_conductivity(surface.density) * surface.snow_k_factor  # as the reference
     k_snow = np.ascontiguousarray(np.broadcast_to(np.asarray(k_snow, float), (ncell,)))
     lw = np.ascontiguousarray(heat.layer_weights(col.faces, schema.LAYERS))  # (4, nz)
@@ -201,9 +222,9 @@ def _run_compiled(state: State, col: heat.Column, surface: Surface, t2m: np.ndar
     swe = np.array(state.swe, dtype=float)
     dh = np.zeros_like(H)
     has_dh = np.zeros(1, dtype=np.bool_)
-    shape4, shape1 = ((nt, schema.N_LAYERS, ncell), (nt, ncell)) if record else ((0, 0, 0), (0, 0))
-    out = MonthlyOutput(*(np.zeros(shape4, np.float32) for _ in range(2)),
-                        *(np.zeros(shape1, np.float32) for _ in range(4)))
+    if out is None:  # not recording: empty arrays of the kernel's types
+        out = MonthlyOutput(*(np.zeros((0, 0, 0), np.float32) for _ in range(2)),
+                            *(np.zeros((0, 0), np.float32) for _ in range(4)))
     prof = np.zeros((0, 0, 0)) if profile is None else profile
     if profile is not None and profile.shape != (nt, col.faces.size, ncell):
         raise ValueError(f"profile: expected shape {(nt, col.faces.size, ncell)}, "
@@ -217,6 +238,8 @@ def _run_compiled(state: State, col: heat.Column, surface: Surface, t2m: np.ndar
     bar = tqdm(total=nt, desc=desc, unit="month", disable=bars.disabled(progress), leave=False)
     for m in range(0, nt, MONTHS_PER_CALL):  # a tile stays in cache through these months
         m1 = min(m + MONTHS_PER_CALL, nt)
+        t_sub = np.ascontiguousarray(substep_temperature(t2m, steps_per_month, m, m1),
+                                     dtype=float)
         K.run_months(m, m1, T, H, dh, has_dh, swe, p["props"], p["k_frozen"],
                      p["log_k_ratio"], p["f_res"], p["width"], p["dz"], lw, t_sub, *args)
         bar.update(m1 - m)

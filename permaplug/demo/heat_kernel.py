@@ -355,8 +355,8 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
     """Months ``m0 .. m1 - 1`` of :func:`permaplug.demo.emulator.run`; state updated in place.
 
     ``T``, ``H`` and ``dh`` (the last step's enthalpy change: Newton starts from ``H + dh``
-    once ``has_dh[0]``) are ``(nz, ncell)``; ``swe`` (ncell,) mm; ``t_sub`` (nt * steps, ncell)
-    the sub-monthly air temperature; ``sf`` (nt, ncell) snowfall mm per month; ``lw`` (4, nz)
+    once ``has_dh[0]``) are ``(nz, ncell)``; ``swe`` (ncell,) mm; ``t_sub`` ((m1 - m0) * steps,
+    ncell) the sub-monthly air temperature of these months; ``sf`` (nt, ncell) snowfall mm per month; ``lw`` (4, nz)
     layer weights; ``density``, ``k_snow``, ``n_thaw``, ``ddf`` (ncell,). With ``record`` the
     monthly means are accumulated into the float32 outputs ``stl``/``liquid`` (nt, 4, ncell) and
     the others (nt, ncell), in the reference's order; with ``do_profile`` the monthly mean
@@ -390,7 +390,7 @@ def run_months(m0, m1, T, H, dh, has_dh, swe, props, k_frozen, log_k_ratio, f_re
             dt = dt_days * heat.SECONDS_PER_DAY
             w = dz / dt
             for s in range(steps):
-                row = m * steps + s
+                row = (m - m0) * steps + s
                 for j in range(j0, j1):
                     ta = t_sub[row, j]
                     sw = swe[j] + sf[m, j] / steps

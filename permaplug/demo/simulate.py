@@ -74,10 +74,12 @@ def month_days(f: CellForcing) -> np.ndarray:
 
 
 def _truth_worker(state: E.State, col, surface: E.Surface, t2m: np.ndarray, sf: np.ndarray,
-                  days: np.ndarray, steps: int, engine: str = "compiled") -> E.MonthlyOutput:
-    """Run stacked scenario columns (module-level so a worker process can import it)."""
+                  days: np.ndarray, steps: int, engine: str = "compiled",
+                  out: E.MonthlyOutput | None = None) -> E.MonthlyOutput:
+    """Run stacked scenario columns (module-level so a worker process can import it); ``out``:
+    see :func:`permaplug.demo.emulator.run`."""
     _, out = E.run(state, col, surface, t2m, sf, days, steps_per_month=steps, record=True,
-                   engine=engine)
+                   engine=engine, out=out)
     return out
 
 
@@ -106,7 +108,8 @@ def _run_forked(jobs: list[Callable[[], tuple]], shapes: list[tuple[int, int]]
     """Run each job (a function returning :func:`_truth_worker`'s arguments, called in the
     child, so both children stack their inputs at once) in its own forked child
     (:mod:`permaplug.demo.forked`) whose monthly means, ``shapes`` (nt, ncell), go into shared
-    memory; the children see the parent's arrays without copying."""
+    memory (the emulator records straight into it); the children see the parent's arrays
+    without copying."""
     outs = []
     for nt, ncell in shapes:
         outs.append(E.MonthlyOutput(
@@ -115,9 +118,7 @@ def _run_forked(jobs: list[Callable[[], tuple]], shapes: list[tuple[int, int]]
 
     def task(job: Callable[[], tuple], out: E.MonthlyOutput) -> Callable[[], None]:
         def run() -> None:
-            res = _truth_worker(*job())
-            for k in E.MonthlyOutput.__dataclass_fields__:
-                getattr(out, k)[...] = getattr(res, k)
+            _truth_worker(*job(), out=out)
         return run
 
     forked.run_forked([task(job, out) for job, out in zip(jobs, outs)],
