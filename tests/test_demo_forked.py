@@ -100,3 +100,26 @@ def test_truth_fields_continue_the_observed_derivation(sims):
             assert v.dtype == expected.dtype, k
             np.testing.assert_array_equal(v, expected, err_msg=f"{s} {k}")
         assert fields["swvl1"].shape[0] == len(whole_forcing.time)
+
+
+@pytest.mark.parametrize("step", [12, 204, 1200])
+def test_truth_rows_a_stretch_at_a_time_equal_the_truth_fields(sims, step):
+    """The truth writers derive the truth run's fields a chunk of months at a time, each stretch
+    continuing the soil-water bucket (chunks of a year, of 17 years straddling 2023/2024, all at
+    once): the numbers of :func:`truth_fields` to the last bit; asking out of order is refused."""
+    sim = sims[2]
+    s = list(sim.truth)[-1]
+    expected = B.truth_fields(sim, s, True)
+    rows = B.TruthRows(sim, s, B.observed_fields(sim))
+    fields = rows.fields()
+    assert list(fields) == list(expected)
+    nt = len(expected["t2m"])
+    for t0 in range(0, nt, step):
+        t1 = min(t0 + step, nt)
+        for k, f in fields.items():
+            got = f(t0, t1)
+            assert got.dtype == expected[k].dtype, k
+            np.testing.assert_array_equal(got, expected[k][t0:t1], err_msg=f"{k} {t0}")
+    if step == 12:
+        with pytest.raises(ValueError, match="asked out of time order"):
+            fields["t2m"](600, 612)

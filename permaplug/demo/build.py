@@ -159,17 +159,62 @@ def truth_fields(sim: Simulation, scenario: str, full: bool = True,
     return fields
 
 
+class TruthRows:
+    """The fields of ``scenario``'s full truth file (:func:`truth_fields`, ``full``) a stretch of
+    months at a time, as :func:`permaplug.demo.formats.write_era5land` asks for them (in time
+    order): 2001-2023 from ``observed`` (:func:`observed_fields`), later months derived from
+    the truth run's months asked for, each stretch continuing the previous one's soil-water
+    bucket. The numbers of :func:`truth_fields` without an array of the whole series (a demo
+    build's writers allocated 1-2 GB per 16,001-cell truth file that way)."""
+
+    def __init__(self, sim: Simulation, scenario: str, observed: dict[str, np.ndarray]) -> None:
+        self.forcing, self.output = sim.truth[scenario]
+        self.lat, self.soil, self.observed = sim.grid.cell_lat, sim.soil, observed
+        self.n_obs = len(observed["t2m"])
+        self.bucket = observed["_bucket"]
+        self.span: tuple[int, int] = (0, 0)  # truth-run months of ``block``
+        self.block: dict[str, np.ndarray] = {}
+
+    def fields(self) -> dict[str, functools.partial]:
+        """Each variable as a function ``rows(t0, t1)`` of months since 2001-01."""
+        return {k: functools.partial(self.rows, k) for k in self.observed if k[0] != "_"}
+
+    def rows(self, name: str, t0: int, t1: int) -> np.ndarray:
+        """Months ``t0 .. t1 - 1`` (since 2001-01) of ``name``, (t1 - t0, ncell)."""
+        parts = []
+        if t0 < self.n_obs:
+            parts.append(np.asarray(self.observed[name])[t0:min(t1, self.n_obs)])
+        if t1 > self.n_obs:
+            span = (max(t0, self.n_obs) - self.n_obs, t1 - self.n_obs)
+            if span != self.span:
+                if span[0] != self.span[1]:
+                    raise ValueError(f"truth rows {t0}..{t1 - 1} asked out of time order "
+                                     f"(next: {self.span[1] + self.n_obs})")
+                months = slice(*span)
+                self.block = derive.era5land_fields(
+                    self.lat, self.forcing.months(months), self.output.months(months),
+                    self.soil, bucket=self.bucket)
+                self.bucket, self.span = self.block["_bucket"], span
+            parts.append(np.asarray(self.block[name]))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def _write_truth(sim: Simulation, out: Path, history: str, full: bool = True,
                  scenarios: list[str] | None = None,
                  observed: dict[str, np.ndarray] | None = None) -> None:
     """Write the truth file of each of ``scenarios`` (default: all of ``sim.truth``);
     ``observed``: see :func:`truth_fields`."""
     g = sim.grid
+    if full and observed is None:
+        observed = observed_fields(sim)
     for s in sim.truth if scenarios is None else scenarios:
         forcing, _output = sim.truth[s]
         time = sim.forcing.time.append(forcing.time)
-        formats.write_era5land(out / truth_file(s), time, g.lat, g.lon,
-                               truth_fields(sim, s, full, observed, pieces=True), g.mask,
+        if full:
+            fields = TruthRows(sim, s, observed).fields()
+        else:
+            fields = truth_fields(sim, s, full, pieces=True)
+        formats.write_era5land(out / truth_file(s), time, g.lat, g.lon, fields, g.mask,
                                f"{history}; emulator truth under {s}", to_grid=g.to_grid)
 
 

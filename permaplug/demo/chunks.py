@@ -67,7 +67,8 @@ def write_deflated(path: Path, variables: Sequence[Variable], dims: tuple[str, .
     """Add ``variables`` to the netCDF-4 file ``path`` (its dimensions ``dims`` exist): the
     chunked ones ((``nt``, ...) along ``dims``, chunks of ``chunk``) through
     :func:`shuffle_deflate` and h5py's direct chunk write, the others as they are. A chunk that
-    runs past ``nt`` is padded with the fill value (NaN), as HDF5 stores edge chunks."""
+    runs past ``nt`` is padded with the fill value (NaN), as HDF5 stores edge chunks. The rows
+    are asked in time order, every variable's chunk at ``t0`` before any at a later ``t0``."""
     import h5py
     import netCDF4
 
@@ -86,13 +87,12 @@ def write_deflated(path: Path, variables: Sequence[Variable], dims: tuple[str, .
             nc.delncattr("coordinates")
     buf = np.empty(chunk, np.float32)
     with h5py.File(path, "r+") as h5:
-        for v in variables:
-            if not callable(v.data):
-                continue
-            dset = h5[v.name]
+        chunked = [(v, h5[v.name]) for v in variables if callable(v.data)]
+        for _, dset in chunked:
             _check_filters(path, dset)
-            for t0 in range(0, nt, chunk[0]):
-                t1 = min(t0 + chunk[0], nt)
+        for t0 in range(0, nt, chunk[0]):  # time first: a source can make all its rows at once
+            t1 = min(t0 + chunk[0], nt)
+            for v, dset in chunked:
                 rows = v.data(t0, t1)
                 if rows.shape != (t1 - t0, *chunk[1:]) or rows.dtype != np.float32:
                     raise ValueError(f"{path.name}: {v.name} rows {t0}..{t1 - 1} are "

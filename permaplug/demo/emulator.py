@@ -84,6 +84,10 @@ class MonthlyOutput:
     melt: np.ndarray
     ground_flux: np.ndarray
 
+    def months(self, part: slice) -> MonthlyOutput:
+        """Months ``part`` (positions along time; views)."""
+        return MonthlyOutput(*(getattr(self, k)[part] for k in MonthlyOutput.__dataclass_fields__))
+
 
 def substep_temperature(t_month: np.ndarray, steps: int, start: int = 0,
                         stop: int | None = None) -> np.ndarray:

@@ -58,6 +58,10 @@ class CellForcing:
         """The forcing of cells ``part`` (views)."""
         return CellForcing(self.time, self.t2m[:, part], self.d2m[:, part], self.tp[:, part])
 
+    def months(self, part: slice) -> CellForcing:
+        """Months ``part`` (positions along time; views)."""
+        return CellForcing(self.time[part], self.t2m[part], self.d2m[part], self.tp[part])
+
 
 @dataclass
 class Gradients:
@@ -264,4 +268,9 @@ def scenario_forcing(obs: CellForcing, box: dict[str, pd.DataFrame], scenario: s
     dT = dT.reshape(-1)[:, None]
     ratio = ratio.reshape(-1)[:, None]
     time = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-01", freq="MS")
-    return CellForcing(time, t_d[idx] + dT, d_d[idx] + dT, np.exp(p_log[idx]) * ratio)
+    t2m, d2m, tp = t_d[idx], d_d[idx], p_log[idx]  # each (nt, ncell), then changed in place
+    t2m += dT
+    d2m += dT
+    np.exp(tp, out=tp)
+    tp *= ratio
+    return CellForcing(time, t2m, d2m, tp)

@@ -16,6 +16,7 @@ Every file says it is emulated (global attribute ``source`` and ``permaplug_data
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,9 +99,10 @@ def quantize(values: np.ndarray, digits: int) -> np.ndarray:
     return values
 
 
-Fields = dict[str, "np.ndarray | tuple[np.ndarray, ...]"]
-"""Variables to write: an array, or a tuple of arrays that follow each other in time (written
-as one series without being joined)."""
+Fields = dict[str, "np.ndarray | tuple[np.ndarray, ...] | Callable[[int, int], np.ndarray]"]
+"""Variables to write: an array, a tuple of arrays that follow each other in time (written as
+one series without being joined), or a function ``rows(t0, t1)`` giving months ``t0 .. t1 - 1``
+(asked in time order, a chunk at a time)."""
 
 
 def write_era5land(path: Path, time: pd.DatetimeIndex, lat: np.ndarray, lon: np.ndarray,
@@ -111,7 +113,8 @@ def write_era5land(path: Path, time: pd.DatetimeIndex, lat: np.ndarray, lon: np.
     ``fields`` hold canonical units on the grid, (nt, nlat, nlon): degC, mm per month, W m-2
     (monthly mean; fluxes positive downward), m3 m-3; ``land`` (nlat, nlon) bool. With
     ``to_grid`` (e.g. :meth:`permaplug.demo.grid.DemoGrid.to_grid`) the fields are on cells,
-    (nt, ncell). A field may be a tuple of arrays that follow each other in time.
+    (nt, ncell). A field may also be given in pieces or as a function of its rows
+    (:data:`Fields`).
 
     The file is the CDS's layout: float32, chunks of whole years, shuffle + deflate (level 1
     declared, as the CDS's files). The data go in a chunk at a time
@@ -147,10 +150,14 @@ def write_era5land(path: Path, time: pd.DatetimeIndex, lat: np.ndarray, lon: np.
         attrs = {"units": ERA5_UNITS[name], "long_name": ERA5_LONG[name], "GRIB_shortName": name}
         if _quantized(name):  # rounded here (the attribute says so), not by the library
             attrs = {"least_significant_digit": np.int64(TEMPERATURE_DIGITS), **attrs}
-        pieces = values if isinstance(values, tuple) else (values,)
+        if callable(values):
+            source = values
+        else:
+            source = functools.partial(chunks.time_rows,
+                                       values if isinstance(values, tuple) else (values,))
 
-        def rows(t0: int, t1: int, name: str = name, pieces: tuple = pieces) -> np.ndarray:
-            v = _file_units(name, chunks.time_rows(pieces, t0, t1), days[t0:t1])
+        def rows(t0: int, t1: int, name: str = name, source: Callable = source) -> np.ndarray:
+            v = _file_units(name, source(t0, t1), days[t0:t1])
             return v if to_grid is None else to_grid(v)
 
         variables.append(chunks.Variable(name, attrs | {"coordinates": "expver number"}, rows))
