@@ -15,7 +15,8 @@
    (a folder holding an older ``permaplug`` package, put first on ``PYTHONPATH``) the same
    build is made with that package first, each after an untimed small build that compiles
    and caches the kernels, and the two builds' files are compared (every variable of every
-   NetCDF file equal). Without ``--before``, the reference's build is projected from (1).
+   NetCDF file equal). ``--builds N`` alternates N builds per checkout and reports medians.
+   Without ``--before``, the reference's build is projected from (1).
 
 ``--write`` puts the result into the "Emulator" section of benchmarks/RESULTS.md.
 
@@ -179,21 +180,33 @@ def build_in_process(package: Path, out: Path, cells: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def full_build(cells: int, before: Path | None) -> dict:
-    runs = {}
+def full_build(cells: int, before: Path | None, builds: int = 1) -> dict:
+    """``builds`` builds of each checkout, alternating (before, now, before, now, ...) after an
+    untimed small build each; every figure is the median over a checkout's builds (each build's
+    wall time is kept in ``walls``). The first pair's files are compared."""
+    runs: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-emulator-") as tmp:
         tmp = Path(tmp)
         order = ([("before", before)] if before else []) + [("now", ROOT)]
         for name, package in order:  # compile and cache the kernels of each checkout
             build_in_process(package, tmp / f"warm-{name}", 300)
             shutil.rmtree(tmp / f"warm-{name}")
-        for name, package in order:
-            r = runs[name] = build_in_process(package, tmp / name, cells)
-            print(f"full build ({name}, {r['package']}): {r['cells']} cells in {r['wall']:.1f} s "
-                  f"wall, CPU main {r['cpu']['main']} s + children {r['cpu']['workers']} s, "
-                  f"critical path {r['cpu']['critical_path']} s, peak memory main "
-                  f"{r['peak_gb']['main']:.1f} GB, largest child {r['peak_gb']['child']:.1f} GB, "
-                  f"load {r['load'][0]:.1f} -> {r['load'][1]:.1f}", flush=True)
+        each: dict[str, list[dict]] = {name: [] for name, _ in order}
+        for i in range(builds):
+            for name, package in order:
+                out = tmp / (name if i == 0 else f"{name}-{i}")
+                r = build_in_process(package, out, cells)
+                each[name].append(r)
+                if i:
+                    shutil.rmtree(out)  # 3 GB each: only the first pair is compared
+                print(f"full build {i + 1}/{builds} ({name}, {r['package']}): {r['cells']} cells "
+                      f"in {r['wall']:.1f} s wall, CPU main {r['cpu']['main']} s + children "
+                      f"{r['cpu']['workers']} s, critical path {r['cpu']['critical_path']} s, "
+                      f"peak memory main {r['peak_gb']['main']:.1f} GB, largest child "
+                      f"{r['peak_gb']['child']:.1f} GB, load {r['load'][0]:.1f} -> "
+                      f"{r['load'][1]:.1f}", flush=True)
+        for name, rs in each.items():
+            runs[name] = _median_run(rs)
         if before:
             runs["same_values"] = same_values(tmp / "before", tmp / "now")
             runs["differences"] = differences(tmp / "before", tmp / "now")
@@ -201,6 +214,17 @@ def full_build(cells: int, before: Path | None) -> dict:
             print(f"every variable of every NetCDF file equal: {runs['same_values']} "
                   f"({d['differ']} of {d['values']} values differ)", flush=True)
     return runs
+
+
+def _median_run(rs: list[dict]) -> dict:
+    """One build's record with each number the median over ``rs`` (same checkout), plus
+    ``walls`` (every build's wall time, s)."""
+    med = statistics.median
+    return {"cells": rs[0]["cells"], "package": rs[0]["package"], "builds": len(rs),
+            "walls": [r["wall"] for r in rs], "wall": med(r["wall"] for r in rs),
+            "cpu": {k: med(r["cpu"][k] for r in rs) for k in rs[0]["cpu"]},
+            "peak_gb": {k: med(r["peak_gb"][k] for r in rs) for k in rs[0]["peak_gb"]},
+            "load": (min(r["load"][0] for r in rs), max(r["load"][1] for r in rs))}
 
 
 def render(sbs: dict, full: dict | None) -> str:
@@ -236,7 +260,9 @@ def render(sbs: dict, full: dict | None) -> str:
         crit = now["cpu"]["critical_path"]
         other = max(crit - emulator_seconds("compiled"), 0.0)
         old = emulator_seconds("numpy") + other
-        lines += ["", f"### Full build, {n} cells (one fresh process per build)", "",
+        k = now.get("builds", 1)
+        lines += ["", (f"### Full build, {n} cells (one fresh process per build; median of {k} "
+                       "builds per checkout, alternating)"), "",
                   ("| build | wall (s) | CPU main (s) | CPU children (s) | CPU critical path (s) "
                    "| peak memory main / largest child (GB) | load |"),
                   "|---|---:|---:|---:|---:|---:|---|"]
@@ -253,6 +279,11 @@ def render(sbs: dict, full: dict | None) -> str:
                    f"{old:.0f} s critical path). Issue's 1,577 s wall / this critical path: "
                    f"{1577 / crit:.1f}; / this wall: {1577 / now['wall']:.1f} (wall times on "
                    "this shared machine follow the load).")]
+        walls = {name: full[name].get("walls") for name in ("before", "now") if name in full}
+        if k > 1:
+            lines += ["", "Each build's wall time (s): " + "; ".join(
+                f"{name} " + ", ".join(f"{w:.1f}" for w in ws) for name, ws in walls.items())
+                + "."]
         if "before" in full:
             b = full["before"]["cpu"]["critical_path"]
             lines += ["", (f"Before / now: {b / crit:.2f} (CPU critical path), "
@@ -268,7 +299,7 @@ def render(sbs: dict, full: dict | None) -> str:
                                + "; ".join(f"{k} {n:,}, {big:.3g}" for k, (n, big) in worst)
                                + ".")]
     lines += ["", ("Reproduce: `python benchmarks/bench_emulator.py --cells 16000 --months 2 "
-                   "--repeats 3 --full --before DIR --write`.")]
+                   "--repeats 3 --full --builds 3 --before DIR --write`.")]
     return "\n".join(lines) + "\n"
 
 
@@ -280,10 +311,12 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="also build the whole grid (compiled)")
     ap.add_argument("--before", type=Path, help="with --full: also build with the permaplug "
                     "package in this folder (put on PYTHONPATH) and compare")
+    ap.add_argument("--builds", type=int, default=1, help="with --full: builds per checkout "
+                    "(alternating; medians reported)")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = ap.parse_args()
     sbs = side_by_side(args.cells, args.months, args.repeats)
-    full = full_build(args.cells, args.before) if args.full else None
+    full = full_build(args.cells, args.before, args.builds) if args.full else None
     text = render(sbs, full)
     print(text)
     if args.write:
