@@ -6,8 +6,9 @@ most of the bytes a demo build writes; zlib, run inside HDF5, was about 60 % of 
 dimensions, fill value, and the CDS's filters declared: byte shuffle, then deflate level 1),
 and each chunk is put in place by h5py's direct chunk write after the same two filters are
 applied here: HDF5's byte shuffle (NumPy) and a deflate stream in zlib format made by ISA-L
-(``isal``), about 5x faster than zlib level 1 for chunks 1-2 % larger. Readers inflate them with
-zlib like any other chunk: the values read back are the values given.
+(``isal``). Writing a file then costs about 4x less CPU than zlib level 1 inside HDF5, for
+chunks 1-2 % larger (benchmarks/bench_writer.py). Readers inflate them with zlib like any other
+chunk: the values read back are the values given.
 
 Only a chunk's worth of data is in memory at a time (a variable is given as a function of its
 rows), so nothing of a whole variable's size is allocated.
