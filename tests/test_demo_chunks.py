@@ -86,3 +86,35 @@ def test_a_dataset_with_other_filters_is_refused(tmp_path):
         dset = h5.create_dataset("x", (4, 4), "f4", chunks=(2, 4), compression="gzip")
         with pytest.raises(RuntimeError, match="expected shuffle then deflate"):
             chunks._check_filters(path, dset)
+
+
+_FULL_DISK = r"""
+import resource, signal, sys
+from pathlib import Path
+import numpy as np, pandas as pd
+from permaplug.demo import formats
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))
+time = pd.date_range("2001-01-01", periods=120, freq="MS")
+rng = np.random.default_rng(0)
+fields = {"ssrd": rng.normal(100.0, 50.0, (120, 20, 30)), "tp": rng.gamma(2.0, 30.0, (120, 20, 30))}
+formats.write_era5land(Path(sys.argv[1]), time, np.linspace(70, 60, 20),
+                       np.linspace(-160, -140, 30), fields, np.ones((20, 30), bool), "test")
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_a_write_that_runs_out_of_room_is_one_clear_error_and_leaves_nothing(tmp_path):
+    """A file-size limit stands in for a full disk: the writer fails with one line naming the
+    file, the cause and the variable, and leaves no file, temporary or final, behind."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "era5land.nc"
+    proc = subprocess.run([sys.executable, "-c", _FULL_DISK, str(target)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("OSError: [Errno 27] File too large (writing "), last
+    assert last.endswith(f"'{target}'"), last
+    assert list(tmp_path.iterdir()) == []

@@ -15,6 +15,9 @@ rows), so nothing of a whole variable's size is allocated.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +90,8 @@ def write_deflated(path: Path, variables: Sequence[Variable], dims: tuple[str, .
         if "coordinates" in nc.ncattrs():  # xarray's note for coordinates no variable had yet
             nc.delncattr("coordinates")
     buf = np.empty(chunk, np.float32)
-    with h5py.File(path, "r+") as h5:
+    h5 = h5py.File(path, "r+")
+    try:
         chunked = [(v, h5[v.name]) for v in variables if callable(v.data)]
         for _, dset in chunked:
             _check_filters(path, dset)
@@ -103,8 +107,30 @@ def write_deflated(path: Path, variables: Sequence[Variable], dims: tuple[str, .
                     buf[:t1 - t0] = rows
                     buf[t1 - t0:] = np.nan
                     rows = buf
-                dset.id.write_direct_chunk((t0,) + (0,) * (len(chunk) - 1),
-                                           shuffle_deflate(rows))
+                try:
+                    dset.id.write_direct_chunk((t0,) + (0,) * (len(chunk) - 1),
+                                               shuffle_deflate(rows))
+                except OSError as exc:
+                    raise _write_failed(exc, path, f"{v.name}, rows {t0}..{t1 - 1}") from None
+    except BaseException:
+        with contextlib.suppress(Exception):  # the file is discarded; its close may fail too
+            h5.close()
+        raise
+    try:
+        h5.close()  # flushes HDF5's metadata
+    except (OSError, RuntimeError) as exc:
+        raise _write_failed(exc, path, "closing the file") from None
+
+
+def _write_failed(exc: Exception, path: Path, what: str) -> OSError:
+    """``exc`` (h5py's OSError, or the RuntimeError of a failed close) as an OSError naming
+    ``path`` and the cause (disk full, file too large) in one line."""
+    code = getattr(exc, "errno", None)
+    if code is None:
+        found = re.search(r"errno = (\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+    reason = os.strerror(code) if code else str(exc).splitlines()[0].split(" (")[0]
+    return OSError(code, f"{reason} (writing {what})", str(path))
 
 
 def _check_filters(path: Path, dset) -> None:
