@@ -157,7 +157,8 @@ def run(state: State, col: heat.Column, surface: Surface, t2m: np.ndarray, sf: n
     (nt, nz + 1, ncell) array, receives the monthly mean temperature (degC) of the ground
     surface (row 0: the top face, under the snow) and of every volume centre (rows 1..nz). ``engine`` is one of
     :data:`ENGINES`; both advance all cells of the block together with the same physics and the
-    same Newton stopping rule (largest change over the block). ``out``: zero-filled arrays of
+    same Newton stopping rule (each cell stops at its own convergence, so its result does not
+    depend on the other cells of the block). ``out``: zero-filled arrays of
     :class:`MonthlyOutput`'s shapes to record into (e.g. shared memory a parent process reads);
     default: new arrays.
     """

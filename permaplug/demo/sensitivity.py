@@ -14,7 +14,7 @@ reanalysis forcing; a scenario period on that scenario's truth forcing
 runs).
 
 The base column reproduces the demo's stored soil temperatures up to the solver's stopping rule
-(Newton stops on the largest change over the block of stacked cells) and float32 storage:
+(Newton's tolerance, reached by each cell on its own) and float32 storage:
 ``permaplug.projection.sensitivity`` measures and reports the largest difference.
 """
 from __future__ import annotations
